@@ -1,0 +1,55 @@
+"""One exception hierarchy for every error a user can cause.
+
+The CLI turns any :class:`EvospaceError` into one line on stderr and exit status 2; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "EvospaceError",
+    "SpaceError",
+    "RunError",
+    "DataError",
+    "closest",
+]
+
+
+class EvospaceError(Exception):
+    """Base class: something the user can fix (a file, a flag, a directory)."""
+
+
+class SpaceError(EvospaceError):
+    """A space file (or a ``--set`` override) is malformed.
+
+    Args:
+        source: the file the value came from (or ``--set``).
+        key: dotted key path inside the file, e.g. ``search.population.size``.
+        message: what was wrong and what is expected.
+    """
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        self.message = message
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {message}")
+
+
+class RunError(EvospaceError):
+    """A run directory is missing, damaged or belongs to another space."""
+
+
+class DataError(EvospaceError):
+    """A data set cannot be built or read."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return a ``did you mean`` suffix listing the closest names, or an empty string."""
+    matches = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+    if not matches:
+        return ""
+    return " (did you mean " + ", ".join(repr(m) for m in matches) + "?)"

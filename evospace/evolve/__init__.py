@@ -1,0 +1,1 @@
+"""evospace.evolve"""

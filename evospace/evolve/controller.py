@@ -1,0 +1,455 @@
+"""The round loop: train → score → evolve → shrink → grow → checkpoint, until the space settles.
+
+Per round r (DESIGN.md §2, §5)::
+
+    train the supernet on subspace_r for E epochs (mid-round checkpoints every N steps)
+    scorer   = metrics of subspace_r's architectures (accuracy after BN recalibration, angle, cost)
+    result   = evolve a population inside subspace_r, seeded by the previous front (repaired)
+    scores   = per-operator means of the shrink metrics, combined by mean rank per choice point
+    shrunk   = shrink(subspace_r, scores, result.front)         → op_removed events with scores
+    next     = grow(shrunk, queues)  (not after the last round)  → op_added events
+    write rounds/r (trained weights, reference, state with `next`), then apply(next) with inheritance
+    stop when r + 1 == rounds, or when every queue is empty and the subspace did not change
+
+The controller only talks to the supernet through ``RoundTrainer``, ``RoundScorer`` and
+``apply_subspace``. All randomness comes from streams keyed by (seed, purpose, round, ...), so state on
+disk is counters, tensors and plain data; resuming from any snapshot continues bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from evospace.data import DataSplits, load_data
+from evospace.device import resolve_device
+from evospace.errors import EvospaceError, RunError
+from evospace.evolve.policy import combined_scores, grow, queue_of, shrink
+from evospace.evolve.population import evolve
+from evospace.metrics.angle import reference_weights
+from evospace.metrics.scores import RoundScorer
+from evospace.run.rng import global_rng_state, numpy_stream, set_global_rng_state
+from evospace.run.store import RunStore, Snapshot
+from evospace.space.schema import parse_score
+from evospace.space.space import SearchSpace, space_from_dict
+from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.supernet import Supernet
+from evospace.supernet.train import RoundTrainer
+
+__all__ = ["Search", "SearchResult", "Interrupted"]
+
+
+class Interrupted(EvospaceError):
+    """The search stopped on a signal after writing a checkpoint."""
+
+
+@dataclass
+class SearchResult:
+    """What a finished search leaves (also on disk under the run directory)."""
+
+    path: Path
+    rounds: int  # rounds completed
+    subspace: Subspace  # the final optimised subspace
+    front: list[dict]  # [{"arch": {...}, "metrics": {...}}], best first
+    best: dict  # front[0]
+    stop_reason: str
+
+
+@dataclass
+class _State:
+    """The controller's plain-data state at the start of (or during) round ``round``."""
+
+    round: int
+    subspace: Subspace
+    seen: dict[str, list[str]]  # every operator ever active, per choice point
+    born: dict[str, dict[str, int]]  # round each active operator entered in
+    front: list[dict] = field(default_factory=list)  # the previous round's front
+    unchanged: int = 0  # consecutive rounds with no change of the subspace
+    finished: bool = False
+    stop_reason: str = ""
+
+    def to_json(self) -> dict:
+        return {"round": self.round, "subspace": self.subspace.to_config(), "seen": self.seen, "born": self.born,
+                "front": self.front, "unchanged": self.unchanged, "finished": self.finished,
+                "stop_reason": self.stop_reason}
+
+    @classmethod
+    def from_json(cls, data: dict) -> _State:
+        return cls(data["round"], Subspace.from_config(data["subspace"]), data["seen"], data["born"],
+                   data["front"], data["unchanged"], data["finished"], data["stop_reason"])
+
+
+def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    return st_save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()})
+
+
+def _json_bytes(data) -> bytes:
+    return json.dumps(data, indent=1, allow_nan=False).encode()
+
+
+class Search:
+    """A search bound to a run directory; :meth:`run` runs (or continues) it to the end.
+
+    Args:
+        space: the validated search space.
+        out: the run directory (``runs/NAME``); must be new or empty.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        progress: show tqdm progress bars.
+        log: where one-line status messages go.
+
+    Example:
+        >>> result = Search(load_space("spaces/mnist1d.yaml"), "runs/demo").run()  # doctest: +SKIP
+    """
+
+    def __init__(self, space: SearchSpace, out: str | Path, *, device: str = "auto", progress: bool = True,
+                 log: Callable[[str], None] = print, _resume: bool = False) -> None:
+        self.space = space
+        self.store = RunStore(out)
+        self.device = resolve_device(device)
+        self.progress = progress
+        self.log = log
+        self.config = space.config.search
+        self.seed = space.config.seed
+        self._stop_signal: int | None = None
+        self._trainer: RoundTrainer | None = None
+        if not _resume:
+            self._create()
+
+    # -- creation and resume ----------------------------------------------------------------------
+    def _create(self) -> None:
+        if self.store.exists():
+            record = self.store.read_record()
+            same = record.get("fingerprint") == self.space.fingerprint()
+            hint = (f"it holds a run of this space: continue it with `evospace resume {self.store.path}`"
+                    if same else f"it holds a run of another space ({record.get('space', {}).get('name')!r})")
+            raise RunError(f"{self.store.path}: {hint}; or choose another --out")
+        self.store.create({
+            "space": self.space.to_config(),
+            "source": self.space.source,
+            "fingerprint": self.space.fingerprint(),
+            "seed": self.seed,
+            "versions": {"evospace": _version(), "torch": str(torch.__version__), "python": platform.python_version()},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        })
+        self.data = self._load_data()
+        subspace = self.space.initial_subspace()
+        self.supernet = Supernet(self.space, subspace, self.seed).to(self.device)
+        self.reference = reference_weights(self.supernet)
+        self.state = _State(0, subspace, {l: list(subspace.ops(l)) for l in subspace.labels},
+                            {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels})
+        self.store.append("events", {"event": "run_started", "space": self.space.name, "seed": self.seed,
+                                     "time": time.time()})
+        for label in subspace.labels:
+            for op in subspace.ops(label):
+                self.store.append("events", {"event": "op_added", "round": 0, "label": label, "op": op,
+                                             "reason": "initial", "scores": None})
+
+    @classmethod
+    def resume(cls, path: str | Path, *, device: str = "auto", progress: bool = True,
+               log: Callable[[str], None] = print) -> Search:
+        """Continue the run in ``path`` from its newest valid snapshot (mid-round if there is one).
+
+        A damaged snapshot is reported and skipped; the next older valid one is used.
+        """
+        store = RunStore(path)
+        record = store.read_record()
+        space = space_from_dict(record["space"], str(store.run_yaml))
+        self = cls(space, path, device=device, progress=progress, log=log, _resume=True)
+        if record.get("fingerprint") not in (None, space.fingerprint()):
+            raise RunError(f"{store.run_yaml}: the recorded space does not match its fingerprint; "
+                           f"the run was edited by hand")
+        self.data = self._load_data()
+        for kind, directory in store.snapshots():
+            try:
+                snap = store.verify(directory)
+                self._restore(kind, snap)
+            except RunError as err:
+                log(f"skipping {directory}: {err}")
+                continue
+            self.store.truncate_journals(self._offsets)
+            self.store.append("events", {"event": "resumed", "from": kind, "snapshot": str(directory.name),
+                                         "round": self.state.round, "time": time.time()})
+            log(f"resuming {path} from {kind} {directory.name} (round {self.state.round})")
+            return self
+        # no snapshot at all: the run stopped before its first checkpoint; start it over in place
+        self.supernet = Supernet(space, space.initial_subspace(), self.seed).to(self.device)
+        self.reference = reference_weights(self.supernet)
+        subspace = space.initial_subspace()
+        self.state = _State(0, subspace, {l: list(subspace.ops(l)) for l in subspace.labels},
+                            {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels})
+        self._offsets = {"events": 0, "metrics": 0}
+        events = store.events()
+        store.truncate_journals({"events": 0, "metrics": 0})
+        for row in events:
+            if row.get("event") in ("run_started", "op_added") and row.get("round", 0) == 0:
+                store.append("events", row)
+        log(f"no complete snapshot in {path}: starting its first round again")
+        return self
+
+    def _restore(self, kind: str, snap: Snapshot) -> None:
+        meta = snap.read_json("state.json")
+        try:
+            state = _State.from_json(meta["controller"])
+            tensors = st_load(snap.read_bytes("supernet.safetensors"))
+            reference = st_load(snap.read_bytes("reference.safetensors"))
+        except (KeyError, TypeError, ValueError) as err:
+            raise RunError(f"{snap.path}: unreadable snapshot ({err.__class__.__name__}: {err})") from None
+        trained = Subspace.from_config(meta["trained_subspace"])
+        supernet = Supernet(self.space, trained, self.seed)
+        try:
+            supernet.load_state_dict(tensors, strict=True)
+        except RuntimeError as err:
+            raise RunError(f"{snap.path / 'supernet.safetensors'}: does not match the space "
+                           f"({str(err).splitlines()[0]})") from None
+        self.supernet = supernet.to(self.device)
+        self.reference = {k: v.to(self.device) for k, v in reference.items()}
+        self.state = state
+        self._offsets = meta["journals"]
+        set_global_rng_state(meta["rng"])
+        if kind == "round":
+            if not state.finished:
+                self._enter_round(state.subspace)
+        else:
+            trainer_meta = meta["trainer"]
+            self._trainer = self._make_trainer()
+            momentum = st_load(snap.read_bytes("optimizer.safetensors")) if snap.has("optimizer.safetensors") else {}
+            self._trainer.load_state_dict(trainer_meta, momentum)
+
+    def _load_data(self) -> DataSplits:
+        cfg = self.space.config.data
+        return load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples, split_seed=self.seed,
+                         device=self.device)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        """Run rounds until the stop rule holds; SIGINT/SIGTERM checkpoint and raise :class:`Interrupted`."""
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for sig in previous:
+                signal.signal(sig, self._on_signal)
+        except ValueError:  # not the main thread: no signal handling
+            previous = {}
+        try:
+            while not self.state.finished:
+                self._run_round()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.result()
+
+    def _on_signal(self, signum, frame) -> None:
+        if self._stop_signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    def _check_stop(self) -> None:
+        if self._stop_signal is not None:
+            name = signal.Signals(self._stop_signal).name
+            raise Interrupted(f"stopped by {name} in round {self.state.round}; the last checkpoint is on disk. "
+                              f"Continue with: evospace resume {self.store.path}")
+
+    def _make_trainer(self) -> RoundTrainer:
+        return RoundTrainer(self.supernet, self.data, self.config.train, batch_size=self.space.config.data.batch_size,
+                            epochs=self.config.epochs_per_round, round_index=self.state.round, seed=self.seed,
+                            sampling=self.config.sampling)
+
+    def _run_round(self) -> None:
+        r = self.state.round
+        started = time.perf_counter()
+        if self._trainer is None:
+            self.store.append("events", {"event": "round_started", "round": r, "subspace": self.state.subspace.to_config(),
+                                         "size": self.state.subspace.size, "time": time.time()})
+            self._trainer = self._make_trainer()
+        self._train(self._trainer)
+        self._trainer = None
+        self._score_and_decide(r, started)
+
+    def _train(self, trainer: RoundTrainer) -> None:
+        bar = self._bar(trainer.total_steps, f"round {trainer.round + 1}/{self.config.rounds} train",
+                        initial=trainer.global_step)
+
+        last_checkpoint = trainer.global_step
+
+        def maybe_checkpoint(t: RoundTrainer) -> bool:
+            nonlocal last_checkpoint
+            if t.global_step - last_checkpoint >= self.config.checkpoint_every or self._stop_signal is not None:
+                self._checkpoint(t)
+                last_checkpoint = t.global_step
+            if self._stop_signal is not None:
+                self._close(bar)
+                self._check_stop()
+            return True
+
+        try:
+            while not trainer.done:
+                figures = trainer.train_epoch(on_step=maybe_checkpoint, progress=bar.update if bar else None)
+                self.store.append("metrics", {"kind": "epoch", **vars(figures)})
+                if bar is not None:
+                    bar.set_postfix(loss=f"{figures.loss:.3f}", acc=f"{figures.train_acc:.3f}")
+                if not trainer.done:
+                    maybe_checkpoint(trainer)
+        finally:
+            self._close(bar)
+        self._checkpoint(trainer)  # the trained state: scoring restarts from here
+
+    def _score_and_decide(self, r: int, started: float) -> None:
+        trained = self.state.subspace
+        scorer = RoundScorer(self.space, self.supernet, self.reference, self.data, self.config.scoring,
+                             batch_size=self.space.config.data.batch_size,
+                             recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
+
+        def evaluate(arch: Arch) -> dict[str, float]:
+            self._check_stop()
+            return scorer.evaluate(arch)
+
+        bar = self._bar(self.config.population.generations + 1, f"round {r + 1}/{self.config.rounds} evolve")
+
+        def on_generation(entry: dict) -> None:
+            self.store.append("metrics", {"kind": "generation", "round": r, **entry})
+            if bar is not None:
+                bar.update(1)
+                first = self.config.objectives[0]
+                bar.set_postfix({f"best {first}": f"{entry[first]['max']:.3f}"})
+
+        try:
+            result = evolve(trained, evaluate, tuple(self.config.objectives), self.config.population,
+                            self.config.constraints, self.space.cost, self.space.op_cost,
+                            numpy_stream(self.seed, "evolve", r),
+                            seeds=[row["arch"] for row in self.state.front], on_generation=on_generation)
+            metrics = parse_score(self.config.shrink.score)
+            per_op = scorer.op_scores(numpy_stream(self.seed, "op-scores", r), metrics)
+        finally:
+            self._close(bar)
+        combined = combined_scores(per_op, metrics)
+        front = sorted(({"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.front),
+                       key=lambda row: -row["metrics"][self.config.objectives[0]])
+        shrunk, shrink_decisions = shrink(trained, combined, [row["arch"] for row in front],
+                                          self.config.shrink.keep, self.config.shrink.keep_front)
+        last = r + 1 >= self.config.rounds
+        queues = {l: queue_of(self.space.pool_order(l), self.state.seen[l]) for l in trained.labels}
+        if last:
+            following, grow_decisions = shrunk, []
+        else:
+            following, grow_decisions = grow(shrunk, queues, self.config.grow.per_round)
+
+        for d in shrink_decisions:
+            if not d.kept:
+                self.store.append("events", {"event": "op_removed", "round": r, "label": d.label, "op": d.op,
+                                             "reason": "low combined score", "rank_in_point": None,
+                                             "scores": {**per_op[d.label][d.op], "combined": d.score}})
+        for d in grow_decisions:
+            self.store.append("events", {"event": "op_added", "round": r + 1, "label": d.label, "op": d.op,
+                                         "reason": "grown from queue", "scores": None})
+        self.store.append("events", {"event": "front", "round": r, "front": front})
+
+        unchanged = self.state.unchanged + 1 if following == trained else 0
+        exhausted = all(not [op for op in q if op not in following.ops(l)] for l, q in queues.items())
+        stop_reason = ""
+        if last:
+            stop_reason = "rounds reached"
+        elif exhausted and following == trained:
+            stop_reason = "pools exhausted and the subspace did not change"
+        seen = {l: self.state.seen[l] + [op for op in following.ops(l) if op not in self.state.seen[l]]
+                for l in trained.labels}
+        born = {l: {op: self.state.born[l].get(op, r + 1) for op in following.ops(l)} for l in trained.labels}
+        next_state = _State(r + 1, following, seen, born, front, unchanged, bool(stop_reason), stop_reason)
+        best = front[0]
+        self.store.append("events", {
+            "event": "round_ended", "round": r, "size_before": trained.size, "size_after": following.size,
+            "removed": sum(not d.kept for d in shrink_decisions), "added": len(grow_decisions),
+            "evaluated": scorer.evaluated, "best": best, "seconds": time.perf_counter() - started,
+            "time": time.time()})
+        self.store.append("metrics", {"kind": "round", "round": r, "evaluated": scorer.evaluated,
+                                      "best_accuracy": best["metrics"]["accuracy"], "size": trained.size,
+                                      "seconds": time.perf_counter() - started})
+        if stop_reason:
+            self.store.append("events", {"event": "finished", "rounds": r + 1, "reason": stop_reason,
+                                         "subspace": following.to_config(), "best": best, "time": time.time()})
+        op_scores = {l: {op: {**per_op[l][op], "combined": combined[l][op]} for op in trained.ops(l)}
+                     for l in trained.labels}
+        self.store.write_round(r, self._snapshot_files(next_state, trained, extra={
+            "op_scores": op_scores, "logbook": list(result.logbook), "population":
+            [{"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.population]},
+            space_yaml=True))
+        self.store.clear_checkpoints()
+        self.store.write_best({**best, "round": r, "params": int(best["metrics"]["params"]),
+                               "flops": int(best["metrics"]["flops"]), "space": self.space.name})
+        self.state = next_state
+        if not next_state.finished:
+            self._enter_round(following)
+        self.log(f"round {r + 1}/{self.config.rounds}: {trained.size:,} → {following.size:,} architectures, "
+                 f"best supernet accuracy {best['metrics']['accuracy']:.3f}"
+                 + (f"; stopping: {stop_reason}" if stop_reason else ""))
+
+    def _enter_round(self, subspace: Subspace) -> None:
+        """Make the supernet hold ``subspace`` for round ``state.round`` and update the angle reference."""
+        r = self.state.round
+        self.supernet.apply_subspace(subspace, r, inherit_weights=self.config.inherit_weights)
+        current = reference_weights(self.supernet)
+        if self.config.scoring.angle_reference == "round" or not self.config.inherit_weights:
+            self.reference = current
+        else:  # birth: survivors keep their reference, newcomers start from their fresh weights
+            self.reference = {k: self.reference.get(k, v) if self._born_before(k, r) else v for k, v in current.items()}
+
+    def _born_before(self, key: str, r: int) -> bool:
+        if not key.startswith("choices."):
+            return True
+        _, cp_key, op = key.split(".")[:3]
+        label = next(l for l in self.space.labels if l.replace(".", "_") == cp_key)
+        return self.state.born[label].get(op, r) < r
+
+    # -- snapshots --------------------------------------------------------------------------------
+    def _snapshot_files(self, state: _State, trained: Subspace, extra: dict | None = None,
+                        trainer: RoundTrainer | None = None, space_yaml: bool = False) -> dict[str, bytes]:
+        meta = {"controller": state.to_json(), "trained_subspace": trained.to_config(),
+                "journals": self.store.journal_offsets(), "rng": global_rng_state(), **(extra or {})}
+        files = {}
+        if trainer is not None:
+            trainer_meta, momentum = trainer.state_dict()
+            meta["trainer"] = trainer_meta
+            files["optimizer.safetensors"] = _tensors_bytes(momentum)
+        files["supernet.safetensors"] = _tensors_bytes(self.supernet.state_dict())
+        files["reference.safetensors"] = _tensors_bytes(self.reference)
+        files["state.json"] = _json_bytes(meta)
+        if space_yaml:
+            files["space.yaml"] = yaml.safe_dump({"round": state.round - 1, "subspace": trained.to_config(),
+                                                  "size": trained.size}, sort_keys=False).encode()
+        return files
+
+    def _checkpoint(self, trainer: RoundTrainer) -> None:
+        self.store.write_checkpoint(trainer.round * 10**6 + trainer.global_step,
+                                    self._snapshot_files(self.state, self.state.subspace, trainer=trainer))
+
+    # -- results ----------------------------------------------------------------------------------
+    def result(self) -> SearchResult:
+        front = self.state.front
+        return SearchResult(self.store.path, self.state.round, self.state.subspace, front,
+                            front[0] if front else {}, self.state.stop_reason)
+
+    def _bar(self, total: int, desc: str, initial: int = 0):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True)
+
+    @staticmethod
+    def _close(bar) -> None:
+        if bar is not None:
+            bar.close()
+
+
+def _version() -> str:
+    from evospace import __version__
+
+    return __version__

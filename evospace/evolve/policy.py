@@ -1,0 +1,109 @@
+"""Shrink and grow: plain functions from (subspace, scores, front) to the next subspace.
+
+Shrink (ABS + NSE): each choice point keeps the operators that the front uses (``keep_front``) plus its
+best ``keep`` operators by combined score; it is never emptied and its best operator is never dropped.
+Grow (NSE): each choice point takes the next ``per_round`` operators of its queue (its pool order, less
+every operator that was ever active there: an operator that left does not come back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evospace.space.subspace import Arch, Subspace
+
+__all__ = ["Decision", "rank_scores", "combined_scores", "shrink", "grow", "queue_of"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why an operator left or stayed: for ``events.jsonl`` and the lineage."""
+
+    label: str
+    op: str
+    kept: bool
+    reason: str  # "front", "top-k", "best", "dropped", "added"
+    score: float | None
+
+
+def rank_scores(values: Mapping[str, float]) -> dict[str, float]:
+    """Ranks of operators by value, 1 = worst, ties averaged (so higher is better)."""
+    names = list(values)
+    data = np.array([values[n] for n in names], dtype=float)
+    order = data.argsort(kind="stable")
+    ranks = np.empty(len(data))
+    ranks[order] = np.arange(1, len(data) + 1)
+    for value in np.unique(data):  # average ties
+        tie = data == value
+        ranks[tie] = ranks[tie].mean()
+    return dict(zip(names, ranks.tolist()))
+
+
+def combined_scores(per_metric: Mapping[str, Mapping[str, Mapping[str, float]]],
+                    metrics: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Combined score per choice point and operator: the mean of its per-metric ranks within the point.
+
+    Args:
+        per_metric: ``{label: {op: {metric: value}}}``.
+        metrics: which metrics to combine (one metric: its value is used as it is).
+    """
+    out: dict[str, dict[str, float]] = {}
+    for label, ops in per_metric.items():
+        if len(metrics) == 1:
+            out[label] = {op: float(v[metrics[0]]) for op, v in ops.items()}
+            continue
+        ranks = [rank_scores({op: v[m] for op, v in ops.items()}) for m in metrics]
+        out[label] = {op: float(np.mean([r[op] for r in ranks])) for op in ops}
+    return out
+
+
+def shrink(subspace: Subspace, scores: Mapping[str, Mapping[str, float]], front: Sequence[Arch], keep: int,
+           keep_front: bool = True) -> tuple[Subspace, list[Decision]]:
+    """The optimised subset: front operators ∪ top-``keep`` by score, per choice point.
+
+    Args:
+        scores: combined score per choice point and active operator (higher is better).
+        front: the round's front / hall of fame.
+    """
+    active: dict[str, tuple[str, ...]] = {}
+    decisions = []
+    for label in subspace.labels:
+        ops = subspace.ops(label)
+        ranked = sorted(ops, key=lambda op: (-scores[label][op], ops.index(op)))
+        top = set(ranked[:keep])
+        in_front = {arch[label] for arch in front} if keep_front else set()
+        kept = []
+        for op in ops:
+            if op == ranked[0]:
+                reason = "best"
+            elif op in in_front:
+                reason = "front"
+            elif op in top:
+                reason = "top-k"
+            else:
+                reason = "dropped"
+            decisions.append(Decision(label, op, reason != "dropped", reason, float(scores[label][op])))
+            if reason != "dropped":
+                kept.append(op)
+        active[label] = tuple(kept)
+    return Subspace(active), decisions
+
+
+def queue_of(pool_order: Sequence[str], seen: Sequence[str]) -> list[str]:
+    """What a choice point can still grow: its pool order less every operator that was ever active."""
+    return [op for op in pool_order if op not in seen]
+
+
+def grow(subspace: Subspace, queues: Mapping[str, Sequence[str]], per_round: int) -> tuple[Subspace, list[Decision]]:
+    """Add the next ``per_round`` operators of each choice point's queue."""
+    decisions = []
+    result = subspace
+    for label in subspace.labels:
+        new = [op for op in queues.get(label, ()) if op not in subspace.ops(label)][:per_round]
+        if new:
+            result = result.add(label, new)
+            decisions.extend(Decision(label, op, True, "added", None) for op in new)
+    return result, decisions

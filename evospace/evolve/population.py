@@ -1,0 +1,238 @@
+"""Population search inside a subspace, on DEAP's structures.
+
+Individuals are architectures stored as a list of operator names in the space's label order; every
+objective is turned into a maximisation (params and FLOPs are negated) so that one weight vector of
+ones serves all. Fitness and individual classes are defined here once, never through ``deap.creator``,
+so several runs and worker processes never clash. Variation operators are pure functions of an
+individual, the subspace and a NumPy generator owned by the run (DEAP's own operators draw from the
+global ``random`` module, which a run does not own).
+
+One round of evolution (single objective; NSGA-II replaces the selection when there are several)::
+
+    pop = seeds (previous front, repaired) + uniform samples, repaired to the constraints
+    evaluate(pop); hof.update(pop)
+    for g in 1..G:
+        offspring = tournament(pop, |pop|) → clone → uniform crossover (cx_prob) → mutation (mut_prob/gene)
+        repair(offspring); evaluate(invalid only); hof.update(offspring)
+        pop = offspring                      (NSGA-II: pop = selNSGA2(pop + offspring, |pop|))
+        logbook.record(gen=g, nevals=..., objective statistics)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from deap import base, tools
+
+from evospace.space.ops import OpCost
+from evospace.space.schema import ConstraintsConfig, PopulationConfig
+from evospace.space.subspace import Arch, Subspace
+
+__all__ = ["Individual", "fitness_class", "EvolutionResult", "evolve", "repair", "mutate", "crossover",
+           "MINIMISED"]
+
+MINIMISED = ("params", "flops")  # objectives negated before maximisation
+
+
+class Fitness1(base.Fitness):
+    weights = (1.0,)
+
+
+class Fitness2(base.Fitness):
+    weights = (1.0, 1.0)
+
+
+class Fitness3(base.Fitness):
+    weights = (1.0, 1.0, 1.0)
+
+
+class Fitness4(base.Fitness):
+    weights = (1.0, 1.0, 1.0, 1.0)
+
+
+_FITNESS = {1: Fitness1, 2: Fitness2, 3: Fitness3, 4: Fitness4}
+
+
+def fitness_class(n_objectives: int) -> type[base.Fitness]:
+    """The module-level fitness class for ``n_objectives`` maximised objectives."""
+    return _FITNESS[n_objectives]
+
+
+class Individual(list):
+    """An architecture as operator names in label order, with a DEAP fitness and its raw metrics."""
+
+    def __init__(self, genes, n_objectives: int) -> None:
+        super().__init__(genes)
+        self.fitness = fitness_class(n_objectives)()
+        self.metrics: dict[str, float] = {}
+
+    def arch(self, labels: tuple[str, ...]) -> Arch:
+        return dict(zip(labels, self))
+
+    def __deepcopy__(self, memo):
+        clone = Individual(self, len(self.fitness.weights))
+        if self.fitness.valid:
+            clone.fitness.values = self.fitness.values
+        clone.metrics = dict(self.metrics)
+        return clone
+
+
+def mutate(ind: Individual, subspace: Subspace, prob: float, rng: np.random.Generator) -> bool:
+    """Resample each gene with probability ``prob`` from its choice point's active operators."""
+    changed = False
+    for i, label in enumerate(subspace.labels):
+        if rng.random() < prob:
+            ops = subspace.ops(label)
+            new = ops[int(rng.integers(len(ops)))]
+            changed |= new != ind[i]
+            ind[i] = new
+    return changed
+
+
+def crossover(a: Individual, b: Individual, rng: np.random.Generator, swap_prob: float = 0.5) -> bool:
+    """Uniform crossover: swap each gene between the two parents with probability ``swap_prob``."""
+    changed = False
+    for i in range(len(a)):
+        if rng.random() < swap_prob and a[i] != b[i]:
+            a[i], b[i] = b[i], a[i]
+            changed = True
+    return changed
+
+
+def repair(ind: Individual, subspace: Subspace, cost: Callable[[Arch], OpCost], limits: ConstraintsConfig,
+           op_cost: Callable[[str, str], OpCost], rng: np.random.Generator) -> bool:
+    """Make ``ind`` valid: inactive genes resampled, then cheaper operators swapped in until it fits.
+
+    Each swap strictly lowers the violated cost at one random choice point, so repair ends; it fails
+    only if the subspace holds no fitting architecture (then the cheapest one is returned).
+    """
+    labels = subspace.labels
+    changed = False
+    for i, label in enumerate(labels):
+        if ind[i] not in subspace.ops(label):
+            ops = subspace.ops(label)
+            ind[i] = ops[int(rng.integers(len(ops)))]
+            changed = True
+    for attr, limit in (("params", limits.max_params), ("flops", limits.max_flops)):
+        if limit is None:
+            continue
+        while getattr(cost(ind.arch(labels)), attr) > limit:
+            options = []
+            for i, label in enumerate(labels):
+                now = getattr(op_cost(label, ind[i]), attr)
+                cheaper = [op for op in subspace.ops(label) if getattr(op_cost(label, op), attr) < now]
+                if cheaper:
+                    options.append((i, cheaper))
+            if not options:
+                break
+            i, cheaper = options[int(rng.integers(len(options)))]
+            ind[i] = cheaper[int(rng.integers(len(cheaper)))]
+            changed = True
+    return changed
+
+
+def _tournament(pop: list[Individual], k: int, size: int, rng: np.random.Generator) -> list[Individual]:
+    chosen = []
+    for _ in range(k):
+        aspirants = [pop[int(i)] for i in rng.integers(len(pop), size=size)]
+        chosen.append(max(aspirants, key=lambda ind: ind.fitness.wvalues))
+    return chosen
+
+
+@dataclass
+class EvolutionResult:
+    """What one round of evolution leaves: the final population, its front and the logbook."""
+
+    population: list[Individual]
+    front: list[Individual]  # hall of fame (single objective) or Pareto front
+    logbook: tools.Logbook
+    evaluations: int  # distinct evaluations requested (cache hits included)
+    history: list[dict] = field(default_factory=list)
+
+
+def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], objectives: tuple[str, ...],
+           config: PopulationConfig, limits: ConstraintsConfig, cost: Callable[[Arch], OpCost],
+           op_cost: Callable[[str, str], OpCost], rng: np.random.Generator,
+           seeds: list[Arch] = (), on_generation: Callable[[dict], None] | None = None) -> EvolutionResult:
+    """Evolve a population inside ``subspace`` for ``config.generations`` generations.
+
+    Args:
+        evaluate: metrics of an architecture (``accuracy``, ``angle``, ``params``, ``flops``); cache it.
+        objectives: names of the maximised objectives (``params``/``flops`` are minimised).
+        seeds: architectures that start in the population (e.g. the previous round's front), repaired
+            if they use inactive operators.
+        on_generation: called with each logbook record.
+    """
+    labels = subspace.labels
+    n_obj = len(objectives)
+    multi = n_obj > 1
+
+    def assign(ind: Individual) -> None:
+        metrics = evaluate(ind.arch(labels))
+        ind.metrics = dict(metrics)
+        ind.fitness.values = tuple(-metrics[o] if o in MINIMISED else metrics[o] for o in objectives)
+
+    def fix(ind: Individual) -> None:
+        if repair(ind, subspace, cost, limits, op_cost, rng) and ind.fitness.valid:
+            del ind.fitness.values
+
+    pop: list[Individual] = []
+    for arch in list(seeds)[:config.size]:
+        ind = Individual([arch.get(label, "") for label in labels], n_obj)
+        fix(ind)
+        pop.append(ind)
+    while len(pop) < config.size:
+        ind = Individual([subspace.ops(l)[int(rng.integers(len(subspace.ops(l))))] for l in labels], n_obj)
+        fix(ind)
+        pop.append(ind)
+
+    hof = tools.ParetoFront() if multi else tools.HallOfFame(config.hall_of_fame)
+    logbook = tools.Logbook()
+    logbook.header = ["gen", "nevals"] + list(objectives)
+    evaluations = 0
+
+    def record(gen: int, nevals: int, population: list[Individual]) -> None:
+        entry = {"gen": gen, "nevals": nevals}
+        for j, name in enumerate(objectives):
+            values = np.array([ind.metrics[name] for ind in population])
+            entry[name] = {"mean": float(values.mean()), "std": float(values.std()),
+                           "min": float(values.min()), "max": float(values.max())}
+        logbook.record(**entry)
+        if on_generation is not None:
+            on_generation(entry)
+
+    invalid = [ind for ind in pop if not ind.fitness.valid]
+    for ind in invalid:
+        assign(ind)
+    evaluations += len(invalid)
+    hof.update(pop)
+    if multi:
+        pop = tools.selNSGA2(pop, len(pop))  # assigns crowding distances
+    record(0, len(invalid), pop)
+
+    for gen in range(1, config.generations + 1):
+        if multi:
+            parents = [pop[int(i)] for i in rng.integers(len(pop), size=len(pop))]
+        else:
+            parents = _tournament(pop, len(pop), config.tournament, rng)
+        offspring = [Individual.__deepcopy__(p, None) for p in parents]
+        for i in range(1, len(offspring), 2):
+            if rng.random() < config.crossover_prob and crossover(offspring[i - 1], offspring[i], rng):
+                for ind in (offspring[i - 1], offspring[i]):
+                    if ind.fitness.valid:
+                        del ind.fitness.values
+        for ind in offspring:
+            if mutate(ind, subspace, config.mutation_prob, rng) and ind.fitness.valid:
+                del ind.fitness.values
+            fix(ind)
+        invalid = [ind for ind in offspring if not ind.fitness.valid]
+        for ind in invalid:
+            assign(ind)
+        evaluations += len(invalid)
+        hof.update(offspring)
+        pop = tools.selNSGA2(pop + offspring, config.size) if multi else offspring
+        record(gen, len(invalid), pop)
+
+    return EvolutionResult(pop, list(hof), logbook, evaluations)

@@ -1,0 +1,61 @@
+"""Supernet accuracy of an architecture: top-1 on the validation split after BN recalibration.
+
+Recalibration uses the same fixed training batches for every architecture (the first
+``recalibration_batches`` batches of a seeded permutation), so scores differ only by the weights.
+Without recalibration the training-time running statistics are used as they are (the weak baseline).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from evospace.data import DataSplits
+from evospace.run.rng import torch_stream
+from evospace.space.subspace import Arch
+from evospace.supernet.bn import recalibrated
+
+__all__ = ["AccuracyEvaluator"]
+
+
+class AccuracyEvaluator:
+    """Scores architectures of a supernet on the validation split; the data stays on the device.
+
+    Args:
+        data: the splits (only train, for recalibration, and validation are read).
+        batch_size: recalibration batch size (the training batch size, so statistics match training).
+        batches: number of recalibration batches.
+        seed: seed of the recalibration sample.
+        eval_batch: validation samples per forward pass.
+    """
+
+    def __init__(self, data: DataSplits, *, batch_size: int, batches: int, seed: int = 0,
+                 eval_batch: int = 2048) -> None:
+        n = len(data.y_train)
+        order = torch.randperm(n, generator=torch_stream(seed, "recalibration")).to(data.x_train.device)
+        count = min(batches, max(1, n // batch_size))
+        self.recal_batches = [data.x_train[order[i * batch_size:(i + 1) * batch_size]] for i in range(count)]
+        self.x_val, self.y_val = data.x_val, data.y_val
+        self.eval_batch = eval_batch
+
+    @torch.no_grad()
+    def _top1(self, forward) -> float:
+        correct = 0
+        for i in range(0, len(self.y_val), self.eval_batch):
+            logits = forward(self.x_val[i:i + self.eval_batch])
+            correct += int((logits.argmax(1) == self.y_val[i:i + self.eval_batch]).sum())
+        return correct / max(len(self.y_val), 1)
+
+    def accuracy(self, supernet, arch: Arch, recalibrate: bool = True) -> float:
+        """Validation top-1 of ``arch`` in ``supernet`` (fraction in [0, 1])."""
+        supernet.subspace.check(arch)
+        forward = lambda x: supernet(x, arch)  # noqa: E731
+        modules = supernet.path_modules(arch)
+        if not recalibrate:
+            was = supernet.training
+            supernet.eval()
+            try:
+                return self._top1(forward)
+            finally:
+                supernet.train(was)
+        with recalibrated(modules, forward, self.recal_batches):
+            return self._top1(forward)

@@ -1,0 +1,196 @@
+"""Angle metric (ABS, Hu et al. 2020): how far training has turned an architecture's weights.
+
+For a piece of weights (the stem, the head, or one operator at one choice point) store
+``d = <W0, Wt>``, ``a = |W0|^2``, ``b = |Wt|^2`` and its own angle ``arccos(d / sqrt(a b))``. Because the
+dot product and squared norms of a concatenation are sums over its pieces, the angle of any
+concatenation is exact from these per-piece sums, so an architecture costs O(choice points) and a whole
+subspace is scored as array arithmetic on index rows.
+
+Definitions (``definition=``):
+
+- ``abs``: ABS's own, over the whole path: stem + operators + head; ``skip`` adds nothing, pooling adds a
+  constant ``1/k`` tensor so that it has a direction.
+- ``ops``: the same concatenation over the operators only.
+- ``mean``: the mean of the per-operator angles of the path's operators that have weights (operators
+  without weights are left out; a path with none scores 0).
+
+Only conv and linear kernels count (tensors with more than one dimension), as in ABS: BN affine
+parameters and biases are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from evospace.space.ops import parse_op
+from evospace.space.subspace import Arch, Subspace
+
+__all__ = ["DEFINITIONS", "PieceStats", "AngleScorer", "reference_weights", "path_vectors", "naive_angle"]
+
+DEFINITIONS = ("abs", "ops", "mean")
+
+
+def _kernels(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return [(n, p) for n, p in module.named_parameters() if p.ndim > 1]
+
+
+def reference_weights(supernet) -> dict[str, torch.Tensor]:
+    """A copy of every kernel of the supernet, keyed by parameter name: the angle's ``V0``."""
+    return {n: p.detach().clone() for n, p in supernet.named_parameters() if p.ndim > 1}
+
+
+def _pool_constant(op: str, module: nn.Module) -> float | None:
+    """Squared norm of the constant direction of a pooling operator (``k`` entries of ``1/k``)."""
+    family, fields = parse_op(op)
+    if family.name in ("avg", "max"):
+        return 1.0 / fields["k"]
+    return None
+
+
+@dataclass(frozen=True)
+class PieceStats:
+    """Per-piece sums for one supernet state; arrays are indexed ``[choice point, operator index]``."""
+
+    subspace: Subspace
+    d: np.ndarray  # <W0, Wt> of each operator, padded with 0
+    a: np.ndarray  # |W0|^2
+    b: np.ndarray  # |Wt|^2
+    has_weights: np.ndarray  # bool: the operator has kernels of its own
+    shared: tuple[float, float, float]  # (d, a, b) of stem + head
+
+
+class AngleScorer:
+    """Angle of architectures of a supernet against a reference.
+
+    Args:
+        supernet: the trained supernet.
+        reference: ``V0`` per kernel name (from :func:`reference_weights`); every kernel of an active
+            operator must have one (grown operators get theirs when they are born).
+        definition: ``abs``, ``ops`` or ``mean`` (see the module docstring).
+    """
+
+    def __init__(self, supernet, reference: dict[str, torch.Tensor], definition: str = "mean") -> None:
+        if definition not in DEFINITIONS:
+            raise ValueError(f"unknown angle definition {definition!r}; expected one of {DEFINITIONS}")
+        self.definition = definition
+        self.stats = self._collect(supernet, reference)
+
+    @staticmethod
+    def _sums(module: nn.Module, prefix: str, reference: dict[str, torch.Tensor]) -> tuple[float, float, float]:
+        d = a = b = 0.0
+        for name, p in _kernels(module):
+            w0 = reference[f"{prefix}.{name}"].to(p.device, torch.float64).reshape(-1)
+            wt = p.detach().to(torch.float64).reshape(-1)
+            d += float(w0 @ wt)
+            a += float(w0 @ w0)
+            b += float(wt @ wt)
+        return d, a, b
+
+    def _collect(self, supernet, reference: dict[str, torch.Tensor]) -> PieceStats:
+        subspace = supernet.subspace
+        k, width = len(subspace.labels), max(len(subspace.ops(label)) for label in subspace.labels)
+        d, a, b = (np.zeros((k, width)) for _ in range(3))
+        has = np.zeros((k, width), dtype=bool)
+        for i, label in enumerate(subspace.labels):
+            key = label.replace(".", "_")
+            for j, op in enumerate(subspace.ops(label)):
+                module = supernet.op_module(label, op)
+                if _kernels(module):
+                    d[i, j], a[i, j], b[i, j] = self._sums(module, f"choices.{key}.{op}", reference)
+                    has[i, j] = True
+                elif self.definition == "abs":
+                    const = _pool_constant(op, module)
+                    if const is not None:
+                        d[i, j] = a[i, j] = b[i, j] = const
+        stem = self._sums(supernet.stem, "stem", reference)
+        head = self._sums(supernet.head, "head", reference)
+        shared = tuple(s + h for s, h in zip(stem, head))
+        return PieceStats(subspace, d, a, b, has, shared)
+
+    def op_angles(self) -> dict[tuple[str, str], float]:
+        """Each operator's own angle (radians); operators without weights are absent."""
+        s = self.stats
+        out = {}
+        for i, label in enumerate(s.subspace.labels):
+            for j, op in enumerate(s.subspace.ops(label)):
+                if s.has_weights[i, j]:
+                    out[(label, op)] = float(_angle(s.d[i, j], s.a[i, j], s.b[i, j]))
+        return out
+
+    def score_indices(self, indices: np.ndarray) -> np.ndarray:
+        """Angles of architectures given as index rows ``(n, choice points)`` of the scorer's subspace."""
+        s = self.stats
+        rows = np.arange(s.d.shape[0])[None, :]
+        d, a, b = s.d[rows, indices], s.a[rows, indices], s.b[rows, indices]
+        if self.definition == "mean":
+            has = s.has_weights[rows, indices]
+            per_op = np.where(has, _angle(d, a, b), 0.0)
+            count = has.sum(axis=1)
+            return np.where(count > 0, per_op.sum(axis=1) / np.maximum(count, 1), 0.0)
+        sd, sa, sb = d.sum(axis=1), a.sum(axis=1), b.sum(axis=1)
+        if self.definition == "abs":
+            sd, sa, sb = sd + s.shared[0], sa + s.shared[1], sb + s.shared[2]
+        return _angle(sd, sa, sb)
+
+    def score(self, arch: Arch) -> float:
+        """Angle of one architecture (radians; larger means the weights moved further)."""
+        return float(self.score_indices(np.array([self.stats.subspace.encode(arch)]))[0])
+
+    def score_many(self, archs: Iterable[Arch]) -> np.ndarray:
+        encode = self.stats.subspace.encode
+        return self.score_indices(np.array([encode(a) for a in archs]))
+
+
+def _angle(d, a, b):
+    denom = np.sqrt(np.asarray(a) * np.asarray(b))
+    cos = np.divide(d, denom, out=np.ones_like(np.asarray(denom, dtype=float)), where=np.asarray(denom) > 0)
+    return np.arccos(np.clip(cos, -1.0, 1.0))
+
+
+def path_vectors(supernet, reference: dict[str, torch.Tensor], arch: Arch,
+                 include_shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenated ``(V0, Vt)`` of an architecture's kernels: the naive reference implementation."""
+    v0, vt = [], []
+    modules = [("stem", supernet.stem)] if include_shared else []
+    modules += [(f"choices.{label.replace('.', '_')}.{arch[label]}", supernet.op_module(label, arch[label]))
+                for label in supernet.subspace.labels]
+    if include_shared:
+        modules.append(("head", supernet.head))
+    for prefix, module in modules:
+        kernels = _kernels(module)
+        for name, p in kernels:
+            v0.append(reference[f"{prefix}.{name}"].reshape(-1).double())
+            vt.append(p.detach().reshape(-1).double())
+        if not kernels and include_shared and prefix.startswith("choices."):
+            const = _pool_constant(prefix.rsplit(".", 1)[1], module)
+            if const is not None:
+                k = round(1 / const)
+                v0.append(torch.full((k,), 1.0 / k, dtype=torch.float64))
+                vt.append(torch.full((k,), 1.0 / k, dtype=torch.float64))
+    return torch.cat(v0), torch.cat(vt)
+
+
+def naive_angle(supernet, reference: dict[str, torch.Tensor], arch: Arch, definition: str = "mean") -> float:
+    """Angle computed the slow, obvious way (concatenate, then arccos): for tests and the speed benchmark."""
+    if definition == "mean":
+        angles = []
+        for label in supernet.subspace.labels:
+            op = arch[label]
+            module = supernet.op_module(label, op)
+            prefix = f"choices.{label.replace('.', '_')}.{op}"
+            kernels = _kernels(module)
+            if not kernels:
+                continue
+            w0 = torch.cat([reference[f"{prefix}.{n}"].reshape(-1).double() for n, _ in kernels])
+            wt = torch.cat([p.detach().reshape(-1).double() for _, p in kernels])
+            angles.append(float(torch.arccos(torch.clamp(w0 @ wt / (w0.norm() * wt.norm()), -1, 1))))
+        return float(np.mean(angles)) if angles else 0.0
+    v0, vt = path_vectors(supernet, reference, arch, include_shared=definition == "abs")
+    if v0.numel() == 0:
+        return 0.0
+    return float(torch.arccos(torch.clamp(v0 @ vt / (v0.norm() * vt.norm()), -1, 1)))

@@ -1,0 +1,34 @@
+"""Magnitude: the L2 norm of an operator's kernels, the simple baseline ABS compares the angle with.
+
+An architecture's magnitude is the sum of its operators' magnitudes; operators without kernels add 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["op_magnitudes", "magnitude_table"]
+
+
+def op_magnitudes(supernet) -> dict[tuple[str, str], float]:
+    """``{(label, op): ||kernels||_2}`` for every active operator."""
+    out = {}
+    for label in supernet.subspace.labels:
+        for op in supernet.subspace.ops(label):
+            kernels = [p.detach().double().reshape(-1) for p in supernet.op_module(label, op).parameters()
+                       if p.ndim > 1]
+            out[(label, op)] = float(torch.cat(kernels).norm()) if kernels else 0.0
+    return out
+
+
+def magnitude_table(supernet) -> np.ndarray:
+    """Magnitudes as a padded ``[choice point, operator index]`` array (for index-row scoring)."""
+    subspace = supernet.subspace
+    mags = op_magnitudes(supernet)
+    width = max(len(subspace.ops(label)) for label in subspace.labels)
+    table = np.zeros((len(subspace.labels), width))
+    for k, label in enumerate(subspace.labels):
+        for i, op in enumerate(subspace.ops(label)):
+            table[k, i] = mags[(label, op)]
+    return table

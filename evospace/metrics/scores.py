@@ -1,0 +1,110 @@
+"""Scores of one round's supernet: per architecture (cached) and per operator.
+
+An operator's score for a metric is the mean of that metric over the architectures of the subspace that
+contain it: every architecture for the angle (exact and vectorised, up to ``exhaustive_limit``), a
+seeded uniform sample for accuracy (each evaluation is a BN recalibration plus a validation pass).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from evospace.data import DataSplits
+from evospace.metrics.accuracy import AccuracyEvaluator
+from evospace.metrics.angle import AngleScorer
+from evospace.metrics.magnitude import magnitude_table
+from evospace.space.schema import ScoreConfig
+from evospace.space.space import SearchSpace
+from evospace.space.subspace import Arch, Subspace
+
+__all__ = ["RoundScorer", "op_means", "covering_sample"]
+
+
+def op_means(subspace: Subspace, indices: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
+    """Mean of ``values`` over the architectures (index rows) containing each operator."""
+    out = {}
+    for k, label in enumerate(subspace.labels):
+        n_ops = len(subspace.ops(label))
+        sums = np.bincount(indices[:, k], weights=values, minlength=n_ops)
+        counts = np.bincount(indices[:, k], minlength=n_ops)
+        out[label] = {op: float(sums[i] / counts[i]) if counts[i] else float("nan")
+                      for i, op in enumerate(subspace.ops(label))}
+    return out
+
+
+class RoundScorer:
+    """Metrics of architectures of one trained supernet, cached by architecture.
+
+    Args:
+        space: the search space (costs).
+        supernet: the trained supernet of the round.
+        reference: angle reference weights (``V0``).
+        data: data splits on the supernet's device.
+        config: scoring settings.
+        batch_size, recalibration_batches: BN recalibration sample.
+    """
+
+    def __init__(self, space: SearchSpace, supernet, reference: dict[str, torch.Tensor], data: DataSplits,
+                 config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int) -> None:
+        self.space = space
+        self.supernet = supernet
+        self.config = config
+        self.angle = AngleScorer(supernet, reference, config.angle_definition)
+        self.accuracy = AccuracyEvaluator(data, batch_size=batch_size, batches=recalibration_batches, seed=seed)
+        self._cache: dict[tuple[str, ...], dict[str, float]] = {}
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        """``accuracy`` (validation top-1, BN recalibrated), ``angle``, ``params``, ``flops`` of ``arch``."""
+        key = tuple(arch[label] for label in self.space.labels)
+        if key not in self._cache:
+            cost = self.space.cost(arch)
+            self._cache[key] = {
+                "accuracy": self.accuracy.accuracy(self.supernet, arch),
+                "angle": self.angle.score(arch),
+                "params": float(cost.params),
+                "flops": float(cost.flops),
+            }
+        return self._cache[key]
+
+    @property
+    def evaluated(self) -> int:
+        return len(self._cache)
+
+    def _angle_rows(self, rng: np.random.Generator) -> np.ndarray:
+        subspace = self.supernet.subspace
+        if subspace.size <= self.config.exhaustive_limit:
+            return subspace.all_indices()
+        return covering_sample(subspace, rng, self.config.angle_samples)
+
+    def op_scores(self, rng: np.random.Generator, metrics: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
+        """``{label: {op: {metric: mean over the architectures containing op}}}``."""
+        subspace = self.supernet.subspace
+        per_metric: dict[str, dict[str, dict[str, float]]] = {}
+        if "angle" in metrics or "magnitude" in metrics:
+            idx = self._angle_rows(rng)
+            if "angle" in metrics:
+                per_metric["angle"] = op_means(subspace, idx, self.angle.score_indices(idx))
+            if "magnitude" in metrics:
+                table = magnitude_table(self.supernet)
+                rows = np.arange(table.shape[0])[None, :]
+                per_metric["magnitude"] = op_means(subspace, idx, table[rows, idx].sum(axis=1))
+        if "accuracy" in metrics:
+            idx = covering_sample(subspace, rng, self.config.accuracy_samples)
+            values = np.array([self.evaluate(subspace.decode(row))["accuracy"] for row in idx])
+            per_metric["accuracy"] = op_means(subspace, idx, values)
+        return {label: {op: {m: table[label][op] for m, table in per_metric.items()} for op in subspace.ops(label)}
+                for label in subspace.labels}
+
+
+def covering_sample(subspace: Subspace, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` uniform index rows, plus one row for any operator the draw missed (so every mean exists)."""
+    idx = subspace.sample_indices(rng, n)
+    extra = []
+    for k, label in enumerate(subspace.labels):
+        seen = np.bincount(idx[:, k], minlength=len(subspace.ops(label)))
+        for i in np.flatnonzero(seen == 0):
+            row = subspace.sample_indices(rng, 1)[0]
+            row[k] = i
+            extra.append(row)
+    return np.concatenate([idx, np.array(extra, dtype=idx.dtype)]) if extra else idx

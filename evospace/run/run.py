@@ -1,0 +1,121 @@
+"""Read access to a run directory, for ``status``, ``inspect`` and the Python API.
+
+Never loads pickles and never writes: a run that is still running can be read at any time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from evospace.errors import RunError
+from evospace.run.store import RunStore
+from evospace.space.space import SearchSpace, space_from_dict
+from evospace.space.subspace import Subspace
+
+__all__ = ["Run", "RoundInfo"]
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """One finished round as recorded on disk."""
+
+    index: int
+    subspace: Subspace  # the subspace trained in this round
+    next_subspace: Subspace  # what the round decided for the next one
+    front: list[dict]  # [{"arch", "metrics"}], best first
+    op_scores: dict  # {label: {op: {metric: value, "combined": value}}}
+    logbook: list[dict]  # per-generation statistics
+    population: list[dict]
+
+
+class Run:
+    """A run directory opened for reading.
+
+    Example:
+        >>> run = Run.open("runs/demo")  # doctest: +SKIP
+        >>> run.rounds[-1].subspace.size  # doctest: +SKIP
+    """
+
+    def __init__(self, store: RunStore, record: dict) -> None:
+        self.store = store
+        self.record = record
+        self.space: SearchSpace = space_from_dict(record["space"], str(store.run_yaml))
+
+    @classmethod
+    def open(cls, path: str | Path) -> Run:
+        """Open ``path`` for reading; raises :class:`RunError` if it is not a run directory."""
+        store = RunStore(path)
+        return cls(store, store.read_record())
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def events(self) -> list[dict]:
+        return self.store.events()
+
+    @property
+    def metrics(self) -> list[dict]:
+        return self.store.metrics()
+
+    def round(self, index: int) -> RoundInfo:
+        """A finished round (verified against its checksums)."""
+        if index not in self.store.round_indices():
+            have = self.store.round_indices()
+            raise RunError(f"{self.path}: no round {index}; finished rounds: "
+                           + (", ".join(map(str, have)) if have else "none yet"))
+        snap = self.store.verify(self.store.round_dir(index))
+        meta = snap.read_json("state.json")
+        controller = meta["controller"]
+        return RoundInfo(index, Subspace.from_config(meta["trained_subspace"]),
+                         Subspace.from_config(controller["subspace"]), controller["front"],
+                         meta.get("op_scores", {}), meta.get("logbook", []), meta.get("population", []))
+
+    @property
+    def rounds(self) -> list[RoundInfo]:
+        """Every finished round that verifies, in order (damaged ones are skipped)."""
+        out = []
+        for index in self.store.round_indices():
+            try:
+                out.append(self.round(index))
+            except RunError:
+                continue
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return any(e.get("event") == "finished" for e in self.events)
+
+    @property
+    def best(self) -> dict | None:
+        """``best/arch.json``: the best architecture so far, or ``None``."""
+        import json
+
+        path = self.path / "best" / "arch.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def status(self) -> dict:
+        """Round, step, subspace size, best so far and completeness, as plain data."""
+        events = self.events
+        rounds_done = [e["round"] for e in events if e.get("event") == "round_ended"]
+        started = [e for e in events if e.get("event") == "round_started"]
+        current = started[-1] if started else None
+        step = None
+        checkpoints = sorted((self.path / "checkpoint").glob("*/COMPLETE")) if (self.path / "checkpoint").is_dir() else []
+        if checkpoints:
+            step = int(checkpoints[-1].parent.name) % 10**6
+        finished = any(e.get("event") == "finished" for e in events)
+        best = self.best
+        return {
+            "path": str(self.path),
+            "space": self.space.name,
+            "rounds_total": self.space.config.search.rounds,
+            "rounds_done": len(rounds_done),
+            "current_round": None if finished or current is None else current["round"],
+            "step": step,
+            "subspace_size": (current or {}).get("size"),
+            "best": best,
+            "finished": finished,
+        }

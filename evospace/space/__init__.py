@@ -1,0 +1,24 @@
+"""Search spaces: YAML schema, operator registry, subspaces."""
+
+from evospace.space.ops import OpCost, create_op, list_ops, op_cost, parse_op, register_op
+from evospace.space.schema import SpaceConfig
+from evospace.space.space import ChoicePoint, SearchSpace, load_space, space_from_dict
+from evospace.space.subspace import Arch, InactiveOpError, Subspace, SubspaceDiff
+
+__all__ = [
+    "Arch",
+    "ChoicePoint",
+    "InactiveOpError",
+    "OpCost",
+    "SearchSpace",
+    "SpaceConfig",
+    "Subspace",
+    "SubspaceDiff",
+    "create_op",
+    "list_ops",
+    "load_space",
+    "op_cost",
+    "parse_op",
+    "register_op",
+    "space_from_dict",
+]

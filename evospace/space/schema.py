@@ -1,0 +1,332 @@
+"""Space files: YAML → frozen dataclasses, validated with errors that name the file and the key path.
+
+The dataclasses below *are* the schema: :func:`from_dict` walks their type hints, so a new field is one
+line with a comment, and unknown keys, missing keys and wrong types are reported the same way for every
+section. Checks that span several keys (an initial operator outside the pool, a population smaller than
+its tournament) come after, in :func:`validate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from evospace.errors import SpaceError, closest
+
+__all__ = [
+    "DataConfig",
+    "StemConfig",
+    "StageConfig",
+    "SkeletonConfig",
+    "InitialConfig",
+    "PopulationConfig",
+    "ConstraintsConfig",
+    "ShrinkConfig",
+    "GrowConfig",
+    "TrainConfig",
+    "ScoreConfig",
+    "SearchConfig",
+    "SpaceConfig",
+    "from_dict",
+    "to_dict",
+    "read_space_file",
+    "apply_overrides",
+    "parse_score",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "mnist1d"  # registered data set: mnist1d | digits
+    val_fraction: float = 0.2  # share of the training data held out to score architectures
+    batch_size: int = 128  # samples per supernet training step
+    samples: int | None = None  # total samples to generate (None: the data set's default)
+
+
+@dataclass(frozen=True)
+class StemConfig:
+    channels: int = 16  # output channels of the fixed 3-wide stem convolution
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    channels: int  # output channels of every choice point of the stage
+    depth: int  # number of choice points in the stage
+    stride: int = 1  # stride of the stage's first choice point
+
+
+@dataclass(frozen=True)
+class SkeletonConfig:
+    kind: Literal["chain", "cell"] = "chain"  # chain of searchable layers, or a cell DAG
+    dims: Literal[1, 2] = 1  # 1-D or 2-D convolutions; must match the data set
+    stem: StemConfig = field(default_factory=StemConfig)  # fixed first layer
+    stages: tuple[StageConfig, ...] = ()  # stages of choice points, in order
+
+
+@dataclass(frozen=True)
+class InitialConfig:
+    size: int | None = 4  # active operators per choice point in round 0 (None with `ops`)
+    order: Literal["shuffled", "listed"] = "shuffled"  # queue order: seeded shuffle per choice point, or pool order
+    ops: tuple[str, ...] | None = None  # explicit round-0 operators for every choice point (instead of `size`)
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    size: int = 32  # individuals per generation
+    generations: int = 8  # generations per round
+    mutation_prob: float = 0.1  # probability that each gene is resampled
+    crossover_prob: float = 0.5  # probability that a pair of parents is crossed (uniform crossover)
+    tournament: int = 3  # tournament size of selection (single objective)
+    hall_of_fame: int = 3  # best architectures kept as the round's front (single objective)
+
+
+@dataclass(frozen=True)
+class ConstraintsConfig:
+    max_params: int | None = None  # hard limit on trainable parameters of an architecture
+    max_flops: int | None = None  # hard limit on FLOPs per sample
+
+
+@dataclass(frozen=True)
+class ShrinkConfig:
+    keep: int = 2  # operators kept per choice point by combined score (besides the front's)
+    score: str = "rank_mean(angle, accuracy)"  # one metric, or rank_mean(m1, m2, ...)
+    keep_front: bool = True  # keep every operator used by the front / hall of fame
+
+
+@dataclass(frozen=True)
+class GrowConfig:
+    per_round: int = 2  # new operators per choice point per round, taken from its queue
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 0.1  # peak learning rate of SGD-Nesterov, cosine-annealed over the round
+    momentum: float = 0.9  # Nesterov momentum
+    weight_decay: float = 5e-4  # on conv/linear weights only, not on BN or biases
+    label_smoothing: float = 0.1  # cross-entropy label smoothing
+    grad_clip: float = 5.0  # gradient-norm clipping
+    recalibration_batches: int = 4  # training batches that re-estimate BN statistics per architecture
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    angle_definition: Literal["abs", "ops", "mean"] = "mean"  # how a path's angle is built (metrics/angle.py)
+    angle_reference: Literal["birth", "round"] = "birth"  # a survivor's V0: its weights at birth or at round start
+    accuracy_samples: int = 128  # uniformly sampled architectures per round behind operators' accuracy scores
+    exhaustive_limit: int = 1000000  # score every architecture by angle up to this subspace size
+    angle_samples: int = 10000  # architectures sampled for angle scores above the limit
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    rounds: int = 4  # train → score → evolve → shrink → grow cycles
+    epochs_per_round: int = 5  # supernet epochs per round
+    sampling: Literal["uniform", "fair"] = "uniform"  # path sampling during supernet training
+    population: PopulationConfig = field(default_factory=PopulationConfig)  # evolution inside the subspace
+    objectives: tuple[str, ...] = ("accuracy",)  # accuracy, plus params or flops for a Pareto search
+    constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)  # hard limits
+    shrink: ShrinkConfig = field(default_factory=ShrinkConfig)  # what a round keeps
+    grow: GrowConfig = field(default_factory=GrowConfig)  # what a round adds
+    inherit_weights: bool = True  # survivors keep their trained weights across rounds
+    train: TrainConfig = field(default_factory=TrainConfig)  # supernet optimiser recipe
+    scoring: ScoreConfig = field(default_factory=ScoreConfig)  # how architectures and operators are scored
+    checkpoint_every: int = 50  # supernet steps between mid-round checkpoints
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    name: str  # space name, recorded in every run
+    skeleton: SkeletonConfig  # fixed structure around the choice points
+    pool: tuple[str, ...]  # every operator the search may use at a choice point
+    data: DataConfig = field(default_factory=DataConfig)  # data set and batching
+    initial: InitialConfig = field(default_factory=InitialConfig)  # round-0 subspace
+    search: SearchConfig = field(default_factory=SearchConfig)  # controller settings
+    seed: int = 0  # seed of every random draw of a run
+
+
+SCORE_METRICS = ("angle", "accuracy", "magnitude")
+OBJECTIVES = ("accuracy", "angle", "params", "flops")
+
+
+def parse_score(text: str) -> tuple[str, ...]:
+    """Metric names of a score expression: ``accuracy`` or ``rank_mean(angle, accuracy)``."""
+    text = text.strip()
+    match = re.fullmatch(r"rank_mean\((.*)\)", text)
+    names = tuple(n.strip() for n in match.group(1).split(",")) if match else (text,)
+    for name in names:
+        if name not in SCORE_METRICS:
+            raise ValueError(f"unknown metric {name!r}{closest(name, SCORE_METRICS)}; "
+                             f"expected one of {', '.join(SCORE_METRICS)} or rank_mean(...) of them")
+    return names
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def from_dict(cls: type, data: Any, source: str, path: str = "") -> Any:
+    """Build dataclass ``cls`` from plain YAML data, checking keys and types recursively."""
+    return _coerce(cls, data, source, path)
+
+
+def _coerce(tp: Any, value: Any, source: str, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise SpaceError(source, path, f"expected a mapping, got {value!r}")
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        for key in value:
+            if key not in fields:
+                raise SpaceError(source, _join(path, str(key)),
+                                 f"unknown key{closest(str(key), fields)}; expected one of {', '.join(fields)}")
+        kwargs = {}
+        for name, f in fields.items():
+            if name in value:
+                kwargs[name] = _coerce(hints[name], value[name], source, _join(path, name))
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SpaceError(source, _join(path, name), f"missing; expected {_type_name(hints[name])}")
+        return tp(**kwargs)
+    if origin is Literal:
+        if value not in typing.get_args(tp) or isinstance(value, bool):
+            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise SpaceError(source, path, f"expected {_type_name(tp)}, got null")
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, source, path)
+            except SpaceError as err:
+                errors.append(err)
+        raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_coerce(item, v, source, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise SpaceError(source, path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpaceError(source, path, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpaceError(source, path, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise SpaceError(source, path, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"schema type {tp!r} is not supported")  # a bug in the schema, not user input
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def to_dict(config: Any) -> Any:
+    """Plain YAML-ready data of a config dataclass (tuples become lists)."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, tuple):
+        return [to_dict(v) for v in config]
+    return config
+
+
+def read_space_file(path: str | Path) -> dict:
+    """Read a space file as plain data (``yaml.safe_load``), with a one-line error if it is not YAML."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpaceError(source, "", "no such file; give the path of a space file such as spaces/mnist1d.yaml")
+    except OSError as err:
+        raise SpaceError(source, "", f"cannot be read: {err.strerror}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise SpaceError(source, "", f"not valid YAML{where}: {problem}")
+    if not isinstance(data, dict):
+        raise SpaceError(source, "", "expected a mapping of keys (name, skeleton, pool, ...) at the top level")
+    return data
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to plain space data.
+
+    The key must exist in the schema (even if the file leaves it at its default); the result is
+    validated like the file itself.
+    """
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise SpaceError("--set", item, "expected key.path=value, e.g. search.epochs_per_round=1")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise SpaceError("--set", key, f"value {raw!r} is not valid YAML")
+        parts = key.split(".")
+        cls: Any = SpaceConfig
+        node = data
+        for depth, part in enumerate(parts):
+            fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+            if part not in fields:
+                raise SpaceError("--set", key, f"no such key{closest(part, fields)}"
+                                 + (f"; expected one of {', '.join(fields)}" if fields else ""))
+            if depth == len(parts) - 1:
+                node[part] = value
+            else:
+                cls = _dataclass_of(typing.get_type_hints(cls)[part])
+                if cls is None:
+                    raise SpaceError("--set", key, f"{part!r} has no sub-keys")
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+    return data
+
+
+def _dataclass_of(tp: Any) -> type | None:
+    if dataclasses.is_dataclass(tp):
+        return tp
+    for arg in typing.get_args(tp):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None

@@ -1,0 +1,310 @@
+"""A loaded, validated search space: config plus what follows from it (choice points, costs, queues)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evospace.data import DataInfo, dataset_info
+from evospace.errors import DataError, SpaceError
+from evospace.space.ops import OpCost, UnknownOpError, create_op, module_cost, parse_op
+from evospace.space.schema import (
+    OBJECTIVES,
+    SpaceConfig,
+    apply_overrides,
+    from_dict,
+    parse_score,
+    read_space_file,
+    to_dict,
+)
+from evospace.space.subspace import Arch, Subspace
+
+__all__ = ["ChoicePoint", "SearchSpace", "load_space", "space_from_dict"]
+
+
+@dataclass(frozen=True)
+class ChoicePoint:
+    """One place of the skeleton that takes exactly one operator."""
+
+    label: str  # stable name, e.g. "s2.b1"
+    c_in: int  # input channels
+    c_out: int  # output channels
+    stride: int  # stride of the operator
+    side: int  # input side (sequence length or image height)
+
+
+@dataclass(frozen=True, eq=False)
+class SearchSpace:
+    """A validated space: use :func:`load_space` to make one."""
+
+    config: SpaceConfig  # the resolved space file
+    source: str  # where it was read from (for error messages)
+    data: DataInfo  # the data set's sample shape
+    choice_points: tuple[ChoicePoint, ...]  # in forward order
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(cp.label for cp in self.choice_points)
+
+    @property
+    def pool(self) -> tuple[str, ...]:
+        return self.config.pool
+
+    def choice_point(self, label: str) -> ChoicePoint:
+        for cp in self.choice_points:
+            if cp.label == label:
+                return cp
+        raise KeyError(label)
+
+    # -- the order operators enter in -----------------------------------------------------------
+    def pool_order(self, label: str) -> tuple[str, ...]:
+        """The order in which ``label``'s pool becomes active: initial operators first, then its queue.
+
+        ``shuffled`` draws one seeded permutation per choice point (seeded by the space seed and the
+        choice point's position, so it never depends on other random draws of a run).
+        """
+        initial = self.config.initial
+        index = self.labels.index(label)
+        if initial.order == "shuffled":
+            rng = np.random.default_rng([self.config.seed, 7919, index])
+            pool = [self.pool[i] for i in rng.permutation(len(self.pool))]
+        else:
+            pool = list(self.pool)
+        if initial.ops is not None:
+            return tuple(initial.ops) + tuple(op for op in pool if op not in initial.ops)
+        return tuple(pool)
+
+    def initial_subspace(self) -> Subspace:
+        """The round-0 subspace: ``initial.ops`` or the first ``initial.size`` of each pool order."""
+        count = len(self.config.initial.ops) if self.config.initial.ops is not None else self.config.initial.size
+        return Subspace({label: self.pool_order(label)[:count] for label in self.labels})
+
+    def full_subspace(self) -> Subspace:
+        """Every pool operator active at every choice point."""
+        return Subspace({label: self.pool for label in self.labels})
+
+    # -- costs ------------------------------------------------------------------------------------
+    @functools.cached_property
+    def _cost_table(self) -> dict[tuple[str, str], OpCost]:
+        dims = self.config.skeleton.dims
+        return {(cp.label, op): module_cost(create_op(op, cp.c_in, cp.c_out, cp.stride, dims), cp.side)
+                for cp in self.choice_points for op in self.pool}
+
+    @functools.cached_property
+    def base_cost(self) -> OpCost:
+        """Cost of the fixed parts: stem and classifier head."""
+        from evospace.supernet.skeleton import make_head, make_stem
+
+        stem = make_stem(self)
+        head = make_head(self)
+        return module_cost(stem, self.data.side) + module_cost(head, 1)
+
+    def op_cost(self, label: str, op: str) -> OpCost:
+        """Parameters and FLOPs of operator ``op`` at choice point ``label``."""
+        return self._cost_table[(label, op)]
+
+    def cost(self, arch: Arch) -> OpCost:
+        """Exact parameters and FLOPs of a stand-alone model of ``arch``."""
+        total = self.base_cost
+        for label in self.labels:
+            total = total + self._cost_table[(label, arch[label])]
+        return total
+
+    # -- persistence ------------------------------------------------------------------------------
+    def to_config(self) -> dict:
+        """The resolved space as plain data (what ``run.yaml`` records)."""
+        return to_dict(self.config)
+
+    @classmethod
+    def from_config(cls, data: dict, source: str = "<config>") -> SearchSpace:
+        return space_from_dict(data, source)
+
+    def fingerprint(self) -> str:
+        """A hash of what makes two spaces the same for a run: skeleton, data, pool and seed."""
+        import hashlib
+        import json
+
+        key = {k: v for k, v in self.to_config().items() if k in ("skeleton", "data", "pool", "seed", "initial")}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SearchSpace:
+    """Read, override and validate a space file.
+
+    Args:
+        path: a YAML space file, e.g. ``spaces/mnist1d.yaml``.
+        overrides: ``key.path=value`` strings, as the CLI's ``--set``.
+
+    Raises:
+        SpaceError: naming the file, the key path and what is expected.
+
+    Example:
+        >>> space = load_space("spaces/mnist1d.yaml", ["search.rounds=2"])  # doctest: +SKIP
+    """
+    data = read_space_file(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return space_from_dict(data, str(path))
+
+
+def space_from_dict(data: dict, source: str) -> SearchSpace:
+    """Validate plain space data (as read from YAML) and derive the choice points."""
+    config = from_dict(SpaceConfig, data, source)
+    return _validate(config, source)
+
+
+def _validate(config: SpaceConfig, source: str) -> SearchSpace:
+    def fail(key: str, message: str) -> None:
+        raise SpaceError(source, key, message)
+
+    if not config.name.strip():
+        fail("name", "must not be empty")
+    try:
+        info = dataset_info(config.data.name)
+    except DataError as err:
+        raise SpaceError(source, "data.name", str(err)) from None
+    if not 0.0 < config.data.val_fraction < 1.0:
+        fail("data.val_fraction", f"must be between 0 and 1 (exclusive), got {config.data.val_fraction}")
+    if config.data.batch_size < 1:
+        fail("data.batch_size", f"must be ≥ 1, got {config.data.batch_size}")
+    if config.data.samples is not None and config.data.samples < 20:
+        fail("data.samples", f"must be ≥ 20 (or null for the data set's default), got {config.data.samples}")
+
+    skeleton = config.skeleton
+    if skeleton.kind != "chain":
+        fail("skeleton.kind", "'cell' skeletons are not available yet; use 'chain'")
+    if skeleton.dims != info.dims:
+        fail("skeleton.dims", f"data set {info.name!r} is {info.dims}-D, so dims must be {info.dims}, "
+                              f"got {skeleton.dims}")
+    if skeleton.stem.channels < 1:
+        fail("skeleton.stem.channels", f"must be ≥ 1, got {skeleton.stem.channels}")
+    if not skeleton.stages:
+        fail("skeleton.stages", "must list at least one stage, e.g. [{channels: 16, depth: 2, stride: 1}]")
+    choice_points = []
+    c_in, side = skeleton.stem.channels, info.side
+    for s, stage in enumerate(skeleton.stages):
+        key = f"skeleton.stages[{s}]"
+        if stage.channels < 1:
+            fail(f"{key}.channels", f"must be ≥ 1, got {stage.channels}")
+        if stage.depth < 1:
+            fail(f"{key}.depth", f"must be ≥ 1, got {stage.depth}")
+        if stage.stride < 1:
+            fail(f"{key}.stride", f"must be ≥ 1, got {stage.stride}")
+        if stage.stride > 1 and side < stage.stride:
+            fail(f"{key}.stride", f"stride {stage.stride} on a feature map of side {side}: the input "
+                                  f"({info.name}, side {info.side}) is too small for this many strides")
+        for b in range(stage.depth):
+            stride = stage.stride if b == 0 else 1
+            choice_points.append(ChoicePoint(f"s{s + 1}.b{b + 1}", c_in, stage.channels, stride, side))
+            side = (side - 1) // stride + 1
+            c_in = stage.channels
+
+    if not config.pool:
+        fail("pool", "must list at least one operator")
+    seen = set()
+    for i, op in enumerate(config.pool):
+        try:
+            family, _ = parse_op(op)
+        except UnknownOpError as err:
+            fail(f"pool[{i}]", str(err))
+        if family.cells_only and skeleton.kind == "chain":
+            fail(f"pool[{i}]", f"operator {op!r} is only allowed on cell edges; a chain layer must compute something")
+        if op in seen:
+            fail(f"pool[{i}]", f"operator {op!r} is listed twice")
+        seen.add(op)
+
+    initial = config.initial
+    if initial.ops is not None:
+        if not initial.ops:
+            fail("initial.ops", "must list at least one operator")
+        for i, op in enumerate(initial.ops):
+            if op not in config.pool:
+                fail(f"initial.ops[{i}]", f"operator {op!r} is not in the pool; add it to `pool` or remove it here")
+        if len(set(initial.ops)) != len(initial.ops):
+            fail("initial.ops", "lists an operator twice")
+    elif initial.size is None or not 1 <= initial.size <= len(config.pool):
+        fail("initial.size", f"must be between 1 and the pool size ({len(config.pool)}), got {initial.size}")
+
+    search = config.search
+    if search.rounds < 1:
+        fail("search.rounds", f"must be ≥ 1, got {search.rounds}")
+    if search.epochs_per_round < 1:
+        fail("search.epochs_per_round", f"must be ≥ 1, got {search.epochs_per_round}")
+    pop = search.population
+    if pop.size < 2:
+        fail("search.population.size", f"must be ≥ 2, got {pop.size}")
+    if pop.generations < 1:
+        fail("search.population.generations", f"must be ≥ 1, got {pop.generations}")
+    if pop.tournament < 1:
+        fail("search.population.tournament", f"must be ≥ 1, got {pop.tournament}")
+    if pop.size < pop.tournament:
+        fail("search.population.size", f"must be ≥ search.population.tournament ({pop.tournament}), got {pop.size}")
+    for key in ("mutation_prob", "crossover_prob"):
+        value = getattr(pop, key)
+        if not 0.0 <= value <= 1.0:
+            fail(f"search.population.{key}", f"must be a probability in [0, 1], got {value}")
+    if not search.objectives:
+        fail("search.objectives", "must list at least one objective, e.g. [accuracy]")
+    for i, obj in enumerate(search.objectives):
+        if obj not in OBJECTIVES:
+            fail(f"search.objectives[{i}]", f"unknown objective {obj!r}; expected one of {', '.join(OBJECTIVES)}")
+    if len(set(search.objectives)) != len(search.objectives):
+        fail("search.objectives", "lists an objective twice")
+    if search.objectives[0] not in ("accuracy", "angle"):
+        fail("search.objectives[0]", "the first objective must be a supernet metric (accuracy or angle)")
+    for key in ("max_params", "max_flops"):
+        value = getattr(search.constraints, key)
+        if value is not None and value < 1:
+            fail(f"search.constraints.{key}", f"must be ≥ 1 (or null for no limit), got {value}")
+    if search.shrink.keep < 1:
+        fail("search.shrink.keep", f"must be ≥ 1 (a choice point is never emptied), got {search.shrink.keep}")
+    if search.shrink.keep > len(config.pool):
+        fail("search.shrink.keep", f"must be ≤ the pool size ({len(config.pool)}), got {search.shrink.keep}")
+    try:
+        parse_score(search.shrink.score)
+    except ValueError as err:
+        fail("search.shrink.score", str(err))
+    if search.grow.per_round < 0:
+        fail("search.grow.per_round", f"must be ≥ 0, got {search.grow.per_round}")
+    train = search.train
+    if train.lr <= 0:
+        fail("search.train.lr", f"must be > 0, got {train.lr}")
+    if not 0.0 <= train.label_smoothing < 1.0:
+        fail("search.train.label_smoothing", f"must be in [0, 1), got {train.label_smoothing}")
+    if train.recalibration_batches < 1:
+        fail("search.train.recalibration_batches", f"must be ≥ 1, got {train.recalibration_batches}")
+    if pop.hall_of_fame < 1:
+        fail("search.population.hall_of_fame", f"must be ≥ 1, got {pop.hall_of_fame}")
+    scoring = search.scoring
+    for key in ("accuracy_samples", "exhaustive_limit", "angle_samples"):
+        if getattr(scoring, key) < 1:
+            fail(f"search.scoring.{key}", f"must be ≥ 1, got {getattr(scoring, key)}")
+    if search.checkpoint_every < 1:
+        fail("search.checkpoint_every", f"must be ≥ 1, got {search.checkpoint_every}")
+
+    space = SearchSpace(config, source, info, tuple(choice_points))
+    _check_feasible(space, source)
+    return space
+
+
+def _check_feasible(space: SearchSpace, source: str) -> None:
+    """Refuse constraints that no architecture of the initial subspace can meet (costs are additive)."""
+    limits = space.config.search.constraints
+    initial = space.initial_subspace()
+    for key, attr in (("max_params", "params"), ("max_flops", "flops")):
+        limit = getattr(limits, key)
+        if limit is None:
+            continue
+        smallest = getattr(space.base_cost, attr) + sum(
+            min(getattr(space.op_cost(label, op), attr) for op in initial.ops(label)) for label in space.labels)
+        if smallest > limit:
+            raise SpaceError(source, f"search.constraints.{key}",
+                             f"no architecture of the initial subspace fits: the smallest has {smallest:,} "
+                             f"{attr}, the limit is {limit:,}; raise the limit or start from smaller operators")

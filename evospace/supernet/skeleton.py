@@ -1,0 +1,63 @@
+"""The fixed parts around the choice points: stem and classifier head, and deterministic initialisation."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import torch
+from torch import nn
+
+from evospace.space.ops import conv_bn
+
+if TYPE_CHECKING:
+    from evospace.space.space import SearchSpace
+
+__all__ = ["make_stem", "make_head", "module_key", "seeded", "init_seed"]
+
+STEM_KERNEL = 3
+T = TypeVar("T")
+
+
+def make_stem(space: SearchSpace) -> nn.Module:
+    """Conv 3 → BN → ReLU from the data's channels to ``skeleton.stem.channels``."""
+    return conv_bn(space.data.channels, space.config.skeleton.stem.channels, STEM_KERNEL, 1,
+                   space.config.skeleton.dims)
+
+
+class Head(nn.Module):
+    """Global average pooling and a linear classifier."""
+
+    def __init__(self, channels: int, classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(2).mean(dim=2))
+
+
+def make_head(space: SearchSpace) -> nn.Module:
+    return Head(space.config.skeleton.stages[-1].channels, space.data.classes)
+
+
+def module_key(label: str) -> str:
+    """ModuleDict key of a choice point (module names cannot contain dots)."""
+    return label.replace(".", "_")
+
+
+def init_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (run seed, label, operator, round)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def seeded(seed: int, build: Callable[[], T]) -> T:
+    """Run ``build`` with torch's global generator seeded, leaving the caller's stream untouched.
+
+    Every module's initial weights therefore depend only on its own seed, never on what was built
+    before it: a grown operator is initialised the same in a resumed run as in an uninterrupted one.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()

@@ -1,0 +1,248 @@
+"""Supernet training (SPOS): one sampled path per step, SGD-Nesterov, cosine schedule over the round.
+
+The trainer's whole state is explicit and small: the round index, two counters (epoch, step within the
+epoch), the optimizer's momentum buffers and the weights. Every random draw comes from a generator
+derived from (run seed, purpose, round, epoch), so the data order and the paths of any epoch can be
+re-derived at any step, and a run resumed mid-epoch continues exactly.
+
+Per round::
+
+    optimizer = SGD(nesterov, weight decay on conv/linear weights only)
+    for epoch in range(E):
+        order = permutation(seed, round, epoch); paths = sample(subspace, seed, round, epoch)
+        for step, batch in enumerate(batches(order)):
+            lr = cosine(step of round); loss = CE_smooth(net(x, paths[step]), y)
+            loss.backward(); clip(5); optimizer.step()
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evospace.data import DataSplits
+from evospace.run.rng import numpy_stream, torch_stream
+from evospace.space.schema import TrainConfig
+from evospace.space.subspace import Arch, Subspace
+
+__all__ = ["make_optimizer", "cosine_lr", "train_step", "RoundTrainer", "EpochFigures", "sample_paths"]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
+    """SGD-Nesterov with weight decay on conv/linear weights only (not BN, not biases)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0)
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """Cosine annealing from ``base`` to 0 over ``total`` steps."""
+    return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def train_step(forward: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor],
+               optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+               lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on ``forward``; returns the (detached) loss and the number of correct predictions.
+
+    Shared by the supernet and the stand-alone trainer so that both pay exactly the same per step.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    logits = forward(x)
+    loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+    optimizer.step()
+    return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+
+@dataclass(frozen=True)
+class EpochFigures:
+    """What one epoch of supernet training reports to ``metrics.jsonl``."""
+
+    round: int
+    epoch: int
+    loss: float
+    train_acc: float
+    lr: float
+    seconds: float
+    steps: int
+
+
+def sample_paths(subspace: Subspace, seed: int, round_index: int, epoch: int, steps: int,
+                 sampling: str) -> list[list[Arch]]:
+    """The paths trained at each step of one epoch: one per step (uniform), or a fair set (FairNAS).
+
+    ``fair`` gives every active operator of every choice point the same number of updates per step:
+    with m = the largest active count, m paths per step, where choice point k uses its shuffled
+    operators in turn (``perm_k[j mod n_k]``).
+    """
+    rng = numpy_stream(seed, "paths", round_index, epoch)
+    if sampling == "uniform":
+        return [[subspace.decode(row)] for row in subspace.sample_indices(rng, steps)]
+    width = max(len(subspace.ops(label)) for label in subspace.labels)
+    paths = []
+    for _ in range(steps):
+        perms = [rng.permutation(len(subspace.ops(label))) for label in subspace.labels]
+        paths.append([subspace.decode([p[j % len(p)] for p in perms]) for j in range(width)])
+    return paths
+
+
+class RoundTrainer:
+    """Trains a supernet for one round; ``state_dict`` captures everything needed to resume mid-round.
+
+    Call order: construct at the start of a round (or from a checkpoint with ``load_state_dict``), then
+    :meth:`train_epoch` until :attr:`done`. ``on_step`` is called after every optimizer step but an
+    epoch's last (for mid-round checkpoints and signal handling); it may raise to stop, and the trainer
+    resumes later from :meth:`state_dict`.
+    """
+
+    def __init__(self, supernet: nn.Module, data: DataSplits, config: TrainConfig, *, batch_size: int,
+                 epochs: int, round_index: int, seed: int, sampling: str = "uniform") -> None:
+        self.supernet = supernet
+        self.data = data
+        self.config = config
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.round = round_index
+        self.seed = seed
+        self.sampling = sampling
+        n = len(data.y_train)
+        self.steps_per_epoch = max(1, n // batch_size)  # drop the last partial batch: stable BN statistics
+        self.epoch = 0  # epochs completed
+        self.step = 0  # steps completed within the current epoch
+        self.optimizer = make_optimizer(supernet, config)
+        self._params = list(supernet.parameters())
+        self._sums: list | None = None  # running loss, hits, samples, seconds of the current epoch
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.epochs
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def global_step(self) -> int:
+        return self.epoch * self.steps_per_epoch + self.step
+
+    def _order(self) -> torch.Tensor:
+        gen = torch_stream(self.seed, "order", self.round, self.epoch)
+        return torch.randperm(len(self.data.y_train), generator=gen).to(self.data.x_train.device)
+
+    def train_epoch(self, on_step: Callable[[RoundTrainer], object] | None = None,
+                    progress: Callable[[int], None] | None = None) -> EpochFigures:
+        """Run the rest of the current epoch and return its figures.
+
+        ``on_step`` runs after every step but the epoch's last (the caller handles epoch ends itself, after
+        recording the figures); it may raise to stop, and the trainer's state is then resumable.
+        """
+        self.supernet.train()
+        order = self._order()
+        paths = sample_paths(self.supernet.subspace, self.seed, self.round, self.epoch, self.steps_per_epoch,
+                             self.sampling)
+        device = self.data.x_train.device
+        if self._sums is None:
+            self._sums = [torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device), 0, 0.0]
+        loss_sum, correct = self._sums[0], self._sums[1]
+        start = time.perf_counter()
+        lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
+        while self.step < self.steps_per_epoch:
+            idx = order[self.step * self.batch_size:(self.step + 1) * self.batch_size]
+            x, y = self.data.x_train[idx], self.data.y_train[idx]
+            lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
+            step_paths = paths[self.step]
+            if len(step_paths) == 1:
+                arch = step_paths[0]
+                loss, hits = train_step(lambda inp: self.supernet(inp, arch), self._params, self.optimizer,
+                                        x, y, self.config, lr)
+            else:
+                loss, hits = self._fair_step(step_paths, x, y, lr)
+            loss_sum += loss
+            correct += hits
+            self._sums[2] += len(y)
+            self.step += 1
+            self._sums[3] += time.perf_counter() - start
+            start = time.perf_counter()
+            if progress is not None:
+                progress(1)
+            if on_step is not None and self.step < self.steps_per_epoch:
+                on_step(self)
+        seen, seconds = self._sums[2], self._sums[3]
+        figures = EpochFigures(self.round, self.epoch, float(loss_sum) / self.steps_per_epoch,
+                               float(correct) / max(seen, 1), lr, seconds, self.steps_per_epoch)
+        self.epoch += 1
+        self.step = 0
+        self._sums = None
+        return figures
+
+    def _fair_step(self, step_paths: list[Arch], x: torch.Tensor, y: torch.Tensor, lr: float):
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=x.device)
+        hits = torch.zeros((), dtype=torch.long, device=x.device)
+        for arch in step_paths:
+            logits = self.supernet(x, arch)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+            loss.backward()
+            loss_sum += loss.detach()
+            hits += (logits.detach().argmax(1) == y).sum()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self._params, self.config.grad_clip)
+        self.optimizer.step()
+        n = len(step_paths)
+        return loss_sum / n, torch.div(hits, n, rounding_mode="floor")
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """``(json_state, tensors)``: counters as JSON, momentum buffers as named tensors.
+
+        Buffers are keyed by parameter *name* so that the mapping survives a rebuild of the supernet.
+        """
+        names = {id(p): n for n, p in self.supernet.named_parameters()}
+        tensors = {}
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    tensors[f"momentum.{names[id(p)]}"] = buf.detach().clone()
+        meta = {"round": self.round, "epoch": self.epoch, "step": self.step, "epochs": self.epochs,
+                "steps_per_epoch": self.steps_per_epoch,
+                "sums": None if self._sums is None else
+                [float(self._sums[0]), int(self._sums[1]), self._sums[2], self._sums[3]]}
+        return meta, tensors
+
+    def load_state_dict(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore counters and momentum buffers written by :meth:`state_dict`."""
+        if meta["round"] != self.round or meta["steps_per_epoch"] != self.steps_per_epoch:
+            raise ValueError("trainer state belongs to another round or batch size")
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        sums = meta.get("sums")
+        if sums is not None:
+            device = self.data.x_train.device
+            self._sums = [torch.tensor(sums[0], device=device), torch.tensor(sums[1], device=device),
+                          sums[2], sums[3]]
+        params = dict(self.supernet.named_parameters())
+        for key, tensor in tensors.items():
+            if key.startswith("momentum."):
+                p = params[key[len("momentum."):]]
+                self.optimizer.state[p]["momentum_buffer"] = tensor.to(p.device).clone()
+
+
+def steps_of(data: DataSplits, batch_size: int) -> int:
+    """Steps per epoch for a data set and batch size."""
+    return max(1, len(data.y_train) // batch_size)
