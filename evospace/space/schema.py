@@ -268,16 +268,17 @@ def read_space_file(path: str | Path) -> dict:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise SpaceError(source, "", "no such file; give the path of a space file such as spaces/mnist1d.yaml")
+        raise SpaceError(source, "",
+                         "no such file; give the path of a space file such as spaces/mnist1d.yaml") from None
     except OSError as err:
-        raise SpaceError(source, "", f"cannot be read: {err.strerror}")
+        raise SpaceError(source, "", f"cannot be read: {err.strerror}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or "invalid YAML"
-        raise SpaceError(source, "", f"not valid YAML{where}: {problem}")
+        raise SpaceError(source, "", f"not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise SpaceError(source, "", "expected a mapping of keys (name, skeleton, pool, ...) at the top level")
     return data
@@ -300,7 +301,7 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
-            raise SpaceError("--set", key, f"value {raw!r} is not valid YAML")
+            raise SpaceError("--set", key, f"value {raw!r} is not valid YAML") from None
         parts = key.split(".")
         cls: Any = SpaceConfig
         node = data
@@ -326,6 +327,8 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
 def _dataclass_of(tp: Any) -> type | None:
     if dataclasses.is_dataclass(tp):
         return tp
+    if typing.get_origin(tp) is tuple:
+        return None  # a list (e.g. skeleton.stages) is only set whole
     for arg in typing.get_args(tp):
         if dataclasses.is_dataclass(arg):
             return arg
