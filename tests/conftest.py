@@ -1,0 +1,98 @@
+"""Shared fixtures: a tiny space (as data, as a SearchSpace, as a file) and tiny ``--set`` overrides.
+
+Everything here is sized so that a supernet epoch takes a fraction of a second on one CPU core:
+stem of 4 channels, three choice points of 4–8 channels, 600 MNIST-1D samples (cached after the
+first test that needs them, like any user run).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from evospace.space import SearchSpace, space_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SPACE_FILE = REPO / "spaces" / "mnist1d.yaml"
+
+# Tests are small: one thread is faster than two here, and the machine is shared.
+torch.set_num_threads(1)
+
+TINY_STAGES = "[{channels: 4, depth: 1, stride: 1}, {channels: 8, depth: 2, stride: 2}]"
+
+TINY_SPACE: dict = {
+    "name": "tiny",
+    "data": {"name": "mnist1d", "val_fraction": 0.2, "batch_size": 64, "samples": 600},
+    "skeleton": {
+        "kind": "chain",
+        "dims": 1,
+        "stem": {"channels": 4},
+        "stages": yaml.safe_load(TINY_STAGES),
+    },
+    "pool": ["conv_k3", "sep_k3", "mb_e2_k3", "dil_k3_d2", "avg_pool_k3", "skip"],
+    "initial": {"size": 3, "order": "shuffled"},
+    "search": {
+        "rounds": 1,
+        "epochs_per_round": 1,
+        "population": {"size": 4, "generations": 1, "tournament": 2},
+        "shrink": {"keep": 2},
+        "grow": {"per_round": 1},
+        "scoring": {"accuracy_samples": 8},
+    },
+    "seed": 0,
+}
+
+# `key=value` strings that shrink spaces/mnist1d.yaml to a run of a few seconds.
+TINY_OVERRIDES: tuple[str, ...] = (
+    "search.epochs_per_round=1",
+    "search.rounds=1",
+    "search.population.size=4",
+    "search.population.generations=1",
+    "search.population.tournament=2",
+    "search.scoring.accuracy_samples=8",
+    "data.samples=600",
+    "skeleton.stem.channels=4",
+    f"skeleton.stages={TINY_STAGES}",
+)
+
+
+@pytest.fixture
+def tiny_space_dict() -> dict:
+    """The tiny space as plain data (a fresh copy: edit it freely)."""
+    return copy.deepcopy(TINY_SPACE)
+
+
+@pytest.fixture
+def tiny_space(tiny_space_dict: dict) -> SearchSpace:
+    """The tiny space, validated: three choice points (s1.b1, s2.b1, s2.b2), pool of six, three active."""
+    return space_from_dict(tiny_space_dict, "<tiny>")
+
+
+@pytest.fixture
+def tiny_space_file(tmp_path: Path, tiny_space_dict: dict) -> Path:
+    """The tiny space written as a YAML file in ``tmp_path``."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_space_dict, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def default_space_file() -> Path:
+    """The shipped default space, spaces/mnist1d.yaml (independent of the working directory)."""
+    return DEFAULT_SPACE_FILE
+
+
+@pytest.fixture
+def tiny_overrides() -> list[str]:
+    """``key=value`` strings for ``load_space(path, overrides)`` that make spaces/mnist1d.yaml tiny."""
+    return list(TINY_OVERRIDES)
+
+
+@pytest.fixture
+def tiny_cli_args(tiny_overrides: list[str]) -> list[str]:
+    """The same overrides as CLI arguments: ``["--set", "k=v", "--set", ...]``."""
+    return [arg for item in tiny_overrides for arg in ("--set", item)]
