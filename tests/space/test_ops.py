@@ -24,7 +24,7 @@ FIELD_VALUES = {"k": (3, 5), "e": (1, 3), "d": (2,)}
 def names_of(template: str) -> list[str]:
     """Concrete operator names of a template, over a few values of each integer field."""
     fields = re.findall(r"\{(\w+)\}", template)
-    return [template.format(**dict(zip(fields, values)))
+    return [template.format(**dict(zip(fields, values, strict=True)))
             for values in itertools.product(*(FIELD_VALUES[f] for f in fields))]
 
 
