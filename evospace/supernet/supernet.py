@@ -55,7 +55,12 @@ class Supernet(nn.Module):
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         x = self.stem(x)
         for label, key in self._keys:
-            x = self.choices[key][arch[label]](x)
+            try:
+                op = self.choices[key][arch[label]]
+            except KeyError:
+                self.subspace.check(arch)  # raises InactiveOpError naming the choice point or operator
+                raise
+            x = op(x)
         return self.head(x)
 
     def op_module(self, label: str, op: str) -> nn.Module:
