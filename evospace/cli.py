@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (setup, run, help_text) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         setup(p)
-        p.set_defaults(run=run)
+        p.set_defaults(command_handler=run)  # not `run`: subcommands take a positional RUN
     return parser
 
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        return int(args.command_handler(args) or 0)
     except EvospaceError as err:
         from evospace.evolve.controller import Interrupted
 
