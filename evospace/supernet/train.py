@@ -85,9 +85,10 @@ def sample_paths(subspace: Subspace, seed: int, round_index: int, epoch: int, st
                  sampling: str) -> list[list[Arch]]:
     """The paths trained at each step of one epoch: one per step (uniform), or a fair set (FairNAS).
 
-    ``fair`` gives every active operator of every choice point the same number of updates per step:
-    with m = the largest active count, m paths per step, where choice point k uses its shuffled
-    operators in turn (``perm_k[j mod n_k]``).
+    ``fair`` trains every active operator of every choice point in every step: with m = the largest
+    active count, m paths per step, where choice point k uses its shuffled operators in turn
+    (``perm_k[j mod n_k]``). Each operator of a choice point with m active operators is trained exactly
+    once per step; where a choice point has fewer, its operators get ⌊m / n_k⌋ or ⌈m / n_k⌉ updates.
     """
     rng = numpy_stream(seed, "paths", round_index, epoch)
     if sampling == "uniform":
