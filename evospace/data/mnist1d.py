@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def mnist1d_arrays(samples: int | None = None) -> tuple[np.ndarray, np.ndarray, 
         try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             arrays = None  # a damaged cache is rebuilt, never trusted
     if arrays is None:
         arrays = _generate(samples)
