@@ -1,0 +1,257 @@
+"""Ground truth of a small space: every architecture trained stand-alone with one fixed recipe.
+
+The file is a CSV that names what it was built from in two comment lines, so that a ground truth is never
+compared with a supernet of another space::
+
+    # evospace ground truth
+    # space=mnist1d_rank fingerprint=0123456789abcdef epochs=6 seeds=2 max_shift=0 recipe=<train config> archs=625
+    s1.b1,s1.b2,...,params,flops,val_acc,test_acc,val_acc_seed0,test_acc_seed0,...,seconds
+
+One row per architecture, appended and fsynced as soon as it is trained: an interrupted build resumes
+where it stopped (a torn last line is dropped). Architectures are trained in a seeded shuffled order, so a
+partial file is a uniform sample of the space, usable while the build runs. Seed ``i`` initialises the
+model with ``build_model(space, arch, seed=i)`` and orders the data with seed ``i``; ``val_acc`` and
+``test_acc`` are means over the seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evospace.data import DataSplits
+from evospace.errors import EvospaceError
+from evospace.metrics.ranking import kendall_tau
+from evospace.run.rng import numpy_stream
+from evospace.space.schema import to_dict
+from evospace.space.space import SearchSpace
+from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.standalone import train_standalone
+from evospace.supernet.supernet import build_model
+
+__all__ = ["GroundTruth", "GroundTruthSpec", "NoiseCeiling", "build_ground_truth", "load_ground_truth",
+           "noise_ceiling"]
+
+MAGIC = "# evospace ground truth"
+
+
+@dataclass(frozen=True)
+class GroundTruthSpec:
+    """What a ground-truth file was built from; two files agree only if every field does."""
+
+    space: str  # space name
+    fingerprint: str  # SearchSpace.fingerprint(): skeleton, data, pool, seed, initial
+    epochs: int  # stand-alone epochs per architecture
+    seeds: int  # training seeds per architecture
+    max_shift: int  # random-shift augmentation range
+    recipe: str  # the training recipe (search.train) as compact JSON
+    archs: int  # architectures in the space
+
+    def header(self) -> str:
+        return (f"# space={self.space} fingerprint={self.fingerprint} epochs={self.epochs} seeds={self.seeds} "
+                f"max_shift={self.max_shift} recipe={self.recipe} archs={self.archs}")
+
+    @classmethod
+    def for_space(cls, space: SearchSpace, epochs: int, seeds: int, max_shift: int) -> GroundTruthSpec:
+        # recalibration only concerns supernet scoring, so it does not make two ground truths differ
+        train = {k: v for k, v in to_dict(space.config.search.train).items() if k != "recalibration_batches"}
+        recipe = json.dumps(train, sort_keys=True, separators=(",", ":"))
+        return cls(space.name, space.fingerprint(), epochs, seeds, max_shift, recipe,
+                   space.initial_subspace().size)
+
+    @classmethod
+    def parse(cls, line: str, source: str) -> GroundTruthSpec:
+        fields = {}
+        for item in line.lstrip("# ").strip().split(" "):
+            key, _, value = item.partition("=")
+            fields[key] = value
+        try:
+            return cls(fields["space"], fields["fingerprint"], int(fields["epochs"]), int(fields["seeds"]),
+                       int(fields["max_shift"]), fields["recipe"], int(fields["archs"]))
+        except (KeyError, ValueError):
+            raise EvospaceError(f"{source}: the second line is not a ground-truth header "
+                                f"(expected '# space=... fingerprint=... epochs=...'); rebuild the file") from None
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """A loaded ground truth: one entry per architecture trained so far (all arrays share the order)."""
+
+    spec: GroundTruthSpec
+    labels: tuple[str, ...]
+    archs: list[Arch]
+    params: np.ndarray
+    flops: np.ndarray
+    val_acc: np.ndarray  # mean over seeds, fraction in [0, 1]
+    test_acc: np.ndarray
+    val_seeds: np.ndarray  # shape (archs, seeds)
+    test_seeds: np.ndarray
+
+    @property
+    def complete(self) -> bool:
+        return len(self.archs) == self.spec.archs
+
+    def indices(self, subspace: Subspace) -> np.ndarray:
+        """The architectures as index rows of ``subspace`` (for vectorised scoring)."""
+        return np.array([subspace.encode(a) for a in self.archs], dtype=np.int64).reshape(len(self.archs), -1)
+
+
+@dataclass(frozen=True)
+class NoiseCeiling:
+    """How well the ground truth agrees with itself: the best τ any metric can hope for against it."""
+
+    between_seeds_val: float  # Kendall τ of seed 0 vs seed 1 validation accuracy
+    between_seeds_test: float  # the same on the test split
+    val_vs_test: float  # τ of mean validation vs mean test accuracy
+
+
+def noise_ceiling(truth: GroundTruth) -> NoiseCeiling:
+    """Kendall τ between two seeds (validation and test) and between validation and test accuracy."""
+    if truth.val_seeds.shape[1] >= 2:
+        seeds_val = kendall_tau(truth.val_seeds[:, 0], truth.val_seeds[:, 1])
+        seeds_test = kendall_tau(truth.test_seeds[:, 0], truth.test_seeds[:, 1])
+    else:
+        seeds_val = seeds_test = float("nan")
+    return NoiseCeiling(seeds_val, seeds_test, kendall_tau(truth.val_acc, truth.test_acc))
+
+
+def _columns(labels: tuple[str, ...], seeds: int) -> list[str]:
+    per_seed = [f"{split}_acc_seed{i}" for i in range(seeds) for split in ("val", "test")]
+    return [*labels, "params", "flops", "val_acc", "test_acc", *per_seed, "seconds"]
+
+
+def _read(path: Path) -> tuple[GroundTruthSpec, list[str], list[dict[str, str]], int]:
+    """Spec, columns, complete rows, and the byte length of the file's complete lines."""
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1  # a torn last line (interrupted write) is not part of the file
+    text = raw[:end].decode()
+    lines = text.splitlines()
+    if len(lines) < 3 or lines[0].strip() != MAGIC:
+        raise EvospaceError(f"{path}: not an evospace ground-truth CSV (its first line should be '{MAGIC}'); "
+                            f"build one with `evospace groundtruth SPACE.yaml --out {path}`")
+    spec = GroundTruthSpec.parse(lines[1], str(path))
+    reader = csv.DictReader(io.StringIO("\n".join(lines[2:]) + "\n"))
+    return spec, list(reader.fieldnames or []), list(reader), end
+
+
+def load_ground_truth(path: str | Path, space: SearchSpace) -> GroundTruth:
+    """Read a ground-truth CSV and check that it belongs to ``space``.
+
+    Raises:
+        EvospaceError: the file is missing, malformed, or was built for another space.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise EvospaceError(f"{path}: no such ground-truth file; build it with "
+                            f"`evospace groundtruth {space.source} --out {path}`")
+    spec, columns, rows, _ = _read(path)
+    if spec.fingerprint != space.fingerprint():
+        raise EvospaceError(f"{path}: ground truth of space {spec.space!r} (fingerprint {spec.fingerprint}), "
+                            f"not of {space.source} ({space.name!r}, fingerprint {space.fingerprint()}); "
+                            f"use the CSV built for this space or build one with `evospace groundtruth`")
+    labels = space.labels
+    if columns != _columns(labels, spec.seeds):
+        raise EvospaceError(f"{path}: columns {columns} do not match the space's choice points {list(labels)}; "
+                            f"rebuild the file")
+    subspace = space.initial_subspace()
+    archs = []
+    for i, row in enumerate(rows):
+        arch = {label: row[label] for label in labels}
+        try:
+            subspace.check(arch)
+        except EvospaceError as err:
+            raise EvospaceError(f"{path}: row {i + 1}: {err}") from None
+        archs.append(arch)
+
+    def column(name: str) -> np.ndarray:
+        return np.array([float(r[name]) for r in rows], dtype=float)
+
+    seeds = range(spec.seeds)
+    val_seeds = np.stack([column(f"val_acc_seed{i}") for i in seeds], axis=1) if rows else np.zeros((0, spec.seeds))
+    test_seeds = np.stack([column(f"test_acc_seed{i}") for i in seeds], axis=1) if rows else np.zeros((0, spec.seeds))
+    return GroundTruth(spec, labels, archs, column("params"), column("flops"), column("val_acc"),
+                       column("test_acc"), val_seeds, test_seeds)
+
+
+def _append(path: Path, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *, epochs: int, seeds: int = 2,
+                       max_shift: int = 0, limit: int | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> GroundTruth:
+    """Train every architecture of ``space``'s initial subspace stand-alone and append one row each to ``out``.
+
+    Resumes an existing file built with the same spec; refuses one built otherwise.
+
+    Args:
+        data: the space's data splits (validation carved with the space seed, as the search does).
+        epochs, seeds, max_shift: the recipe's free parameters (the rest is ``search.train``).
+        limit: stop after this many architectures in total (for a quick look).
+        progress: called with (architectures done, total) after each row.
+
+    Returns:
+        The ground truth as written so far.
+    """
+    out = Path(out)
+    spec = GroundTruthSpec.for_space(space, epochs, seeds, max_shift)
+    subspace = space.initial_subspace()
+    columns = _columns(space.labels, seeds)
+    done: set[tuple[str, ...]] = set()
+    if out.exists() and out.stat().st_size > 0:
+        old, old_columns, rows, end = _read(out)
+        if old != spec or old_columns != columns:
+            raise EvospaceError(f"{out}: already holds a ground truth built differently ({old.header()[2:]}); "
+                                f"pass the same space, --epochs and --seeds to resume, or another --out")
+        with open(out, "r+b") as f:
+            f.truncate(end)
+        done = {tuple(r[label] for label in space.labels) for r in rows}
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(columns)
+        _append(out, f"{MAGIC}\n{spec.header()}\n{buffer.getvalue()}")
+    order = numpy_stream(space.config.seed, "groundtruth-order").permutation(subspace.size)
+    rows_all = subspace.all_indices()[order]
+    total = len(rows_all) if limit is None else min(limit, len(rows_all))
+    config = space.config
+    count = len(done)
+    if progress is not None:
+        progress(count, total)
+    for row in rows_all:
+        if count >= total:
+            break
+        arch = subspace.decode(row)
+        key = tuple(arch[label] for label in space.labels)
+        if key in done:
+            continue
+        results = []
+        for seed in range(seeds):
+            model = build_model(space, arch, seed=seed).to(data.x_train.device)
+            results.append(train_standalone(model, data, config.search.train, epochs=epochs,
+                                            batch_size=config.data.batch_size, seed=seed, max_shift=max_shift))
+        cost = space.cost(arch)
+        val = [r.val_acc for r in results]
+        test = [r.test_acc for r in results]
+        per_seed = [f"{v:.6f}" for pair in zip(val, test, strict=True) for v in pair]
+        values = [*key, cost.params, cost.flops, f"{np.mean(val):.6f}", f"{np.mean(test):.6f}", *per_seed,
+                  f"{sum(r.seconds for r in results):.2f}"]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(values)
+        _append(out, buffer.getvalue())
+        done.add(key)
+        count += 1
+        if progress is not None:
+            progress(count, total)
+    return load_ground_truth(out, space)
+

@@ -1,0 +1,69 @@
+"""``evospace groundtruth SPACE.yaml --out FILE.csv``: build (or resume) a stand-alone ground truth."""
+
+from __future__ import annotations
+
+import argparse
+
+from evospace.cli import _info, _load_space, _space_args, command
+
+__all__ = ["cmd_groundtruth"]
+
+
+@command("groundtruth", "train every architecture of a small space stand-alone and write their accuracies (CSV)")
+def cmd_groundtruth(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from evospace.data import load_data
+    from evospace.device import resolve_device
+    from evospace.errors import EvospaceError
+    from evospace.metrics.groundtruth import build_ground_truth, noise_ceiling
+
+    torch.set_num_threads(args.threads)
+    space = _load_space(args.space, args.overrides)
+    if args.epochs < 1 or args.seeds < 1:
+        raise EvospaceError(f"--epochs and --seeds must be ≥ 1, got {args.epochs} and {args.seeds}")
+    size = space.initial_subspace().size
+    if size > args.max_archs:
+        raise EvospaceError(f"{args.space}: {size:,} architectures is more than --max-archs {args.max_archs:,}; "
+                            f"a ground truth trains every one, so use a smaller space or raise --max-archs")
+    cfg = space.config
+    data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
+                     split_seed=cfg.seed, device=resolve_device(args.device))
+    _info(f"ground truth of {space.name}: {size:,} architectures x {args.seeds} seeds x {args.epochs} epochs "
+          f"→ {args.out}")
+    bar = tqdm(total=size if args.limit is None else min(args.limit, size), unit="arch", disable=args.quiet,
+               smoothing=0.05)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    truth = build_ground_truth(space, args.out, data, epochs=args.epochs, seeds=args.seeds,
+                               max_shift=args.max_shift, limit=args.limit, progress=progress)
+    bar.close()
+    acc = truth.test_acc * 100
+    _info(f"{len(truth.archs)}/{truth.spec.archs} architectures; test accuracy {acc.min():.1f}–{acc.max():.1f}% "
+          f"(median {float(np.median(acc)):.1f}%)" if len(acc) else "no architectures yet")
+    if len(truth.archs) >= 2:
+        ceiling = noise_ceiling(truth)
+        print(f"noise ceiling (Kendall tau): seed vs seed val {ceiling.between_seeds_val:.3f}, "
+              f"test {ceiling.between_seeds_test:.3f}; val vs test {ceiling.val_vs_test:.3f}")
+    return 0
+
+
+@cmd_groundtruth.arguments
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("space", help="space file; every architecture of its initial subspace is trained")
+    p.add_argument("--out", required=True, help="CSV to write (resumed if it exists)")
+    p.add_argument("--epochs", type=int, default=6, help="stand-alone epochs per architecture (default 6)")
+    p.add_argument("--seeds", type=int, default=2, help="training seeds per architecture (default 2)")
+    p.add_argument("--max-shift", type=int, default=0, help="random-shift augmentation range (default 0)")
+    p.add_argument("--limit", type=int, help="stop after this many architectures (a quick look)")
+    p.add_argument("--max-archs", type=int, default=5000, help="refuse spaces larger than this (default 5000)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda[:N] (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _space_args(p)

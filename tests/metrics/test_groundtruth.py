@@ -1,0 +1,79 @@
+"""Ground truth: rows appended and resumed, refused for another space or recipe, noise ceiling."""
+
+import numpy as np
+import pytest
+import yaml
+
+from evospace.cli import main
+from evospace.data import load_data
+from evospace.errors import EvospaceError
+from evospace.metrics.groundtruth import build_ground_truth, load_ground_truth, noise_ceiling
+from evospace.space import space_from_dict
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    from conftest import TINY_SPACE
+
+    cfg = TINY_SPACE["data"]
+    return load_data(cfg["name"], val_fraction=cfg["val_fraction"], samples=cfg["samples"], split_seed=0)
+
+
+def test_build_appends_resumes_and_drops_a_torn_line(tmp_path, tiny_space, tiny_data):
+    out = tmp_path / "gt.csv"
+    first = build_ground_truth(tiny_space, out, tiny_data, epochs=1, seeds=2, limit=2)
+    assert len(first.archs) == 2 and not first.complete
+    assert first.val_seeds.shape == (2, 2)
+    np.testing.assert_allclose(first.val_acc, first.val_seeds.mean(axis=1), atol=1e-6)
+    for arch, params in zip(first.archs, first.params, strict=True):
+        assert params == tiny_space.cost(arch).params
+    with open(out, "a") as f:
+        f.write("conv_k3,sep_k3,0.5")  # an interrupted write: no newline
+    second = build_ground_truth(tiny_space, out, tiny_data, epochs=1, seeds=2, limit=3)
+    assert second.archs[:2] == first.archs and len(second.archs) == 3
+    np.testing.assert_array_equal(second.test_acc[:2], first.test_acc)
+    assert "0.5\n" not in out.read_text().split("\n", 3)[3].splitlines()[-1]
+
+
+def test_another_recipe_or_space_is_refused(tmp_path, tiny_space, tiny_space_dict, tiny_data):
+    out = tmp_path / "gt.csv"
+    build_ground_truth(tiny_space, out, tiny_data, epochs=1, seeds=1, limit=1)
+    with pytest.raises(EvospaceError, match="built differently"):
+        build_ground_truth(tiny_space, out, tiny_data, epochs=2, seeds=1, limit=1)
+    other = space_from_dict({**tiny_space_dict, "seed": 5}, "<other>")
+    with pytest.raises(EvospaceError, match="ground truth of space 'tiny'.*not of <other>"):
+        load_ground_truth(out, other)
+
+
+def test_not_a_ground_truth_file(tmp_path, tiny_space):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(EvospaceError, match="not an evospace ground-truth CSV"):
+        load_ground_truth(path, tiny_space)
+    with pytest.raises(EvospaceError, match="no such ground-truth file"):
+        load_ground_truth(tmp_path / "missing.csv", tiny_space)
+
+
+def test_cli_builds_and_reports_bad_input_in_one_line(tmp_path, tiny_space_dict, tiny_space_file, capsys):
+    out = tmp_path / "gt.csv"
+    assert main(["groundtruth", str(tiny_space_file), "--out", str(out), "--epochs", "1", "--seeds", "2",
+                 "--limit", "2", "--quiet"]) == 0
+    assert "noise ceiling" in capsys.readouterr().out
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**tiny_space_dict, "pool": ["conv_k3", "sep_k3", "skip"],
+                                     "initial": {"size": 2, "order": "listed"}}))
+    assert main(["groundtruth", str(other), "--out", str(out), "--epochs", "1", "--limit", "1", "--quiet"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evospace groundtruth:")]
+    assert len(errors) == 1 and "built differently" in errors[0]
+    assert main(["groundtruth", str(tiny_space_file), "--out", str(out), "--max-archs", "10", "--quiet"]) == 2
+    assert "more than --max-archs" in capsys.readouterr().err
+
+
+def test_noise_ceiling_of_a_perfectly_repeatable_truth(tmp_path, tiny_space, tiny_data):
+    truth = build_ground_truth(tiny_space, tmp_path / "gt.csv", tiny_data, epochs=1, seeds=2, limit=3)
+    ceiling = noise_ceiling(truth)
+    assert -1.0 <= ceiling.between_seeds_test <= 1.0
+    same = type(truth)(truth.spec, truth.labels, truth.archs, truth.params, truth.flops, truth.val_acc,
+                       truth.val_acc, np.stack([truth.val_acc, truth.val_acc], 1), truth.test_seeds)
+    assert noise_ceiling(same).between_seeds_val == pytest.approx(1.0)
+    assert noise_ceiling(same).val_vs_test == pytest.approx(1.0)
