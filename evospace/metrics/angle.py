@@ -13,6 +13,10 @@ Definitions (``definition=``):
 - ``ops``: the same concatenation over the operators only.
 - ``mean``: the mean of the per-operator angles of the path's operators that have weights (operators
   without weights are left out; a path with none scores 0).
+- ``sum``: the sum of the per-operator angles over every choice point, an operator without weights
+  counting 0 (it never moves). Unlike ``mean``, a path through parameter-free operators scores lower,
+  and an operator's score (its mean over the architectures containing it) is its own angle plus a
+  constant of its choice point.
 
 Only conv and linear kernels count (tensors with more than one dimension), as in ABS: BN affine
 parameters and biases are left out.
@@ -32,7 +36,7 @@ from evospace.space.subspace import Arch, Subspace
 
 __all__ = ["DEFINITIONS", "PieceStats", "AngleScorer", "reference_weights", "path_vectors", "naive_angle"]
 
-DEFINITIONS = ("abs", "ops", "mean")
+DEFINITIONS = ("abs", "ops", "mean", "sum")
 
 
 def _kernels(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -109,7 +113,7 @@ class AngleScorer:
                         d[i, j] = a[i, j] = b[i, j] = const
         stem = self._sums(supernet.stem, "stem", reference)
         head = self._sums(supernet.head, "head", reference)
-        shared = tuple(s + h for s, h in zip(stem, head))
+        shared = tuple(s + h for s, h in zip(stem, head, strict=True))
         return PieceStats(subspace, d, a, b, has, shared)
 
     def op_angles(self) -> dict[tuple[str, str], float]:
@@ -127,9 +131,11 @@ class AngleScorer:
         s = self.stats
         rows = np.arange(s.d.shape[0])[None, :]
         d, a, b = s.d[rows, indices], s.a[rows, indices], s.b[rows, indices]
-        if self.definition == "mean":
+        if self.definition in ("mean", "sum"):
             has = s.has_weights[rows, indices]
             per_op = np.where(has, _angle(d, a, b), 0.0)
+            if self.definition == "sum":
+                return per_op.sum(axis=1)
             count = has.sum(axis=1)
             return np.where(count > 0, per_op.sum(axis=1) / np.maximum(count, 1), 0.0)
         sd, sa, sb = d.sum(axis=1), a.sum(axis=1), b.sum(axis=1)
@@ -177,7 +183,7 @@ def path_vectors(supernet, reference: dict[str, torch.Tensor], arch: Arch,
 
 def naive_angle(supernet, reference: dict[str, torch.Tensor], arch: Arch, definition: str = "mean") -> float:
     """Angle computed the slow, obvious way (concatenate, then arccos): for tests and the speed benchmark."""
-    if definition == "mean":
+    if definition in ("mean", "sum"):
         angles = []
         for label in supernet.subspace.labels:
             op = arch[label]
@@ -189,6 +195,8 @@ def naive_angle(supernet, reference: dict[str, torch.Tensor], arch: Arch, defini
             w0 = torch.cat([reference[f"{prefix}.{n}"].reshape(-1).double() for n, _ in kernels])
             wt = torch.cat([p.detach().reshape(-1).double() for _, p in kernels])
             angles.append(float(torch.arccos(torch.clamp(w0 @ wt / (w0.norm() * wt.norm()), -1, 1))))
+        if definition == "sum":
+            return float(np.sum(angles))
         return float(np.mean(angles)) if angles else 0.0
     v0, vt = path_vectors(supernet, reference, arch, include_shared=definition == "abs")
     if v0.numel() == 0:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from evospace.data import DataSplits
+from evospace.errors import EvospaceError
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import AngleScorer
 from evospace.metrics.magnitude import magnitude_table
@@ -18,7 +19,7 @@ from evospace.space.schema import ScoreConfig
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["RoundScorer", "op_means", "covering_sample"]
+__all__ = ["RoundScorer", "op_means", "covering_sample", "architecture_rows"]
 
 
 def op_means(subspace: Subspace, indices: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -72,10 +73,8 @@ class RoundScorer:
         return len(self._cache)
 
     def _angle_rows(self, rng: np.random.Generator) -> np.ndarray:
-        subspace = self.supernet.subspace
-        if subspace.size <= self.config.exhaustive_limit:
-            return subspace.all_indices()
-        return covering_sample(subspace, rng, self.config.angle_samples)
+        return architecture_rows(self.supernet.subspace, rng, self.config.exhaustive_limit,
+                                 self.config.angle_samples)
 
     def op_scores(self, rng: np.random.Generator, metrics: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
         """``{label: {op: {metric: mean over the architectures containing op}}}``."""
@@ -108,3 +107,18 @@ def covering_sample(subspace: Subspace, rng: np.random.Generator, n: int) -> np.
             row[k] = i
             extra.append(row)
     return np.concatenate([idx, np.array(extra, dtype=idx.dtype)]) if extra else idx
+
+
+def architecture_rows(subspace: Subspace, rng: np.random.Generator, exhaustive_limit: int,
+                      samples: int | None) -> np.ndarray:
+    """The architectures an operator score averages over: all of them, or a covering sample above the limit.
+
+    Raises:
+        EvospaceError: the subspace is larger than ``exhaustive_limit`` and no sample size is given.
+    """
+    if subspace.size <= exhaustive_limit:
+        return subspace.all_indices()
+    if samples is None or samples < 1:
+        raise EvospaceError(f"the subspace has {subspace.size:,} architectures, more than the exhaustive limit "
+                            f"({exhaustive_limit:,}); set search.scoring.angle_samples to score a sample of them")
+    return covering_sample(subspace, rng, samples)
