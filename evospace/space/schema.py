@@ -112,7 +112,7 @@ class TrainConfig:
     weight_decay: float = 5e-4  # on conv/linear weights only, not on BN or biases
     label_smoothing: float = 0.1  # cross-entropy label smoothing
     grad_clip: float = 5.0  # gradient-norm clipping
-    recalibration_batches: int = 4  # training batches that re-estimate BN statistics per architecture
+    recalibration_batches: int = 8  # training batches that re-estimate BN statistics per architecture
 
 
 @dataclass(frozen=True)
