@@ -378,7 +378,7 @@ class Search:
         op_scores = {l: {op: {**per_op[l][op], "combined": combined[l][op]} for op in trained.ops(l)}
                      for l in trained.labels}
         self.store.write_round(r, self._snapshot_files(next_state, trained, extra={
-            "op_scores": op_scores, "logbook": list(result.logbook), "population":
+            "op_scores": op_scores, "logbook": result.history, "population":
             [{"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.population]},
             space_yaml=True))
         self.store.clear_checkpoints()

@@ -147,9 +147,9 @@ class EvolutionResult:
 
     population: list[Individual]
     front: list[Individual]  # hall of fame (single objective) or Pareto front
-    logbook: tools.Logbook
-    evaluations: int  # distinct evaluations requested (cache hits included)
-    history: list[dict] = field(default_factory=list)
+    logbook: tools.Logbook  # DEAP's record, one chapter per objective
+    evaluations: int  # evaluations requested (the caller's cache may answer some)
+    history: list[dict] = field(default_factory=list)  # the same records as plain JSON-ready dicts
 
 
 def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], objectives: tuple[str, ...],
@@ -192,6 +192,7 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
     logbook = tools.Logbook()
     logbook.header = ["gen", "nevals"] + list(objectives)
     evaluations = 0
+    history: list[dict] = []
 
     def record(gen: int, nevals: int, population: list[Individual]) -> None:
         entry = {"gen": gen, "nevals": nevals}
@@ -200,6 +201,7 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
             entry[name] = {"mean": float(values.mean()), "std": float(values.std()),
                            "min": float(values.min()), "max": float(values.max())}
         logbook.record(**entry)
+        history.append(entry)
         if on_generation is not None:
             on_generation(entry)
 
@@ -235,4 +237,4 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
         pop = tools.selNSGA2(pop + offspring, config.size) if multi else offspring
         record(gen, len(invalid), pop)
 
-    return EvolutionResult(pop, list(hof), logbook, evaluations)
+    return EvolutionResult(pop, list(hof), logbook, evaluations, history)
