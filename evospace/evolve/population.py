@@ -196,7 +196,7 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
 
     def record(gen: int, nevals: int, population: list[Individual]) -> None:
         entry = {"gen": gen, "nevals": nevals}
-        for j, name in enumerate(objectives):
+        for name in objectives:
             values = np.array([ind.metrics[name] for ind in population])
             entry[name] = {"mean": float(values.mean()), "std": float(values.std()),
                            "min": float(values.min()), "max": float(values.max())}
