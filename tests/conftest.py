@@ -7,7 +7,9 @@ first test that needs them, like any user run).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,23 @@ def tiny_overrides() -> list[str]:
 def tiny_cli_args(tiny_overrides: list[str]) -> list[str]:
     """The same overrides as CLI arguments: ``["--set", "k=v", "--set", ...]``."""
     return [arg for item in tiny_overrides for arg in ("--set", item)]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-round run directory made by the CLI (a few seconds, once per session).
+
+    ``evospace search spaces/mnist1d.yaml --seed 3`` with the tiny overrides. Shared: read it, or copy it
+    (``shutil.copytree``) before changing anything in it.
+    """
+    from evospace.cli import main
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    argv = ["search", str(DEFAULT_SPACE_FILE), "--out", str(out), "--quiet", "--device", "cpu", "--seed", "3"]
+    argv += [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = main(argv)
+    if status != 0 or "Traceback" in stderr.getvalue():
+        raise RuntimeError(f"the tiny search failed (exit {status}):\n{stderr.getvalue()}")
+    return out
