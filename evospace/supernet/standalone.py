@@ -19,7 +19,13 @@ from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.supernet.train import cosine_lr, make_optimizer, train_step
 
-__all__ = ["StandaloneResult", "random_shift", "evaluate_top1", "train_standalone"]
+__all__ = ["RETRAIN_EPOCHS", "StandaloneResult", "random_shift", "usual_shift", "evaluate_top1", "train_standalone",
+           "optimizer_tensors", "load_optimizer_tensors"]
+
+# The usual augmentation of each data set, as a random-shift range (data sets not listed: none).
+# MNIST-1D's signals sit at random offsets by construction, so shifting them is label-preserving.
+USUAL_SHIFT = {"mnist1d": 3}
+RETRAIN_EPOCHS = 30  # default epochs of `evospace train`
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,11 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
     flat = x.reshape(n, -1, length)
     shifted = torch.gather(flat, 2, index[:, None, :].expand(-1, flat.shape[1], -1))
     return (shifted * valid[:, None, :]).reshape(x.shape)
+
+
+def usual_shift(dataset: str) -> int:
+    """The random-shift range used when retraining on ``dataset`` (0: no augmentation)."""
+    return USUAL_SHIFT.get(dataset, 0)
 
 
 @torch.no_grad()
@@ -95,5 +106,31 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
         loss_mean = float(loss_sum) / steps
         if on_epoch is not None:
             on_epoch(epoch, loss_mean)
-    return StandaloneResult(evaluate_top1(model, data.x_val, data.y_val), evaluate_top1(model, data.x_test, data.y_test),
-                            loss_mean, time.perf_counter() - start, epochs)
+    return StandaloneResult(evaluate_top1(model, data.x_val, data.y_val),
+                            evaluate_top1(model, data.x_test, data.y_test), loss_mean, time.perf_counter() - start,
+                            epochs)
+
+
+def optimizer_tensors(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """The optimizer's momentum buffers keyed ``momentum.<parameter name>`` (for safetensors)."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    tensors = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            buf = optimizer.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                tensors[f"momentum.{names[id(p)]}"] = buf.detach().clone()
+    return tensors
+
+
+def load_optimizer_tensors(model: nn.Module, optimizer: torch.optim.Optimizer,
+                           tensors: dict[str, torch.Tensor]) -> None:
+    """Restore what :func:`optimizer_tensors` saved into a fresh optimizer of the same model.
+
+    Raises:
+        KeyError: if a buffer names a parameter the model does not have.
+    """
+    params = dict(model.named_parameters())
+    for key, tensor in tensors.items():
+        p = params[key.removeprefix("momentum.")]
+        optimizer.state[p]["momentum_buffer"] = tensor.to(p.device).clone()
