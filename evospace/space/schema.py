@@ -67,7 +67,8 @@ class SkeletonConfig:
     kind: Literal["chain", "cell"] = "chain"  # chain of searchable layers, or a cell DAG
     dims: Literal[1, 2] = 1  # 1-D or 2-D convolutions; must match the data set
     stem: StemConfig = field(default_factory=StemConfig)  # fixed first layer
-    stages: tuple[StageConfig, ...] = ()  # stages of choice points, in order
+    stages: tuple[StageConfig, ...] = ()  # stages in order; in a cell skeleton `depth` counts cells
+    nodes: int | None = None  # cell skeletons only: nodes of the cell DAG, node 0 its input, the last its output
 
 
 @dataclass(frozen=True)

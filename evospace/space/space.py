@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from evospace.data import DataInfo, dataset_info
 from evospace.errors import DataError, SpaceError
-from evospace.space.ops import OpCost, UnknownOpError, create_op, module_cost, parse_op
+from evospace.space.ops import OpCost, UnknownOpError, conv_bn, create_op, module_cost, parse_op
 from evospace.space.schema import (
     OBJECTIVES,
     SpaceConfig,
@@ -22,7 +23,20 @@ from evospace.space.schema import (
 )
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["ChoicePoint", "SearchSpace", "load_space", "space_from_dict"]
+__all__ = ["ChoicePoint", "SearchSpace", "cell_labels", "load_space", "space_from_dict"]
+
+
+def cell_labels(nodes: int) -> tuple[str, ...]:
+    """Edge labels ``cell.e{j}_{i}`` (edge i → j) of a cell, in NAS-Bench-201 string order.
+
+    NAS-Bench-201 writes a cell node by node, each node's inputs in order, so this order makes an
+    architecture's operators read left to right like its NAS-Bench-201 string.
+
+    Example:
+        >>> cell_labels(3)
+        ('cell.e1_0', 'cell.e2_0', 'cell.e2_1')
+    """
+    return tuple(f"cell.e{j}_{i}" for j in range(1, nodes) for i in range(j))
 
 
 @dataclass(frozen=True)
@@ -94,17 +108,33 @@ class SearchSpace:
     @functools.cached_property
     def _cost_table(self) -> dict[tuple[str, str], OpCost]:
         dims = self.config.skeleton.dims
+        if self.config.skeleton.kind == "cell":
+            # an edge's operator stands in every cell of every stage, at that stage's width and side
+            return {(label, op): _total(_times(module_cost(create_op(op, c, c, 1, dims), side), depth)
+                                        for c, side, depth in self._cell_stages())
+                    for label in self.labels for op in self.pool}
         return {(cp.label, op): module_cost(create_op(op, cp.c_in, cp.c_out, cp.stride, dims), cp.side)
                 for cp in self.choice_points for op in self.pool}
 
+    def _cell_stages(self) -> list[tuple[int, int, int]]:
+        """``(channels, side, cells)`` of each stage of a cell skeleton, after its transition block."""
+        stages, side = [], self.data.side
+        for stage in self.config.skeleton.stages:
+            side = (side - 1) // stage.stride + 1
+            stages.append((stage.channels, side, stage.depth))
+        return stages
+
     @functools.cached_property
     def base_cost(self) -> OpCost:
-        """Cost of the fixed parts: stem and classifier head."""
+        """Cost of the fixed parts: stem and classifier head (cells: also transition blocks, last BN)."""
         from evospace.supernet.skeleton import make_head, make_stem
 
         stem = make_stem(self)
         head = make_head(self)
-        return module_cost(stem, self.data.side) + module_cost(head, 1)
+        total = module_cost(stem, self.data.side) + module_cost(head, 1)
+        if self.config.skeleton.kind == "cell":
+            total = total + _cell_fixed_cost(self)
+        return total
 
     def op_cost(self, label: str, op: str) -> OpCost:
         """Parameters and FLOPs of operator ``op`` at choice point ``label``."""
@@ -133,6 +163,43 @@ class SearchSpace:
 
         key = {k: v for k, v in self.to_config().items() if k in ("skeleton", "data", "pool", "seed", "initial")}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _times(cost: OpCost, n: int) -> OpCost:
+    return OpCost(cost.params * n, cost.flops * n)
+
+
+def _total(costs) -> OpCost:
+    total = OpCost(0, 0)
+    for cost in costs:
+        total = total + cost
+    return total
+
+
+def _cell_fixed_cost(space: SearchSpace) -> OpCost:
+    """Transition blocks between the stages of a cell skeleton and the BN before the head.
+
+    A transition is NAS-Bench-201's ResNet basic block: conv 3 (strided) → conv 3, with a shortcut of
+    2x average pooling and a 1x1 conv (no BN) when it strides, or a 1x1 conv + BN when only the width
+    changes. Counted this way, :meth:`SearchSpace.cost` gives NAS-Bench-201's parameter count exactly.
+    """
+    dims = space.config.skeleton.dims
+    conv = nn.Conv1d if dims == 1 else nn.Conv2d
+    pool = nn.AvgPool1d if dims == 1 else nn.AvgPool2d
+    bn = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+    total, c_in, side = OpCost(0, 0), space.config.skeleton.stem.channels, space.data.side
+    for stage in space.config.skeleton.stages:
+        c_out, stride = stage.channels, stage.stride
+        if stride > 1 or c_in != c_out:
+            body = nn.Sequential(conv_bn(c_in, c_out, 3, stride, dims), conv_bn(c_out, c_out, 3, 1, dims))
+            if stride > 1:
+                shortcut = nn.Sequential(pool(stride, stride=stride), conv(c_in, c_out, 1, bias=False))
+            else:
+                shortcut = conv_bn(c_in, c_out, 1, 1, dims, relu=False)
+            total = total + module_cost(body, side) + module_cost(shortcut, side)
+        side = (side - 1) // stride + 1
+        c_in = c_out
+    return total + module_cost(bn(c_in), side)
 
 
 def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SearchSpace:
@@ -178,8 +245,10 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
         fail("data.samples", f"must be ≥ 20 (or null for the data set's default), got {config.data.samples}")
 
     skeleton = config.skeleton
-    if skeleton.kind != "chain":
-        fail("skeleton.kind", "'cell' skeletons are not available yet; use 'chain'")
+    if skeleton.kind == "cell" and (skeleton.nodes is None or skeleton.nodes < 2):
+        fail("skeleton.nodes", f"a cell skeleton needs nodes ≥ 2 (NAS-Bench-201: 4), got {skeleton.nodes}")
+    if skeleton.kind == "chain" and skeleton.nodes is not None:
+        fail("skeleton.nodes", "only cell skeletons have nodes; remove it or set kind: cell")
     if skeleton.dims != info.dims:
         fail("skeleton.dims", f"data set {info.name!r} is {info.dims}-D, so dims must be {info.dims}, "
                               f"got {skeleton.dims}")
@@ -200,11 +269,18 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
         if stage.stride > 1 and side < stage.stride:
             fail(f"{key}.stride", f"stride {stage.stride} on a feature map of side {side}: the input "
                                   f"({info.name}, side {info.side}) is too small for this many strides")
+        if skeleton.kind == "cell":
+            side = (side - 1) // stage.stride + 1  # the stage's transition block; its cells keep the shape
+            continue
         for b in range(stage.depth):
             stride = stage.stride if b == 0 else 1
             choice_points.append(ChoicePoint(f"s{s + 1}.b{b + 1}", c_in, stage.channels, stride, side))
             side = (side - 1) // stride + 1
             c_in = stage.channels
+    if skeleton.kind == "cell":
+        first = skeleton.stages[0].channels
+        first_side = (info.side - 1) // skeleton.stages[0].stride + 1
+        choice_points = [ChoicePoint(label, first, first, 1, first_side) for label in cell_labels(skeleton.nodes)]
 
     if not config.pool:
         fail("pool", "must list at least one operator")

@@ -12,12 +12,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from evospace.errors import SpaceError
 from evospace.space.ops import create_op
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace, SubspaceDiff
 from evospace.supernet.skeleton import init_seed, make_head, make_stem, module_key, seeded
 
 __all__ = ["Supernet", "ChildNet", "build_model"]
+
+
+def _require_chain(space: SearchSpace) -> None:
+    if space.config.skeleton.kind != "chain":
+        raise SpaceError(space.source, "skeleton.kind", "cell supernets are not built yet; use --oracle with a "
+                                                        "tabular benchmark, e.g. --oracle bench/data/nb201_cifar10.csv")
 
 
 def _make_op(space: SearchSpace, label: str, op: str, seed: int, born: int) -> nn.Module:
@@ -41,6 +48,7 @@ class Supernet(nn.Module):
 
     def __init__(self, space: SearchSpace, subspace: Subspace, seed: int = 0) -> None:
         super().__init__()
+        _require_chain(space)
         self.space = space
         self.seed = seed
         self.subspace = subspace
@@ -111,6 +119,7 @@ class ChildNet(nn.Module):
 
     def __init__(self, space: SearchSpace, arch: Arch, seed: int = 0) -> None:
         super().__init__()
+        _require_chain(space)
         space.full_subspace().check(arch)
         self.arch = dict(arch)
         self.stem = seeded(init_seed(seed, "stem"), lambda: make_stem(space))
