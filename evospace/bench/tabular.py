@@ -1,0 +1,377 @@
+"""Tabular benchmark mode: a NAS-Bench-201 table stands in for the supernet.
+
+Every architecture of NAS-Bench-201's cell space was trained to convergence, so a search judged on the
+table is judged against the truth. :class:`TabularTable` reads the table once into NumPy arrays indexed
+by *architecture index* (the mixed-radix number of an architecture's operators in the space's pool
+order, first edge most significant: the order of ``space.full_subspace().all_indices()``), so that
+every lookup is an index. :class:`TabularOracle` answers the controller's questions from it:
+
+- ``evaluate(arch)`` is the search signal: validation accuracy (as a fraction, like supernet accuracy),
+  params, FLOPs and latency, never the test accuracy, which only :meth:`TabularOracle.test_accuracy`
+  reads, for reports;
+- the budget is the number of *distinct* architectures whose metrics were read: asking again for one
+  already read is free, asking for a new one past the budget raises :class:`BudgetExhausted`;
+- ``cost``/``op_cost`` give constraint repair the table's own parameter and FLOP counts.
+
+Operator names: evospace ``zero, skip, conv_k1, conv_k3, avg_pool_k3`` are NAS-Bench-201's ``none,
+skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3``. A NAS-Bench-201 string lists node j's inputs
+``op~i`` for i < j, nodes separated by ``+``; edge i → j is evospace's choice point ``cell.e{j}_{i}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evospace.errors import DataError, EvospaceError
+from evospace.space.ops import OpCost
+from evospace.space.space import SearchSpace, cell_labels
+from evospace.space.subspace import Arch
+
+__all__ = [
+    "NB201_OPS",
+    "REQUIRED_COLUMNS",
+    "BudgetExhausted",
+    "TabularTable",
+    "TabularOracle",
+    "to_nb201",
+    "from_nb201",
+    "best_by_validation",
+]
+
+NB201_OPS = {  # evospace name -> NAS-Bench-201 name
+    "zero": "none",
+    "skip": "skip_connect",
+    "conv_k1": "nor_conv_1x1",
+    "conv_k3": "nor_conv_3x3",
+    "avg_pool_k3": "avg_pool_3x3",
+}
+_FROM_NB201 = {v: k for k, v in NB201_OPS.items()}
+REQUIRED_COLUMNS = ("arch", "cifar10_valid", "cifar10_test", "params_M", "flops_M", "lat_pixel3_ms")
+_LABEL = re.compile(r"cell\.e(\d+)_(\d+)")
+_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+class BudgetExhausted(EvospaceError):
+    """A new architecture was asked for after the query budget was spent."""
+
+
+def to_nb201(arch: Arch) -> str:
+    """The NAS-Bench-201 string of a cell architecture ``{cell.e{j}_{i}: op}``.
+
+    Example:
+        >>> to_nb201({"cell.e1_0": "conv_k3", "cell.e2_0": "skip", "cell.e2_1": "zero"})
+        '|nor_conv_3x3~0|+|skip_connect~0|none~1|'
+    """
+    edges = {}
+    for label, op in arch.items():
+        match = _LABEL.fullmatch(label)
+        if match is None:
+            raise DataError(f"choice point {label!r} is not a cell edge cell.e{{j}}_{{i}}; only cell "
+                            "architectures have a NAS-Bench-201 string")
+        if op not in NB201_OPS:
+            raise DataError(f"operator {op!r} at {label} has no NAS-Bench-201 name; "
+                            f"NAS-Bench-201 has {', '.join(NB201_OPS)}")
+        edges[int(match.group(1)), int(match.group(2))] = NB201_OPS[op]
+    nodes = max((j for j, _ in edges), default=0) + 1
+    if set(cell_labels(nodes)) != set(arch):
+        raise DataError(f"architecture has edges {', '.join(sorted(arch))}; a {nodes}-node cell needs "
+                        f"{', '.join(cell_labels(nodes))}")
+    return "+".join("|" + "|".join(f"{edges[j, i]}~{i}" for i in range(j)) + "|" for j in range(1, nodes))
+
+
+def from_nb201(string: str) -> Arch:
+    """The evospace architecture of a NAS-Bench-201 string (inverse of :func:`to_nb201`).
+
+    Raises:
+        DataError: the string is not ``|op~0|+|op~0|op~1|+...`` with known operator names.
+    """
+    def bad(why: str) -> DataError:
+        return DataError(f"unparsable NAS-Bench-201 architecture {string!r}: {why}; expected e.g. {_EXAMPLE!r}")
+
+    if not isinstance(string, str) or not string:
+        raise bad("empty")
+    arch: Arch = {}
+    for j, node in enumerate(string.split("+"), start=1):
+        if not (node.startswith("|") and node.endswith("|")) or len(node) < 2:
+            raise bad(f"node {j} is not enclosed in '|'")
+        inputs = node[1:-1].split("|")
+        if len(inputs) != j:
+            raise bad(f"node {j} must list {j} input(s), got {len(inputs)}")
+        for i, item in enumerate(inputs):
+            op, sep, source = item.partition("~")
+            if not sep or source != str(i):
+                raise bad(f"input {i} of node {j} must read op~{i}, got {item!r}")
+            if op not in _FROM_NB201:
+                raise bad(f"unknown operator {op!r} (known: {', '.join(_FROM_NB201)})")
+            arch[f"cell.e{j}_{i}"] = _FROM_NB201[op]
+    return arch
+
+
+@dataclass(frozen=True, eq=False)
+class TabularTable:
+    """A benchmark table as arrays indexed by architecture index (see the module docstring).
+
+    Use :meth:`load`; ``valid``/``test`` are percentages as in the file, ``params``/``flops`` counts.
+    """
+
+    space: SearchSpace  # the cell space the table answers for
+    source: str  # the CSV file, for messages
+    nb201_index: np.ndarray  # NAS-Bench-201 index of each architecture
+    valid: np.ndarray  # validation top-1 (%): the search signal
+    test: np.ndarray  # test top-1 (%): only for reports
+    params: np.ndarray  # trainable parameters (count)
+    flops: np.ndarray  # FLOPs (count), NAS-Bench-201's counting
+    latency: np.ndarray  # latency (ms) of the chosen latency column
+
+    @property
+    def size(self) -> int:
+        return len(self.valid)
+
+    @property
+    def radix(self) -> np.ndarray:
+        """Place values of the per-edge operator codes: ``index = codes @ radix``."""
+        n_ops, n_edges = len(self.space.pool), len(self.space.labels)
+        return n_ops ** np.arange(n_edges - 1, -1, -1)
+
+    def index(self, arch: Arch) -> int:
+        """Architecture index of ``arch`` (operator names in the space's pool)."""
+        pool = self.space.pool
+        try:
+            codes = [pool.index(arch[label]) for label in self.space.labels]
+        except (KeyError, ValueError):
+            self.space.full_subspace().check(arch)  # raises, naming the edge or operator
+            raise
+        return int(np.dot(codes, self.radix))
+
+    def indices(self, codes: np.ndarray) -> np.ndarray:
+        """Architecture indices of code rows ``(n, edges)`` (operator positions in the pool)."""
+        return np.asarray(codes) @ self.radix
+
+    def codes(self, index: int | np.ndarray) -> np.ndarray:
+        """Operator codes of architecture index/indices, shape ``(..., edges)``."""
+        return (np.asarray(index)[..., None] // self.radix) % len(self.space.pool)
+
+    def arch(self, index: int) -> Arch:
+        """The architecture with index ``index``."""
+        return {label: self.space.pool[int(c)] for label, c in zip(self.space.labels, self.codes(index))}
+
+    @classmethod
+    def load(cls, path: str | Path, space: SearchSpace, latency: str = "lat_pixel3_ms") -> TabularTable:
+        """Read a NAS-Bench-201-style CSV and check that it answers for every architecture of ``space``.
+
+        Rows whose operators lie outside the space's pool are dropped (a smaller pool is a sub-space of
+        the table); every architecture of the space must have exactly one row.
+
+        Raises:
+            DataError: missing file or columns, an unparsable architecture string or number, a table
+                whose cells have other edges than the space, or that misses some of its architectures.
+        """
+        source = str(path)
+        if space.config.skeleton.kind != "cell":
+            raise DataError(f"{space.source}: a tabular oracle needs a cell space (skeleton.kind: cell), "
+                            f"not a {space.config.skeleton.kind} space")
+        for op in space.pool:
+            if op not in NB201_OPS:
+                raise DataError(f"{space.source}: pool operator {op!r} has no NAS-Bench-201 counterpart, so "
+                                f"{source} cannot answer for it; the table knows {', '.join(NB201_OPS)}")
+        header, rows = _read_csv(path)
+        required = tuple(dict.fromkeys(REQUIRED_COLUMNS + (latency,)))
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataError(f"{source}: missing column(s) {', '.join(missing)}; a benchmark table needs "
+                            f"{', '.join(required)} (found: {', '.join(header)})")
+        col = {name: header.index(name) for name in required + (("index",) if "index" in header else ())}
+        labels, pool = space.labels, space.pool
+        n_edges = len(labels)
+        radix = len(pool) ** np.arange(n_edges - 1, -1, -1)
+        keys, kept = [], []
+        for r, row in enumerate(rows):
+            where = f"{source}: row {r + 2}"
+            if len(row) != len(header):
+                raise DataError(f"{where}: {len(row)} fields, the header has {len(header)}")
+            try:
+                arch = from_nb201(row[col["arch"]])
+            except DataError as err:
+                raise DataError(f"{where}: column arch: {err}") from None
+            if set(arch) != set(labels):
+                raise DataError(f"{where}: a cell with {len(arch)} edges, but the space's cell has {n_edges} "
+                                f"({space.config.skeleton.nodes} nodes); this table belongs to another space")
+            if any(arch[label] not in pool for label in labels):
+                continue
+            keys.append(int(np.dot([pool.index(arch[label]) for label in labels], radix)))
+            kept.append(r)
+        numbers = {name: _column(rows, kept, col[name], name, source)
+                   for name in ("cifar10_valid", "cifar10_test", "params_M", "flops_M", latency)}
+        nb201 = (_column(rows, kept, col["index"], "index", source).astype(np.int64) if "index" in col
+                 else np.asarray(kept, dtype=np.int64))
+        total = len(pool) ** n_edges
+        keys_arr = np.asarray(keys, dtype=np.int64)
+        counts = np.bincount(keys_arr, minlength=total)
+        if (counts > 1).any():
+            dup = int(np.flatnonzero(counts > 1)[0])
+            raise DataError(f"{source}: architecture {to_nb201(_arch_of(dup, space))} has {counts[dup]} rows; "
+                            "a benchmark table holds one row per architecture")
+        if (counts == 0).any():
+            gap = int(np.flatnonzero(counts == 0)[0])
+            raise DataError(f"{source}: holds {int((counts == 1).sum())} of the space's {total} architectures "
+                            f"(missing e.g. {to_nb201(_arch_of(gap, space))}); the oracle must know every "
+                            "architecture of the space: use the full table or a smaller pool")
+        order = np.argsort(keys_arr)
+
+        def by_index(values: np.ndarray) -> np.ndarray:
+            out = values[order]
+            out.setflags(write=False)
+            return out
+
+        return cls(space, source, by_index(nb201), by_index(numbers["cifar10_valid"]),
+                   by_index(numbers["cifar10_test"]), by_index(np.rint(numbers["params_M"] * 1e6)),
+                   by_index(np.rint(numbers["flops_M"] * 1e6)), by_index(numbers[latency]))
+
+
+def _arch_of(index: int, space: SearchSpace) -> Arch:
+    n = len(space.pool)
+    codes = [(index // n ** (len(space.labels) - 1 - e)) % n for e in range(len(space.labels))]
+    return {label: space.pool[c] for label, c in zip(space.labels, codes)}
+
+
+def _read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = list(reader)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; give a benchmark table such as bench/data/nb201_cifar10.csv") \
+            from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{path}: cannot be read as CSV: {err}") from None
+    if not header:
+        raise DataError(f"{path}: empty file; expected a CSV header with {', '.join(REQUIRED_COLUMNS)}")
+    return [h.strip() for h in header], rows
+
+
+def _column(rows: list[list[str]], kept: list[int], position: int, name: str, source: str) -> np.ndarray:
+    try:
+        values = np.array([rows[r][position] for r in kept], dtype=np.float64)
+    except ValueError:
+        for r in kept:
+            try:
+                float(rows[r][position])
+            except ValueError:
+                raise DataError(f"{source}: row {r + 2}: column {name}: {rows[r][position]!r} is not a number") \
+                    from None
+        raise
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        r = kept[int(bad[0])]
+        raise DataError(f"{source}: row {r + 2}: column {name}: {rows[r][position]!r} is not a finite number")
+    return values
+
+
+class TabularOracle:
+    """The supernet's stand-in: metrics from a table, with query accounting.
+
+    Training is a no-op (there are no weights); ``evaluate`` reads the table. ``queries`` counts the
+    distinct architectures whose metrics were read, in the order they were first read (``history``).
+
+    Args:
+        table: the loaded table.
+        budget: the most distinct architectures that may be read (``None``: unlimited).
+
+    Example:
+        >>> table = TabularTable.load("bench/data/nb201_cifar10.csv", space)  # doctest: +SKIP
+        >>> oracle = TabularOracle(table, budget=100)  # doctest: +SKIP
+        >>> oracle.evaluate(space.initial_subspace().sample(rng))["accuracy"]  # doctest: +SKIP
+        0.8432
+    """
+
+    def __init__(self, table: TabularTable, budget: int | None = None) -> None:
+        if budget is not None and budget < 1:
+            raise EvospaceError(f"the query budget must be ≥ 1 architecture, got {budget}")
+        self.table = table
+        self.space = table.space
+        self.budget = budget
+        self._seen: set[int] = set()
+        self.history: list[int] = []  # architecture indices, in the order they were first read
+
+    @property
+    def queries(self) -> int:
+        """Distinct architectures read so far: what the budget counts."""
+        return len(self.history)
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else self.budget - self.queries
+
+    def query(self, index: int) -> int:
+        """Count architecture ``index`` as read (free if it was read before) and return it.
+
+        Raises:
+            BudgetExhausted: ``index`` is new and the budget is spent.
+        """
+        index = int(index)
+        if index not in self._seen:
+            if self.budget is not None and len(self.history) >= self.budget:
+                raise BudgetExhausted(f"the query budget of {self.budget} architectures is spent")
+            self._seen.add(index)
+            self.history.append(index)
+        return index
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        """Search metrics of ``arch``: ``accuracy`` (validation, fraction), ``params``, ``flops``,
+        ``latency`` (ms) and ``angle`` (0: a table has no weights). Counts one query if ``arch`` is new."""
+        i = self.query(self.table.index(arch))
+        t = self.table
+        return {"accuracy": float(t.valid[i]) / 100.0, "params": float(t.params[i]), "flops": float(t.flops[i]),
+                "latency": float(t.latency[i]), "angle": 0.0}
+
+    def test_accuracy(self, arch: Arch) -> float:
+        """Test accuracy (fraction) of ``arch``, for reports only; not a query."""
+        return float(self.table.test[self.table.index(arch)]) / 100.0
+
+    def best(self) -> int:
+        """Index of the best architecture by validation accuracy among those read (first on ties)."""
+        if not self.history:
+            raise EvospaceError("no architecture has been queried yet")
+        rows = np.asarray(self.history)
+        return int(rows[np.argmax(self.table.valid[rows])])
+
+    # -- costs for constraint repair ---------------------------------------------------------------
+    def cost(self, arch: Arch) -> OpCost:
+        """Parameters and FLOPs of ``arch`` from the table (not a query: costs are known up front)."""
+        i = self.table.index(arch)
+        return OpCost(int(self.table.params[i]), int(self.table.flops[i]))
+
+    def op_cost(self, label: str, op: str) -> OpCost:
+        """The share of ``op`` at edge ``label`` in an architecture's cost, relative to the cheapest
+        operator there: exact when costs add up over edges, as NAS-Bench-201's parameters and FLOPs do."""
+        return self._op_costs[self.space.labels.index(label)][self.space.pool.index(op)]
+
+    @functools.cached_property
+    def _op_costs(self) -> list[list[OpCost]]:
+        n_ops, n_edges = len(self.space.pool), len(self.space.labels)
+        shares = []
+        for values in (self.table.params, self.table.flops):
+            grid = values.reshape((n_ops,) * n_edges)
+            means = [grid.mean(axis=tuple(a for a in range(n_edges) if a != e)) for e in range(n_edges)]
+            shares.append([np.rint(m - m.min()).astype(np.int64) for m in means])
+        return [[OpCost(int(shares[0][e][o]), int(shares[1][e][o])) for o in range(n_ops)] for e in range(n_edges)]
+
+
+def best_by_validation(table: TabularTable, history: Sequence[int], budgets: Sequence[int]) -> np.ndarray:
+    """Test accuracy (%) of the best-by-validation architecture among the first ``b`` queries, per budget.
+
+    A search that never reached a budget is judged on what it queried."""
+    rows = np.asarray(history, dtype=np.int64)
+    out = []
+    for b in budgets:
+        prefix = rows[:b]
+        out.append(table.test[prefix[np.argmax(table.valid[prefix])]] if len(prefix) else np.nan)
+    return np.asarray(out)
