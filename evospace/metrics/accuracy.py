@@ -7,6 +7,9 @@ Without recalibration the training-time running statistics are used as they are 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import numpy as np
 import torch
 
 from evospace.data import DataSplits
@@ -59,3 +62,7 @@ class AccuracyEvaluator:
                 supernet.train(was)
         with recalibrated(modules, forward, self.recal_batches):
             return self._top1(forward)
+
+    def accuracy_many(self, supernet, archs: Iterable[Arch], recalibrate: bool = True) -> np.ndarray:
+        """Validation top-1 of each architecture; the recalibration and validation tensors are reused."""
+        return np.array([self.accuracy(supernet, arch, recalibrate) for arch in archs], dtype=float)

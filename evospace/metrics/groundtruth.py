@@ -17,6 +17,7 @@ model with ``build_model(space, arch, seed=i)`` and orders the data with seed ``
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -36,10 +37,29 @@ from evospace.space.subspace import Arch, Subspace
 from evospace.supernet.standalone import train_standalone
 from evospace.supernet.supernet import build_model
 
-__all__ = ["GroundTruth", "GroundTruthSpec", "NoiseCeiling", "build_ground_truth", "load_ground_truth",
-           "noise_ceiling"]
+__all__ = ["GroundTruth", "GroundTruthSpec", "NoiseCeiling", "build_ground_truth", "build_order", "load_ground_truth",
+           "noise_ceiling", "truth_fingerprint"]
 
 MAGIC = "# evospace ground truth"
+
+
+def truth_fingerprint(space: SearchSpace) -> str:
+    """A hash of what decides a stand-alone accuracy: data and split, stem, choice-point shapes, operators, seed.
+
+    Built from resolved values rather than the whole config, so that a new optional schema key does not
+    orphan every ground truth already built.
+    """
+    config = space.config
+    key = {
+        "data": to_dict(config.data),
+        "stem": config.skeleton.stem.channels,
+        "dims": config.skeleton.dims,
+        "head": config.skeleton.stages[-1].channels if config.skeleton.stages else None,
+        "choice_points": [[cp.label, cp.c_in, cp.c_out, cp.stride, cp.side] for cp in space.choice_points],
+        "subspace": space.initial_subspace().to_config(),
+        "seed": config.seed,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -47,7 +67,7 @@ class GroundTruthSpec:
     """What a ground-truth file was built from; two files agree only if every field does."""
 
     space: str  # space name
-    fingerprint: str  # SearchSpace.fingerprint(): skeleton, data, pool, seed, initial
+    fingerprint: str  # truth_fingerprint(space)
     epochs: int  # stand-alone epochs per architecture
     seeds: int  # training seeds per architecture
     max_shift: int  # random-shift augmentation range
@@ -63,7 +83,7 @@ class GroundTruthSpec:
         # recalibration only concerns supernet scoring, so it does not make two ground truths differ
         train = {k: v for k, v in to_dict(space.config.search.train).items() if k != "recalibration_batches"}
         recipe = json.dumps(train, sort_keys=True, separators=(",", ":"))
-        return cls(space.name, space.fingerprint(), epochs, seeds, max_shift, recipe,
+        return cls(space.name, truth_fingerprint(space), epochs, seeds, max_shift, recipe,
                    space.initial_subspace().size)
 
     @classmethod
@@ -152,9 +172,9 @@ def load_ground_truth(path: str | Path, space: SearchSpace) -> GroundTruth:
         raise EvospaceError(f"{path}: no such ground-truth file; build it with "
                             f"`evospace groundtruth {space.source} --out {path}`")
     spec, columns, rows, _ = _read(path)
-    if spec.fingerprint != space.fingerprint():
+    if spec.fingerprint != truth_fingerprint(space):
         raise EvospaceError(f"{path}: ground truth of space {spec.space!r} (fingerprint {spec.fingerprint}), "
-                            f"not of {space.source} ({space.name!r}, fingerprint {space.fingerprint()}); "
+                            f"not of {space.source} ({space.name!r}, fingerprint {truth_fingerprint(space)}); "
                             f"use the CSV built for this space or build one with `evospace groundtruth`")
     labels = space.labels
     if columns != _columns(labels, spec.seeds):
@@ -178,6 +198,12 @@ def load_ground_truth(path: str | Path, space: SearchSpace) -> GroundTruth:
     test_seeds = np.stack([column(f"test_acc_seed{i}") for i in seeds], axis=1) if rows else np.zeros((0, spec.seeds))
     return GroundTruth(spec, labels, archs, column("params"), column("flops"), column("val_acc"),
                        column("test_acc"), val_seeds, test_seeds)
+
+
+def build_order(space: SearchSpace) -> np.ndarray:
+    """Index rows of the initial subspace in the order a ground truth trains them (a seeded shuffle)."""
+    subspace = space.initial_subspace()
+    return subspace.all_indices()[numpy_stream(space.config.seed, "groundtruth-order").permutation(subspace.size)]
 
 
 def _append(path: Path, line: str) -> None:
@@ -221,8 +247,7 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(columns)
         _append(out, f"{MAGIC}\n{spec.header()}\n{buffer.getvalue()}")
-    order = numpy_stream(space.config.seed, "groundtruth-order").permutation(subspace.size)
-    rows_all = subspace.all_indices()[order]
+    rows_all = build_order(space)
     total = len(rows_all) if limit is None else min(limit, len(rows_all))
     config = space.config
     count = len(done)
