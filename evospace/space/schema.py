@@ -118,7 +118,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    angle_definition: Literal["abs", "ops", "mean", "sum"] = "mean"  # how a path's angle is built (metrics/angle.py)
+    # how a path's angle is built (metrics/angle.py); "sum" ranked mnist1d_rank best (bench/ranking.py)
+    angle_definition: Literal["abs", "ops", "mean", "sum"] = "sum"
     angle_reference: Literal["birth", "round"] = "birth"  # a survivor's V0: its weights at birth or at round start
     accuracy_samples: int = 128  # uniformly sampled architectures per round behind operators' accuracy scores
     exhaustive_limit: int = 1000000  # score every architecture by angle up to this subspace size
