@@ -96,6 +96,21 @@ class Run:
         path = self.path / "best" / "arch.json"
         return json.loads(path.read_text()) if path.exists() else None
 
+    def graph(self):
+        """The lineage as a ``networkx.DiGraph``: every operator ever active, born/died rounds, scores, costs.
+
+        See :func:`evospace.inspect.graph.lineage_graph`.
+        """
+        from evospace.inspect.graph import lineage_graph
+
+        return lineage_graph(self)
+
+    def space_graph(self, round_index: int):
+        """The subspace of one started round as a ``networkx.DiGraph`` (a part of :meth:`graph`)."""
+        from evospace.inspect.graph import space_graph
+
+        return space_graph(self, round_index)
+
     def status(self) -> dict:
         """Round, step, subspace size, best so far and completeness, as plain data."""
         events = self.events

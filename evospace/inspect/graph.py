@@ -1,0 +1,302 @@
+"""The lineage of a run as a networkx graph, and the storable form its file exports use.
+
+One node per (choice point, operator) that was ever active, keyed ``"label/op"``, with attributes
+
+    label, op      where the operator sits and what it is
+    born           first round in which it was active
+    died           round at whose end it was removed (None while it is still active)
+    rounds         every round in which it was active (a run that stops mid-way may list a round that has
+                   not started yet: the operator was added for it)
+    added, removed why it entered ("initial", "grown from queue") and why it left (None if it did not)
+    scores         {round: {angle, accuracy, combined}} from each finished round (and from the removal event)
+    params, flops  cost of the operator at this choice point
+
+Edges follow the skeleton: in a chain, from every operator of a choice point to every operator of the next
+one that was active in a common round (edge attribute ``rounds``). The graph is built from ``events.jsonl``
+(who entered and left when) and each finished round's ``state.json`` (scores), so it can be read while a
+search is still writing the run.
+
+GraphML and GEXF store only scalars: :func:`to_storable` JSON-encodes the list and dict attributes and drops
+``None`` values; :func:`from_storable` undoes it, so a graph read back from any export equals the original.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from evospace.errors import RunError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from evospace.run.run import Run
+
+__all__ = ["lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
+           "ordered_nodes", "final_size", "to_storable",
+           "from_storable", "export_graph", "read_graph", "GRAPH_FORMATS", "NODE_FIELDS", "EDGE_FIELDS",
+           "GRAPH_FIELDS"]
+
+GRAPH_FORMATS = ("json", "graphml", "gexf", "dot")
+
+NODE_FIELDS = ("label", "op", "born", "died", "rounds", "added", "removed", "scores", "params", "flops")
+EDGE_FIELDS = ("rounds",)
+GRAPH_FIELDS = ("run", "space", "skeleton", "labels", "rounds_total", "rounds_started", "rounds_finished",
+                "finished", "stop_reason", "sizes", "round")
+_ENCODED = {"rounds", "scores", "labels", "sizes"}  # list/dict attributes, JSON strings in storable form
+
+
+def node_id(label: str, op: str) -> str:
+    """The node key of operator ``op`` at choice point ``label``, e.g. ``"s1.b2/conv_k3"``."""
+    return f"{label}/{op}"
+
+
+def started_rounds(run: Run) -> dict[int, dict]:
+    """``{round: round_started event}`` for every round that started, running ones included."""
+    return {e["round"]: e for e in run.events if e.get("event") == "round_started"}
+
+
+def lineage_graph(run: Run) -> nx.DiGraph:
+    """Every operator that was ever active in ``run``, with its life and scores (see the module docstring).
+
+    Example:
+        >>> g = lineage_graph(Run.open("runs/demo"))  # doctest: +SKIP
+        >>> g.nodes["s1.b1/conv_k3"]["born"], g.nodes["s1.b1/conv_k3"]["died"]  # doctest: +SKIP
+        (0, 1)
+    """
+    import networkx as nx
+
+    events = run.events
+    started = started_rounds(run)
+    finished_rounds = run.rounds
+    graph = nx.DiGraph()
+    for event in events:
+        kind = event.get("event")
+        if kind == "op_added":
+            key = node_id(event["label"], event["op"])
+            if key not in graph:
+                cost = run.space.op_cost(event["label"], event["op"])
+                graph.add_node(key, label=event["label"], op=event["op"], born=event["round"], died=None,
+                               rounds=[], added=event.get("reason"), removed=None, scores={},
+                               params=int(cost.params), flops=int(cost.flops))
+        elif kind == "op_removed":
+            node = _node_of(graph, event)
+            node["died"], node["removed"] = event["round"], event.get("reason")
+            if event.get("scores"):
+                node["scores"][event["round"]] = _clean_scores(event["scores"])
+    for index, event in sorted(started.items()):
+        for label, ops in event["subspace"].items():
+            for op in ops:
+                node = _node_of(graph, {"label": label, "op": op, "round": index, "event": "round_started"})
+                node["rounds"].append(index)
+    for node in graph.nodes.values():
+        if node["born"] not in started:  # added for a round that has not started yet
+            node["rounds"].append(node["born"])
+    for info in finished_rounds:
+        for label, ops in info.op_scores.items():
+            for op, scores in ops.items():
+                _node_of(graph, {"label": label, "op": op, "round": info.index, "event": "state.json"})[
+                    "scores"][info.index] = _clean_scores(scores)
+    for node in graph.nodes.values():
+        node["scores"] = dict(sorted(node["scores"].items()))
+    _add_skeleton_edges(graph, run.space.labels)
+    graph.graph.update(_run_attributes(run, events, started, finished_rounds))
+    return graph
+
+
+def space_graph(run: Run, round_index: int) -> nx.DiGraph:
+    """The subspace of one started round: its active operators and the edges between them.
+
+    Raises:
+        RunError: if round ``round_index`` never started.
+    """
+    return round_subgraph(lineage_graph(run), round_index)
+
+
+def round_subgraph(lineage: nx.DiGraph, round_index: int) -> nx.DiGraph:
+    """The part of a lineage graph active in ``round_index`` (a copy; graph attribute ``round`` set)."""
+    sizes = lineage.graph.get("sizes", {})
+    if round_index not in sizes:
+        have = ", ".join(map(str, sizes)) or "none yet"
+        raise RunError(f"{lineage.graph.get('run')}: no round {round_index}; rounds that started: {have} "
+                       f"(0 = the first round, as in rounds/000)")
+    nodes = [n for n, data in lineage.nodes(data=True) if round_index in data["rounds"]]
+    sub = lineage.subgraph(nodes).copy()
+    sub.remove_edges_from([(u, v) for u, v, data in sub.edges(data=True) if round_index not in data["rounds"]])
+    sub.graph["round"] = round_index
+    return sub
+
+
+def ordered_nodes(graph: nx.DiGraph) -> list[str]:
+    """Nodes grouped by choice point in skeleton order, each group in the order its operators became active."""
+    position = {label: i for i, label in enumerate(graph.graph["labels"])}
+    insertion = {key: i for i, key in enumerate(graph.nodes)}
+    return sorted(graph.nodes, key=lambda n: (position[graph.nodes[n]["label"]], graph.nodes[n]["born"], insertion[n]))
+
+
+def entered(graph: nx.DiGraph, round_index: int) -> list[str]:
+    """Nodes first active in ``round_index`` (skeleton order)."""
+    return [n for n in ordered_nodes(graph) if graph.nodes[n]["born"] == round_index]
+
+
+def removed(graph: nx.DiGraph, round_index: int) -> list[str]:
+    """Nodes removed at the end of ``round_index`` (skeleton order)."""
+    return [n for n in ordered_nodes(graph) if graph.nodes[n]["died"] == round_index]
+
+
+def final_size(graph: nx.DiGraph) -> int:
+    """Architectures spanned by the operators still active (the final subspace of a finished run)."""
+    counts = {label: 0 for label in graph.graph["labels"]}
+    for data in graph.nodes.values():
+        if data["died"] is None:
+            counts[data["label"]] += 1
+    return math.prod(counts.values())
+
+
+def _node_of(graph: nx.DiGraph, event: dict) -> dict:
+    key = node_id(event["label"], event["op"])
+    if key not in graph:
+        raise RunError(f"events.jsonl: {event['event']} of round {event['round']} names {key}, which no op_added "
+                       f"event introduced; the journal is damaged")
+    return graph.nodes[key]
+
+
+def _clean_scores(scores: dict) -> dict:
+    """Scores as plain floats; a metric that could not be measured (NaN) becomes None (JSON has no NaN)."""
+    return {k: (float(v) if v is not None and math.isfinite(v) else None) for k, v in scores.items()}
+
+
+def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...]) -> None:
+    """Chain edges: each operator to each operator of the next choice point it shared a round with."""
+    by_label: dict[str, list[str]] = {label: [] for label in labels}
+    for key, data in graph.nodes(data=True):
+        by_label[data["label"]].append(key)
+    for first, second in zip(labels, labels[1:]):
+        for u in by_label[first]:
+            for v in by_label[second]:
+                shared = sorted(set(graph.nodes[u]["rounds"]) & set(graph.nodes[v]["rounds"]))
+                if shared:
+                    graph.add_edge(u, v, rounds=shared)
+
+
+def _run_attributes(run: Run, events: list[dict], started: dict[int, dict], finished_rounds: list) -> dict:
+    finished = next((e for e in events if e.get("event") == "finished"), None)
+    return {
+        "run": str(run.path),
+        "space": run.space.name,
+        "skeleton": run.space.config.skeleton.kind,
+        "labels": list(run.space.labels),
+        "rounds_total": run.space.config.search.rounds,
+        "rounds_started": len(started),
+        "rounds_finished": len(finished_rounds),
+        "finished": finished is not None,
+        "stop_reason": finished["reason"] if finished else "",
+        "sizes": {index: event["size"] for index, event in sorted(started.items())},
+    }
+
+
+# -- storable form -----------------------------------------------------------------------------------
+def to_storable(graph: nx.DiGraph) -> nx.DiGraph:
+    """A copy whose attributes are all str/int/float/bool, as GraphML and GEXF require."""
+    out = graph.copy()
+    for attrs in (out.graph, *out.nodes.values(), *(data for _, _, data in out.edges(data=True))):
+        for key in list(attrs):
+            value = attrs[key]
+            if value is None:
+                del attrs[key]
+            elif key in _ENCODED:
+                attrs[key] = json.dumps(value)
+    return out
+
+
+def from_storable(graph: nx.DiGraph) -> nx.DiGraph:
+    """Undo :func:`to_storable` (or read a JSON export): decode attributes, restore ``None`` and int keys.
+
+    Attributes the file formats add on their own (GEXF's edge ``id``, GraphML's ``node_default``) are dropped.
+    """
+    import networkx as nx
+
+    out = nx.DiGraph()
+    out.graph.update(_decoded(graph.graph, GRAPH_FIELDS, fill=False))
+    for key, data in graph.nodes(data=True):
+        out.add_node(key, **_decoded(data, NODE_FIELDS, fill=True))
+    for u, v, data in graph.edges(data=True):
+        out.add_edge(u, v, **_decoded(data, EDGE_FIELDS, fill=True))
+    return out
+
+
+def _decoded(attrs: dict, fields: tuple[str, ...], fill: bool) -> dict:
+    out: dict[str, Any] = {}
+    for key in fields:
+        if key not in attrs:
+            if fill:
+                out[key] = None
+            continue
+        value = attrs[key]
+        if key in _ENCODED and isinstance(value, str):
+            value = json.loads(value)
+        if key in ("scores", "sizes") and isinstance(value, dict):  # JSON object keys are strings
+            value = {int(k): v for k, v in value.items()}
+        out[key] = value
+    return out
+
+
+# -- file formats ------------------------------------------------------------------------------------
+def export_graph(graph: nx.DiGraph, fmt: str) -> str:
+    """The text of ``graph`` in ``fmt`` (one of :data:`GRAPH_FORMATS`).
+
+    ``json`` is networkx's node-link data of the rich graph; ``graphml`` and ``gexf`` hold the storable
+    form; ``dot`` is written here (no pydot needed) with one cluster per choice point, for Graphviz.
+    """
+    import networkx as nx
+
+    if fmt == "json":
+        return json.dumps(nx.node_link_data(graph, edges="edges"), indent=1) + "\n"
+    if fmt == "graphml":
+        return "\n".join(nx.generate_graphml(to_storable(graph))) + "\n"
+    if fmt == "gexf":
+        return "\n".join(nx.generate_gexf(to_storable(graph))) + "\n"
+    if fmt == "dot":
+        return _dot(graph)
+    raise ValueError(f"unknown graph format {fmt!r}; expected one of {', '.join(GRAPH_FORMATS)}")
+
+
+def read_graph(path: str, fmt: str) -> nx.DiGraph:
+    """Read a ``json``, ``graphml`` or ``gexf`` export back into the rich graph :func:`lineage_graph` made."""
+    import networkx as nx
+
+    if fmt == "json":
+        with open(path) as f:
+            return from_storable(nx.node_link_graph(json.load(f), directed=True, edges="edges"))
+    if fmt == "graphml":
+        return from_storable(nx.read_graphml(path))
+    if fmt == "gexf":
+        return from_storable(nx.read_gexf(path))
+    raise ValueError(f"cannot read {fmt!r} back; expected json, graphml or gexf")
+
+
+def _dot(graph: nx.DiGraph) -> str:
+    """Graphviz text: choice points left to right, removed operators dashed, lifetime and size in the node labels."""
+    lines = [f"digraph {_quote(graph.graph.get('space', 'lineage'))} {{", "  rankdir=LR;",
+             '  node [shape=box, style="rounded", fontname="Helvetica", fontsize=10];']
+    labels = graph.graph.get("labels") or sorted({data["label"] for _, data in graph.nodes(data=True)})
+    for i, label in enumerate(labels):
+        lines.append(f"  subgraph cluster_{i} {{")
+        lines.append(f"    label={_quote('choice point ' + label)};")
+        for key, data in graph.nodes(data=True):
+            if data["label"] != label:
+                continue
+            life = f"rounds {data['born']}–{data['died']}" if data["died"] is not None else f"from round {data['born']}"
+            style = ', style="rounded,dashed", color="gray50"' if data["died"] is not None else ""
+            text = f"{data['op']}\\n{life}\\n{data['params']:,} params"
+            lines.append(f"    {_quote(key)} [label=\"{text}\"{style}];")
+        lines.append("  }")
+    for u, v in graph.edges():
+        lines.append(f"  {_quote(u)} -> {_quote(v)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _quote(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
