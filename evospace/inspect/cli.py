@@ -1,0 +1,272 @@
+"""``evospace inspect`` and ``evospace diff``: what happened to a run's space, as text, graph files, plots or HTML.
+
+Rounds are numbered from 0, as in ``rounds/000`` and ``events.jsonl``. A run that is still running (or was
+interrupted) can be inspected at any time; every output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evospace.cli import command
+from evospace.errors import EvospaceError, closest
+
+__all__ = ["cmd_inspect", "cmd_diff", "render_run", "render_round", "render_diff", "FORMATS"]
+
+FORMATS = ("text", "json", "graphml", "gexf", "dot", "png", "html")
+_EXTENSIONS = {"json": "json", "graphml": "graphml", "gexf": "gexf", "dot": "dot", "text": "txt"}
+
+
+@command("inspect", "show how a run's space changed: subspace per round, lineage, graph files, plots, HTML report")
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from evospace.inspect.graph import GRAPH_FORMATS, export_graph, lineage_graph, round_subgraph
+    from evospace.inspect.report import run_state, write_html, write_pngs
+    from evospace.run.run import Run
+
+    fmt = _check_format(args.format)
+    run = Run.open(args.run)
+    graph = lineage_graph(run)
+    sub = round_subgraph(graph, args.round) if args.round is not None else None  # also checks the round exists
+    if fmt == "text":
+        text = render_run(run, graph) if sub is None else render_round(run, graph, args.round)
+        _write_text(text, args.out, run, default=None)
+        return 0
+    if not graph.graph["finished"]:
+        _info(f"note: {run.path} is {run_state(run, graph)}")
+    if fmt in GRAPH_FORMATS:
+        name = "lineage" if sub is None else f"round-{args.round:03d}"
+        _write_text(export_graph(graph if sub is None else sub, fmt), args.out, run,
+                    default=f"{name}.{_EXTENSIONS[fmt]}")
+    elif fmt == "png":
+        directory = Path(args.out) if args.out else run.path / "inspect"
+        for path in write_pngs(run, graph, directory, args.round):
+            _info(f"wrote {path}")
+    else:
+        path = write_html(run, graph, Path(args.out) if args.out else run.path / "inspect" / "report.html", args.round)
+        _info(f"wrote {path} (self-contained: open it in any browser)")
+    return 0
+
+
+@cmd_inspect.arguments
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory, e.g. runs/mnist1d")
+    p.add_argument("--round", type=int, metavar="R",
+                   help="one round only (0 = the first, as in rounds/000): its subspace, or its graph; for png "
+                        "and html, the round of the accuracy-against-size plot")
+    p.add_argument("--format", default="text", metavar="FORMAT",
+                   help=f"{' | '.join(FORMATS)} (default text). text prints; json, graphml, gexf and dot write "
+                        f"the networkx graph; png writes four figures; html one self-contained report")
+    p.add_argument("--out", metavar="PATH",
+                   help="where to write (default: stdout for text; RUN/inspect/ for the others; '-' for stdout "
+                        "with text, json, graphml, gexf and dot); for png a directory")
+
+
+@command("diff", "print which operators entered and left a run's space between two rounds")
+def cmd_diff(args: argparse.Namespace) -> int:
+    from evospace.inspect.graph import lineage_graph
+    from evospace.run.run import Run
+
+    run = Run.open(args.run)
+    print(render_diff(lineage_graph(run), args.first, args.second), end="")
+    return 0
+
+
+@cmd_diff.arguments
+def _(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory")
+    p.add_argument("first", type=int, help="earlier round (0 = the first)")
+    p.add_argument("second", type=int, help="later round")
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise EvospaceError(f"unknown --format {fmt!r}{closest(fmt, FORMATS)}; expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def _write_text(text: str, out: str | None, run, default: str | None) -> None:
+    from evospace.run.store import atomic_write
+
+    if out == "-" or (out is None and default is None):
+        sys.stdout.write(text)
+        return
+    path = Path(out) if out else run.path / "inspect" / default
+    atomic_write(path, text.encode())
+    _info(f"wrote {path}")
+
+
+def _info(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- text ----------------------------------------------------------------------------------------------
+def render_run(run, graph) -> str:
+    """The whole run: state, best architecture, the subspace of every round as one table, and the lineage."""
+    from evospace.inspect.graph import entered, final_size, removed
+
+    g = graph.graph
+    lines = _header(run, graph)
+    rounds = sorted(g["sizes"])
+    if not rounds:
+        return "\n".join(lines + ["", "No round has started yet."]) + "\n"
+    score = run.space.config.search.shrink.score
+    lines += ["", "Subspace per round",
+              f"  cell: the operator's combined score in that round, {score}, higher is better;",
+              "  ✗ = removed at the end of that round; 'active' = not scored yet (round unfinished);",
+              "  blank = not active", ""]
+    header = ["choice point", "operator", "params", "FLOPs"] + [f"round {r}" for r in rounds]
+    rows = [header]
+    previous = None
+    for key in _ordered(graph):
+        data = graph.nodes[key]
+        cells = [_cell(data, r) for r in rounds]
+        rows.append([data["label"] if data["label"] != previous else "", data["op"], f"{data['params']:,}",
+                     f"{data['flops']:,}"] + cells)
+        previous = data["label"]
+    rows.append(["architectures", "", "", ""] + [f"{g['sizes'][r]:,}" for r in rounds])
+    lines += _table(rows, right_from=2)
+    if g["finished"]:
+        lines.append(f"  final subspace after round {rounds[-1]}: {final_size(graph):,} architectures")
+    lines += ["", "Lineage: who entered and left when"]
+    for r in sorted(set(rounds) | {d["born"] for d in graph.nodes.values()}):
+        new = entered(graph, r)
+        if r == 0:
+            lines.append(f"  start of round 0: {len(new)} initial operators")
+        elif new:
+            reasons = sorted({graph.nodes[n]["added"] for n in new})
+            pending = "" if r in g["sizes"] else " (that round has not started)"
+            lines.append(f"  start of round {r}: {len(new)} entered ({', '.join(reasons)}){pending}")
+            lines += _grouped(graph, new)
+        gone = removed(graph, r)
+        if gone:
+            lines.append(f"  end of round {r}: {len(gone)} removed")
+            lines += _table([[graph.nodes[n]["label"], graph.nodes[n]["op"], *_scores(graph.nodes[n], r),
+                              f"({graph.nodes[n]['removed']})"] for n in gone], indent=4)
+    return "\n".join(lines) + "\n"
+
+
+def render_round(run, graph, round_index: int) -> str:
+    """One round: its active operators with params, FLOPs and scores, and what entered and left."""
+    from evospace.inspect.graph import entered, removed, round_subgraph
+
+    sub = round_subgraph(graph, round_index)
+    lines = _header(run, graph)
+    lines += ["", f"Round {round_index}: {graph.graph['sizes'][round_index]:,} architectures", ""]
+    rows = [["choice point", "operator", "params", "FLOPs", "angle", "accuracy", "combined", "", "since"]]
+    previous = None
+    for key in _ordered(sub):
+        data = sub.nodes[key]
+        s = data["scores"].get(round_index) or {}
+        rows.append([data["label"] if data["label"] != previous else "", data["op"], f"{data['params']:,}",
+                     f"{data['flops']:,}"] + [_num(s.get(m)) if s else "not scored yet" if m == "angle" else ""
+                                               for m in ("angle", "accuracy", "combined")]
+                    + ["✗ removed" if data["died"] == round_index else "", f"round {data['born']}"])
+        previous = data["label"]
+    lines += _table(rows, right_from=2)
+    new, gone = entered(graph, round_index), removed(graph, round_index)
+    lines += ["", f"Entered at the start of round {round_index}: " + (f"{len(new)}" if new else "none")]
+    lines += _grouped(graph, new) if round_index else []
+    lines += [f"Removed at the end of round {round_index}: " + (f"{len(gone)}" if gone else "none")]
+    lines += _grouped(graph, gone)
+    return "\n".join(lines) + "\n"
+
+
+def render_diff(graph, first: int, second: int) -> str:
+    """What entered and left between the subspaces of two started rounds, and what came and went in between."""
+    from evospace.inspect.graph import round_subgraph
+
+    if first > second:
+        raise EvospaceError(f"diff: give the earlier round first (got {first} then {second})")
+    before, after = round_subgraph(graph, first), round_subgraph(graph, second)
+    left = [n for n in _ordered(graph) if n in before and n not in after]
+    came = [n for n in _ordered(graph) if n in after and n not in before]
+    between = [n for n in _ordered(graph) if n not in before and n not in after
+               and any(first < r < second for r in graph.nodes[n]["rounds"])]
+    sizes = graph.graph["sizes"]
+    lines = [f"{graph.graph['run']}: round {first} → round {second}: {sizes[first]:,} → {sizes[second]:,} "
+             f"architectures"]
+    if not (left or came or between):
+        return "\n".join(lines + ["no change: the same operators are active"]) + "\n"
+    if left:
+        lines.append(f"left ({len(left)}):")
+        lines += _table([["−", graph.nodes[n]["label"], graph.nodes[n]["op"],
+                          f"removed at the end of round {graph.nodes[n]['died']}",
+                          *_scores(graph.nodes[n], graph.nodes[n]["died"])] for n in left], indent=2)
+    if came:
+        lines.append(f"entered ({len(came)}):")
+        lines += _table([["+", graph.nodes[n]["label"], graph.nodes[n]["op"],
+                          f"active from round {graph.nodes[n]['born']}", f"({graph.nodes[n]['added']})"]
+                         for n in came], indent=2)
+    if between:
+        lines.append(f"came and went in between ({len(between)}):")
+        lines += _table([["±", graph.nodes[n]["label"], graph.nodes[n]["op"],
+                          _life(graph.nodes[n])] for n in between], indent=2)
+    return "\n".join(lines) + "\n"
+
+
+def _header(run, graph) -> list[str]:
+    from evospace.inspect.report import run_state
+
+    g = graph.graph
+    lines = [f"{run.path}: space {g['space']} ({g['skeleton']}, {len(g['labels'])} choice points, pool of "
+             f"{len(run.space.pool)})", f"state: {run_state(run, graph)}"]
+    best = run.best
+    if best:
+        m = best["metrics"]
+        lines.append(f"best so far (round {best.get('round')}): supernet accuracy {m['accuracy']:.3f}, "
+                     f"{int(m['params']):,} params, {int(m['flops']):,} FLOPs")
+        lines.append("  " + "  ".join(f"{label}={op}" for label, op in best["arch"].items()))
+    return lines
+
+
+def _life(data: dict) -> str:
+    if data["died"] == data["born"]:
+        return f"active in round {data['born']} only"
+    return f"active in rounds {data['born']}–{data['died']}"
+
+
+def _ordered(graph) -> list[str]:
+    from evospace.inspect.graph import ordered_nodes
+
+    return ordered_nodes(graph)
+
+
+def _cell(data: dict, r: int) -> str:
+    if r not in data["rounds"]:
+        return ""
+    s = data["scores"].get(r)
+    text = _num(s.get("combined")) if s else "active"
+    return text + (" ✗" if data["died"] == r else "  ")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.3g}"
+
+
+def _scores(data: dict, r: int | None) -> list[str]:
+    """One cell per metric (``angle 0.051``), so that a table lines them up."""
+    s = data["scores"].get(r) or {}
+    return [f"{k} {_num(v)}" for k, v in s.items()] or ["not scored"]
+
+
+def _grouped(graph, nodes: list[str]) -> list[str]:
+    """Operators listed per choice point, one line each."""
+    by_label: dict[str, list[str]] = {}
+    for n in nodes:
+        by_label.setdefault(graph.nodes[n]["label"], []).append(graph.nodes[n]["op"])
+    return [f"    {label:<8} {', '.join(ops)}" for label, ops in by_label.items()]
+
+
+def _table(rows: list[list[str]], right_from: int | None = None, indent: int = 2) -> list[str]:
+    """Rows padded into columns; columns from ``right_from`` on are right-aligned (numbers)."""
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows)))]
+    out = []
+    for row in rows:
+        cells = [cell.rjust(widths[i]) if right_from is not None and i >= right_from else cell.ljust(widths[i])
+                 for i, cell in enumerate(row)]
+        out.append(" " * indent + "  ".join(cells).rstrip())
+    return out
