@@ -287,7 +287,12 @@ def _dot(graph: nx.DiGraph) -> str:
         for key, data in graph.nodes(data=True):
             if data["label"] != label:
                 continue
-            life = f"rounds {data['born']}–{data['died']}" if data["died"] is not None else f"from round {data['born']}"
+            if data["died"] is None:
+                life = f"from round {data['born']}"
+            elif data["died"] == data["born"]:
+                life = f"round {data['born']} only"
+            else:
+                life = f"rounds {data['born']}–{data['died']}"
             style = ', style="rounded,dashed", color="gray50"' if data["died"] is not None else ""
             text = f"{data['op']}\\n{life}\\n{data['params']:,} params"
             lines.append(f"    {_quote(key)} [label=\"{text}\"{style}];")

@@ -59,17 +59,45 @@ def readable_op(name: str) -> str:
 
 
 def run_state(run: Run, graph: nx.DiGraph) -> str:
-    """One sentence on where the run stands: finished, or running/interrupted with the age of its last write."""
+    """One sentence on where the run stands: finished, running, interrupted, or one of the two.
+
+    A search holds an advisory lock on ``RUN/.lock`` while it runs (the kernel drops it when the process dies,
+    even on SIGKILL), so a lock file that nobody holds means the search was interrupted. Without a lock file
+    (a run written before locking existed) the sentence says "running or interrupted" and gives the age of
+    the last write.
+    """
     g = graph.graph
     if g["finished"]:
         return f"finished after {g['rounds_started']} of {g['rounds_total']} rounds ({g['stop_reason']})"
-    age = _age(time.time() - _last_write(run))
-    if g["rounds_started"] == 0:
-        return f"NOT finished: no round has started yet (still starting, or interrupted; last write {age} ago)"
-    current = max(g["sizes"])
-    return (f"NOT finished: round {current} ({current + 1} of {g['rounds_total']}) is still running, or the search "
-            f"was interrupted (last write {age} ago; {g['rounds_finished']} round(s) finished). If it was "
-            f"interrupted, continue it with: evospace resume {run.path}")
+    held = _lock_held(run.path / ".lock")
+    facts = f"last write {_age(time.time() - _last_write(run))} ago; {g['rounds_finished']} round(s) finished"
+    resume = f"continue it with: evospace resume {run.path}"
+    where = "before its first round" if g["rounds_started"] == 0 else (
+        f"in round {max(g['sizes'])} ({max(g['sizes']) + 1} of {g['rounds_total']})")
+    if held is True:
+        return f"NOT finished: running {where} ({facts})"
+    if held is False:
+        return f"NOT finished: interrupted {where}, no process holds the run ({facts}); {resume}"
+    return f"NOT finished: still running {where}, or interrupted there ({facts}); if it was interrupted, {resume}"
+
+
+def _lock_held(path: Path) -> bool | None:
+    """Whether another process holds ``path``'s advisory lock; ``None`` if there is no lock file to ask."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform
+        return None
+    try:
+        handle = open(path, "rb")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
 
 
 def _last_write(run: Run) -> float:

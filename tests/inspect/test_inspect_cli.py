@@ -14,6 +14,7 @@ from inspect_runs import cut_run, finished_run
 from evospace.cli import main
 from evospace.inspect.graph import read_graph
 from evospace.run.run import Run
+from evospace.run.store import RunStore
 
 
 @pytest.fixture(scope="module")
@@ -120,14 +121,27 @@ def test_an_interrupted_run_is_inspected_and_says_so(capsys, run_dir, tmp_path):
     cut = cut_run(run_dir, tmp_path / "cut", 1)
     status, out, _ = cli(capsys, "inspect", cut)
     assert status == 0
-    assert "NOT finished: round 1 (2 of 3) is still running, or the search was interrupted" in out
-    assert "evospace resume" in out and "active" in out
+    assert "NOT finished: still running in round 1 (2 of 3), or interrupted there" in out
+    assert f"evospace resume {cut}" in out and "active" in out
     status, _, err = cli(capsys, "inspect", cut, "--format", "graphml", "--out", tmp_path / "g.graphml")
     assert status == 0 and "NOT finished" in err
     status, out, _ = cli(capsys, "inspect", cut, "--round", "1")
     assert status == 0 and "not scored yet" in out
     status, out, _ = cli(capsys, "inspect", cut_run(run_dir, tmp_path / "cut0", 0))
-    assert status == 0 and "no round has started yet" in out
+    assert status == 0 and "before its first round" in out and "No round has started yet." in out
+
+
+def test_the_run_lock_tells_running_from_interrupted(capsys, run_dir, tmp_path):
+    cut = cut_run(run_dir, tmp_path / "cut", 1)
+    handle = RunStore(cut).lock()  # what a running search holds
+    try:
+        out = cli(capsys, "inspect", cut)[1]
+        assert "NOT finished: running in round 1 (2 of 3) (last write" in out and "resume" not in out
+    finally:
+        handle.close()  # as when the search process dies
+    out = cli(capsys, "inspect", cut)[1]
+    assert "NOT finished: interrupted in round 1 (2 of 3), no process holds the run" in out
+    assert f"continue it with: evospace resume {cut}" in out
 
 
 @pytest.mark.parametrize(("argv", "fragments"), [

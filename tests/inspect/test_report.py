@@ -79,7 +79,8 @@ def test_figures_of_interrupted_and_unstarted_runs(run, tmp_path):
         assert set(images) == set(FIGURES)
         assert all(data[:8] == PNG for data in images.values())
     page = write_html(cut, cut.graph(), tmp_path / "unstarted.html").read_text()
-    assert "NOT finished: no round has started yet" in page and "None yet" in page
+    assert "NOT finished: still running before its first round, or interrupted there" in page
+    assert "None yet" in page
 
 
 def test_front_of_an_unfinished_round_is_a_clear_placeholder(run, tmp_path):
