@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from evospace.errors import EvospaceError
 
@@ -58,7 +59,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     space = _load_space(args.space, overrides)
     out = args.out or f"runs/{space.name}"
-    search = Search(space, out, device=args.device, progress=not args.quiet, log=_info)
+    oracle = spec = None
+    if args.oracle:
+        from evospace.evolve.controller import load_oracle
+
+        spec = {"table": str(Path(args.oracle).resolve()), "budget": args.budget}
+        oracle = load_oracle(spec, space)
+    elif args.budget is not None:
+        raise EvospaceError("--budget counts oracle queries: it needs --oracle TABLE.csv")
+    search = Search(space, out, device=args.device, progress=not args.quiet, log=_info, oracle=oracle,
+                    oracle_spec=spec)
     _info(f"searching {space.name}: {len(space.labels)} choice points, pool of {len(space.pool)}, "
           f"{space.initial_subspace().size:,} architectures in round 0 → {out}")
     return _finish(search.run())
@@ -70,6 +80,9 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run directory (default runs/<space name>)")
     p.add_argument("--rounds", type=int, help="number of rounds (search.rounds)")
     p.add_argument("--seed", type=int, help="seed of the run (seed)")
+    p.add_argument("--oracle", metavar="TABLE.csv", help="score with a tabular benchmark instead of a supernet "
+                   "(e.g. bench/data/nb201_cifar10.csv with spaces/nb201.yaml)")
+    p.add_argument("--budget", type=int, help="with --oracle: stop after this many distinct queried architectures")
     _device_args(p)
     _space_args(p)
 

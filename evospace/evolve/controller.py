@@ -11,8 +11,9 @@ Per round r (DESIGN.md §2, §5)::
     write rounds/r (trained weights, reference, state with `next`), then apply(next) with inheritance
     stop when r + 1 == rounds, or when every queue is empty and the subspace did not change
 
-The controller only talks to the supernet through ``RoundTrainer``, ``RoundScorer`` and
-``apply_subspace``. All randomness comes from streams keyed by (seed, purpose, round, ...), so state on
+The controller only talks to a :class:`~evospace.evolve.backend.Backend` (a supernet, or a tabular
+oracle in benchmark mode) through ``make_trainer``, ``scorer`` and ``apply_subspace``.
+All randomness comes from streams keyed by (seed, purpose, round, ...), so state on
 disk is counters, tensors and plain data; resuming from any snapshot continues bit for bit on CPU.
 """
 
@@ -31,26 +32,28 @@ import yaml
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from evospace.data import DataSplits, load_data
+from evospace.data import load_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError
+from evospace.evolve.backend import Backend, Oracle, OracleBackend, SupernetBackend
 from evospace.evolve.policy import combined_scores, grow, queue_of, shrink
 from evospace.evolve.population import evolve
-from evospace.metrics.angle import reference_weights
-from evospace.metrics.scores import RoundScorer
 from evospace.run.rng import global_rng_state, numpy_stream, set_global_rng_state
 from evospace.run.store import RunStore, Snapshot
 from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch, Subspace
-from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
 
-__all__ = ["Search", "SearchResult", "Interrupted"]
+__all__ = ["Search", "SearchResult", "Interrupted", "BudgetExhausted"]
 
 
 class Interrupted(EvospaceError):
     """The search stopped on a signal after writing a checkpoint."""
+
+
+class BudgetExhausted(EvospaceError):
+    """An oracle's query budget is spent (raised by oracles; the controller ends the search on it)."""
 
 
 @dataclass
@@ -104,6 +107,8 @@ class Search:
         space: the validated search space.
         out: the run directory (``runs/NAME``); must be new or empty.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        oracle: a tabular oracle to use instead of a supernet (no training; its table answers queries).
+        oracle_spec: how to rebuild the oracle on resume (recorded in ``run.yaml``), e.g. ``{"table": path}``.
         progress: show tqdm progress bars.
         log: where one-line status messages go.
 
@@ -112,8 +117,11 @@ class Search:
     """
 
     def __init__(self, space: SearchSpace, out: str | Path, *, device: str = "auto", progress: bool = True,
-                 log: Callable[[str], None] = print, _resume: bool = False) -> None:
+                 log: Callable[[str], None] = print, oracle: Oracle | None = None, oracle_spec: dict | None = None,
+                 _resume: bool = False) -> None:
         self.space = space
+        self.oracle = oracle
+        self.oracle_spec = oracle_spec
         self.store = RunStore(out)
         self.device = resolve_device(device)
         self.progress = progress
@@ -138,13 +146,12 @@ class Search:
             "source": self.space.source,
             "fingerprint": self.space.fingerprint(),
             "seed": self.seed,
+            "oracle": self.oracle_spec,
             "versions": {"evospace": _version(), "torch": str(torch.__version__), "python": platform.python_version()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
-        self.data = self._load_data()
+        self.backend = self._make_backend()
         subspace = self.space.initial_subspace()
-        self.supernet = Supernet(self.space, subspace, self.seed).to(self.device)
-        self.reference = reference_weights(self.supernet)
         self.state = _State(0, subspace, {l: list(subspace.ops(l)) for l in subspace.labels},
                             {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels})
         self.store.append("events", {"event": "run_started", "space": self.space.name, "seed": self.seed,
@@ -164,11 +171,14 @@ class Search:
         store = RunStore(path)
         record = store.read_record()
         space = space_from_dict(record["space"], str(store.run_yaml))
-        self = cls(space, path, device=device, progress=progress, log=log, _resume=True)
+        spec = record.get("oracle")
+        oracle = load_oracle(spec, space) if spec else None
+        self = cls(space, path, device=device, progress=progress, log=log, oracle=oracle, oracle_spec=spec,
+                   _resume=True)
         if record.get("fingerprint") not in (None, space.fingerprint()):
             raise RunError(f"{store.run_yaml}: the recorded space does not match its fingerprint; "
                            f"the run was edited by hand")
-        self.data = self._load_data()
+        self.backend = self._make_backend()
         for kind, directory in store.snapshots():
             try:
                 snap = store.verify(directory)
@@ -182,8 +192,6 @@ class Search:
             log(f"resuming {path} from {kind} {directory.name} (round {self.state.round})")
             return self
         # no snapshot at all: the run stopped before its first checkpoint; start it over in place
-        self.supernet = Supernet(space, space.initial_subspace(), self.seed).to(self.device)
-        self.reference = reference_weights(self.supernet)
         subspace = space.initial_subspace()
         self.state = _State(0, subspace, {l: list(subspace.ops(l)) for l in subspace.labels},
                             {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels})
@@ -200,35 +208,32 @@ class Search:
         meta = snap.read_json("state.json")
         try:
             state = _State.from_json(meta["controller"])
-            tensors = st_load(snap.read_bytes("supernet.safetensors"))
-            reference = st_load(snap.read_bytes("reference.safetensors"))
+            trained = Subspace.from_config(meta["trained_subspace"])
+            tensors = {name: st_load(snap.read_bytes(f"{name}.safetensors")) for name in meta["tensors"]}
         except (KeyError, TypeError, ValueError) as err:
             raise RunError(f"{snap.path}: unreadable snapshot ({err.__class__.__name__}: {err})") from None
-        trained = Subspace.from_config(meta["trained_subspace"])
-        supernet = Supernet(self.space, trained, self.seed)
         try:
-            supernet.load_state_dict(tensors, strict=True)
-        except RuntimeError as err:
-            raise RunError(f"{snap.path / 'supernet.safetensors'}: does not match the space "
-                           f"({str(err).splitlines()[0]})") from None
-        self.supernet = supernet.to(self.device)
-        self.reference = {k: v.to(self.device) for k, v in reference.items()}
+            self.backend.restore(trained, tensors, meta.get("backend", {}))
+        except RunError as err:
+            raise RunError(f"{snap.path}: {err}") from None
         self.state = state
         self._offsets = meta["journals"]
         set_global_rng_state(meta["rng"])
         if kind == "round":
             if not state.finished:
-                self._enter_round(state.subspace)
+                self.backend.apply_subspace(state.subspace, state.round, state.born)
         else:
-            trainer_meta = meta["trainer"]
-            self._trainer = self._make_trainer()
+            self._trainer = self.backend.make_trainer(state.round)
             momentum = st_load(snap.read_bytes("optimizer.safetensors")) if snap.has("optimizer.safetensors") else {}
-            self._trainer.load_state_dict(trainer_meta, momentum)
+            self._trainer.load_state_dict(meta["trainer"], momentum)
 
-    def _load_data(self) -> DataSplits:
+    def _make_backend(self) -> Backend:
+        if self.oracle is not None:
+            return OracleBackend(self.space, self.oracle)
         cfg = self.space.config.data
-        return load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples, split_seed=self.seed,
+        data = load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples, split_seed=self.seed,
                          device=self.device)
+        return SupernetBackend(self.space, data, self.device)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> SearchResult:
@@ -258,19 +263,15 @@ class Search:
             raise Interrupted(f"stopped by {name} in round {self.state.round}; the last checkpoint is on disk. "
                               f"Continue with: evospace resume {self.store.path}")
 
-    def _make_trainer(self) -> RoundTrainer:
-        return RoundTrainer(self.supernet, self.data, self.config.train, batch_size=self.space.config.data.batch_size,
-                            epochs=self.config.epochs_per_round, round_index=self.state.round, seed=self.seed,
-                            sampling=self.config.sampling)
-
     def _run_round(self) -> None:
         r = self.state.round
         started = time.perf_counter()
         if self._trainer is None:
-            self.store.append("events", {"event": "round_started", "round": r, "subspace": self.state.subspace.to_config(),
-                                         "size": self.state.subspace.size, "time": time.time()})
-            self._trainer = self._make_trainer()
-        self._train(self._trainer)
+            self.store.append("events", {"event": "round_started", "round": r, "size": self.state.subspace.size,
+                                         "subspace": self.state.subspace.to_config(), "time": time.time()})
+            self._trainer = self.backend.make_trainer(r)
+        if self._trainer is not None:
+            self._train(self._trainer)
         self._trainer = None
         self._score_and_decide(r, started)
 
@@ -304,9 +305,7 @@ class Search:
 
     def _score_and_decide(self, r: int, started: float) -> None:
         trained = self.state.subspace
-        scorer = RoundScorer(self.space, self.supernet, self.reference, self.data, self.config.scoring,
-                             batch_size=self.space.config.data.batch_size,
-                             recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
+        scorer = self.backend.scorer(r)
 
         def evaluate(arch: Arch) -> dict[str, float]:
             self._check_stop()
@@ -321,21 +320,33 @@ class Search:
                 first = self.config.objectives[0]
                 bar.set_postfix({f"best {first}": f"{entry[first]['max']:.3f}"})
 
+        first = self.config.objectives[0]
+        metrics = parse_score(self.config.shrink.score)
+        budget_spent = False
         try:
             result = evolve(trained, evaluate, tuple(self.config.objectives), self.config.population,
-                            self.config.constraints, self.space.cost, self.space.op_cost,
+                            self.config.constraints, self.backend.cost, self.backend.op_cost,
                             numpy_stream(self.seed, "evolve", r),
                             seeds=[row["arch"] for row in self.state.front], on_generation=on_generation)
-            metrics = parse_score(self.config.shrink.score)
-            per_op = scorer.op_scores(numpy_stream(self.seed, "op-scores", r), metrics)
+            front = sorted(({"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.front),
+                           key=lambda row: -row["metrics"][first])
+            history = result.history
+            population = [{"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.population]
+        except BudgetExhausted:
+            budget_spent = True  # the front is the best of what was queried
+            evaluated = sorted(scorer.cached().items(), key=lambda item: -item[1][first])
+            population = [{"arch": dict(zip(trained.labels, key)), "metrics": m} for key, m in evaluated]
+            front = population[:self.config.population.hall_of_fame]
+            history = []
         finally:
             self._close(bar)
+        if not front:
+            raise RunError(f"{self.store.path}: the query budget was spent before any architecture was scored")
+        per_op = scorer.op_scores(numpy_stream(self.seed, "op-scores", r), metrics)
         combined = combined_scores(per_op, metrics)
-        front = sorted(({"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.front),
-                       key=lambda row: -row["metrics"][self.config.objectives[0]])
         shrunk, shrink_decisions = shrink(trained, combined, [row["arch"] for row in front],
                                           self.config.shrink.keep, self.config.shrink.keep_front)
-        last = r + 1 >= self.config.rounds
+        last = r + 1 >= self.config.rounds or budget_spent
         queues = {l: queue_of(self.space.pool_order(l), self.state.seen[l]) for l in trained.labels}
         if last:
             following, grow_decisions = shrunk, []
@@ -355,7 +366,9 @@ class Search:
         unchanged = self.state.unchanged + 1 if following == trained else 0
         exhausted = all(not [op for op in q if op not in following.ops(l)] for l, q in queues.items())
         stop_reason = ""
-        if last:
+        if budget_spent:
+            stop_reason = "query budget spent"
+        elif last:
             stop_reason = "rounds reached"
         elif exhausted and following == trained:
             stop_reason = "pools exhausted and the subspace did not change"
@@ -378,48 +391,32 @@ class Search:
         op_scores = {l: {op: {**per_op[l][op], "combined": combined[l][op]} for op in trained.ops(l)}
                      for l in trained.labels}
         self.store.write_round(r, self._snapshot_files(next_state, trained, extra={
-            "op_scores": op_scores, "logbook": result.history, "population":
-            [{"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.population]},
-            space_yaml=True))
+            "op_scores": op_scores, "logbook": history, "population": population}, space_yaml=True))
         self.store.clear_checkpoints()
         self.store.write_best({**best, "round": r, "params": int(best["metrics"]["params"]),
                                "flops": int(best["metrics"]["flops"]), "space": self.space.name})
         self.state = next_state
         if not next_state.finished:
-            self._enter_round(following)
+            self.backend.apply_subspace(following, next_state.round, next_state.born)
         self.log(f"round {r + 1}/{self.config.rounds}: {trained.size:,} → {following.size:,} architectures, "
-                 f"best supernet accuracy {best['metrics']['accuracy']:.3f}"
+                 f"best {'oracle' if self.oracle is not None else 'supernet'} accuracy "
+                 f"{best['metrics']['accuracy']:.3f}"
                  + (f"; stopping: {stop_reason}" if stop_reason else ""))
-
-    def _enter_round(self, subspace: Subspace) -> None:
-        """Make the supernet hold ``subspace`` for round ``state.round`` and update the angle reference."""
-        r = self.state.round
-        self.supernet.apply_subspace(subspace, r, inherit_weights=self.config.inherit_weights)
-        current = reference_weights(self.supernet)
-        if self.config.scoring.angle_reference == "round" or not self.config.inherit_weights:
-            self.reference = current
-        else:  # birth: survivors keep their reference, newcomers start from their fresh weights
-            self.reference = {k: self.reference.get(k, v) if self._born_before(k, r) else v for k, v in current.items()}
-
-    def _born_before(self, key: str, r: int) -> bool:
-        if not key.startswith("choices."):
-            return True
-        _, cp_key, op = key.split(".")[:3]
-        label = next(l for l in self.space.labels if l.replace(".", "_") == cp_key)
-        return self.state.born[label].get(op, r) < r
 
     # -- snapshots --------------------------------------------------------------------------------
     def _snapshot_files(self, state: _State, trained: Subspace, extra: dict | None = None,
                         trainer: RoundTrainer | None = None, space_yaml: bool = False) -> dict[str, bytes]:
+        groups = self.backend.tensors()
         meta = {"controller": state.to_json(), "trained_subspace": trained.to_config(),
-                "journals": self.store.journal_offsets(), "rng": global_rng_state(), **(extra or {})}
+                "journals": self.store.journal_offsets(), "rng": global_rng_state(), "tensors": sorted(groups),
+                "backend": self.backend.state(), **(extra or {})}
         files = {}
         if trainer is not None:
             trainer_meta, momentum = trainer.state_dict()
             meta["trainer"] = trainer_meta
             files["optimizer.safetensors"] = _tensors_bytes(momentum)
-        files["supernet.safetensors"] = _tensors_bytes(self.supernet.state_dict())
-        files["reference.safetensors"] = _tensors_bytes(self.reference)
+        for name, tensors in groups.items():
+            files[f"{name}.safetensors"] = _tensors_bytes(tensors)
         files["state.json"] = _json_bytes(meta)
         if space_yaml:
             files["space.yaml"] = yaml.safe_dump({"round": state.round - 1, "subspace": trained.to_config(),
@@ -447,6 +444,13 @@ class Search:
     def _close(bar) -> None:
         if bar is not None:
             bar.close()
+
+
+def load_oracle(spec: dict, space: SearchSpace) -> Oracle:
+    """Rebuild the oracle a run was started with (``run.yaml``'s ``oracle`` entry)."""
+    from evospace.bench.tabular import TabularOracle, TabularTable
+
+    return TabularOracle(TabularTable.load(spec["table"], space), budget=spec.get("budget"))
 
 
 def _version() -> str:

@@ -72,6 +72,10 @@ class RoundScorer:
     def evaluated(self) -> int:
         return len(self._cache)
 
+    def cached(self) -> dict[tuple[str, ...], dict[str, float]]:
+        """Every architecture evaluated so far (operator names in label order) and its metrics."""
+        return self._cache
+
     def _angle_rows(self, rng: np.random.Generator) -> np.ndarray:
         return architecture_rows(self.supernet.subspace, rng, self.config.exhaustive_limit,
                                  self.config.angle_samples)

@@ -1,0 +1,238 @@
+"""What the controller asks of the thing that scores architectures: a supernet, or a tabular oracle.
+
+The controller is the same in both modes; it only talks to a :class:`Backend`. Call order per round::
+
+    trainer = backend.make_trainer(round)     # None: nothing to train (oracle)
+    ... trainer.train_epoch() until trainer.done (checkpointed by the controller) ...
+    scorer  = backend.scorer(round)           # evaluate(arch) -> metrics, op_scores(rng, metrics)
+    backend.apply_subspace(next, round + 1)   # survivors keep their weights
+
+Snapshots hold ``backend.tensors()`` (safetensors files) and ``backend.state()`` (JSON).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from evospace.data import DataSplits
+from evospace.errors import RunError
+from evospace.metrics.angle import reference_weights
+from evospace.metrics.scores import RoundScorer, op_means
+from evospace.space.ops import OpCost
+from evospace.space.space import SearchSpace
+from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.supernet import Supernet
+from evospace.supernet.train import RoundTrainer
+
+__all__ = ["Backend", "Scorer", "SupernetBackend", "OracleBackend", "Oracle"]
+
+
+class Scorer(Protocol):
+    """Scores of one round: per architecture (cached) and per operator."""
+
+    evaluated: int
+
+    def evaluate(self, arch: Arch) -> dict[str, float]: ...
+
+    def op_scores(self, rng: np.random.Generator, metrics: tuple[str, ...]) -> dict: ...
+
+    def cached(self) -> dict[tuple[str, ...], dict[str, float]]: ...
+
+
+class Backend(ABC):
+    """The controller's view of a supernet or an oracle (see the module docstring for the call order)."""
+
+    subspace: Subspace
+
+    @abstractmethod
+    def make_trainer(self, round_index: int) -> RoundTrainer | None:
+        """The round's trainer, or ``None`` when there is nothing to train."""
+
+    @abstractmethod
+    def scorer(self, round_index: int) -> Scorer:
+        """Scores of the (trained) subspace of this round."""
+
+    @abstractmethod
+    def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
+        """Hold ``subspace`` from round ``round_index`` on (``born``: each active operator's first round)."""
+
+    def cost(self, arch: Arch) -> OpCost:
+        raise NotImplementedError
+
+    def op_cost(self, label: str, op: str) -> OpCost:
+        raise NotImplementedError
+
+    def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Named groups of tensors to snapshot (one safetensors file each)."""
+        return {}
+
+    def state(self) -> dict:
+        """JSON-ready state to snapshot besides the tensors."""
+        return {}
+
+    @abstractmethod
+    def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
+        """Rebuild from a snapshot: the subspace trained when it was taken, its tensors and state."""
+
+
+class SupernetBackend(Backend):
+    """A weight-sharing supernet with its angle reference, trained and scored on a data set."""
+
+    def __init__(self, space: SearchSpace, data: DataSplits, device: torch.device) -> None:
+        self.space = space
+        self.data = data
+        self.device = device
+        self.config = space.config.search
+        self.seed = space.config.seed
+        self.supernet = Supernet(space, space.initial_subspace(), self.seed).to(device)
+        self.reference = reference_weights(self.supernet)
+
+    @property
+    def subspace(self) -> Subspace:
+        return self.supernet.subspace
+
+    def make_trainer(self, round_index: int) -> RoundTrainer:
+        return RoundTrainer(self.supernet, self.data, self.config.train,
+                            batch_size=self.space.config.data.batch_size, epochs=self.config.epochs_per_round,
+                            round_index=round_index, seed=self.seed, sampling=self.config.sampling)
+
+    def scorer(self, round_index: int) -> RoundScorer:
+        return RoundScorer(self.space, self.supernet, self.reference, self.data, self.config.scoring,
+                           batch_size=self.space.config.data.batch_size,
+                           recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
+
+    def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
+        inherit = self.config.inherit_weights
+        self.supernet.apply_subspace(subspace, round_index, inherit_weights=inherit)
+        current = reference_weights(self.supernet)
+        if self.config.scoring.angle_reference == "round" or not inherit:
+            self.reference = current
+            return
+        # birth: survivors keep their reference, newcomers start from their fresh weights
+        keys = {label.replace(".", "_"): label for label in self.space.labels}
+
+        def born_before(name: str) -> bool:
+            if not name.startswith("choices."):
+                return True
+            _, key, op = name.split(".")[:3]
+            return born[keys[key]].get(op, round_index) < round_index
+
+        self.reference = {k: self.reference.get(k, v) if born_before(k) else v for k, v in current.items()}
+
+    def cost(self, arch: Arch) -> OpCost:
+        return self.space.cost(arch)
+
+    def op_cost(self, label: str, op: str) -> OpCost:
+        return self.space.op_cost(label, op)
+
+    def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"supernet": self.supernet.state_dict(), "reference": self.reference}
+
+    def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
+        supernet = Supernet(self.space, trained, self.seed)
+        try:
+            supernet.load_state_dict(tensors["supernet"], strict=True)
+        except (RuntimeError, KeyError) as err:
+            raise RunError(f"supernet.safetensors does not match the space ({str(err).splitlines()[0]})") from None
+        self.supernet = supernet.to(self.device)
+        self.reference = {k: v.to(self.device) for k, v in tensors["reference"].items()}
+
+
+class Oracle(Protocol):
+    """A table of known results (see :mod:`evospace.bench.tabular`): queries are the budget."""
+
+    queries: int
+
+    def evaluate(self, arch: Arch) -> dict[str, float]: ...
+
+    def cost(self, arch: Arch) -> OpCost: ...
+
+    def op_cost(self, label: str, op: str) -> OpCost: ...
+
+
+class _OracleScorer:
+    """Scores from an oracle; operator scores come from the architectures already queried (no new queries)."""
+
+    def __init__(self, oracle: Oracle, subspace: Subspace, log: list[list[str]], labels: tuple[str, ...]) -> None:
+        self.oracle = oracle
+        self.subspace = subspace
+        self.log = log
+        self.labels = labels
+        self._cache: dict[tuple[str, ...], dict[str, float]] = {}
+
+    @property
+    def evaluated(self) -> int:
+        return len(self._cache)
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        key = tuple(arch[label] for label in self.labels)
+        if key not in self._cache:
+            metrics = self.oracle.evaluate(arch)
+            if list(key) not in self.log:
+                self.log.append(list(key))
+            self._cache[key] = metrics
+        return self._cache[key]
+
+    def cached(self) -> dict[tuple[str, ...], dict[str, float]]:
+        return self._cache
+
+    def op_scores(self, rng: np.random.Generator, metrics: tuple[str, ...]) -> dict:
+        rows, values = [], {m: [] for m in metrics}
+        for key in self.log:
+            arch = dict(zip(self.labels, key))
+            if arch in self.subspace:
+                rows.append(self.subspace.encode(arch))
+                result = self.oracle.evaluate(arch)  # a repeat: free
+                for m in metrics:
+                    values[m].append(result[m])
+        idx = np.array(rows, dtype=np.int64).reshape(-1, len(self.labels))
+        tables = {m: op_means(self.subspace, idx, np.array(v, dtype=float)) for m, v in values.items()}
+        out: dict = {}
+        for label in self.subspace.labels:
+            out[label] = {op: {} for op in self.subspace.ops(label)}
+            for m, table in tables.items():
+                seen = [v for v in table[label].values() if v == v]
+                floor = min(seen) if seen else 0.0  # never queried: no evidence, so it ties with the worst
+                for op in self.subspace.ops(label):
+                    value = table[label][op]
+                    out[label][op][m] = value if value == value else floor
+        return out
+
+
+class OracleBackend(Backend):
+    """A tabular oracle in place of the supernet: nothing to train, the table answers every query."""
+
+    def __init__(self, space: SearchSpace, oracle: Oracle) -> None:
+        self.space = space
+        self.oracle = oracle
+        self.subspace = space.initial_subspace()
+        self.log: list[list[str]] = []  # queried architectures, in order (replayed on resume)
+
+    def make_trainer(self, round_index: int) -> None:
+        return None
+
+    def scorer(self, round_index: int) -> _OracleScorer:
+        return _OracleScorer(self.oracle, self.subspace, self.log, self.space.labels)
+
+    def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
+        self.subspace = subspace
+
+    def cost(self, arch: Arch) -> OpCost:
+        return self.oracle.cost(arch)
+
+    def op_cost(self, label: str, op: str) -> OpCost:
+        return self.oracle.op_cost(label, op)
+
+    def state(self) -> dict[str, Any]:
+        return {"queried": self.log}
+
+    def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
+        self.subspace = trained
+        self.log = [list(k) for k in state.get("queried", [])]
+        for key in self.log:
+            self.oracle.evaluate(dict(zip(self.space.labels, key)))
