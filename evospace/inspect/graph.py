@@ -181,7 +181,8 @@ def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...]) -> None:
 
 
 def _run_attributes(run: Run, events: list[dict], started: dict[int, dict], finished_rounds: list) -> dict:
-    finished = next((e for e in events if e.get("event") == "finished"), None)
+    finished = run.finished
+    reason = next((e.get("reason", "") for e in events if e.get("event") == "finished"), "") if finished else ""
     return {
         "run": str(run.path),
         "space": run.space.name,
@@ -190,8 +191,8 @@ def _run_attributes(run: Run, events: list[dict], started: dict[int, dict], fini
         "rounds_total": run.space.config.search.rounds,
         "rounds_started": len(started),
         "rounds_finished": len(finished_rounds),
-        "finished": finished is not None,
-        "stop_reason": finished["reason"] if finished else "",
+        "finished": finished,
+        "stop_reason": reason,
         "sizes": {index: event["size"] for index, event in sorted(started.items())},
     }
 

@@ -170,9 +170,12 @@ def test_status_watch_refreshes_until_the_run_finishes(capsys, run_dir, tmp_path
         ["status", str(cut), "--watch", "--interval", "0.05"])))
     watcher.start()
     time.sleep(0.3)
-    with open(cut / "events.jsonl", "a") as f:
-        f.write(json.dumps({"event": "finished", "rounds": 2, "reason": "test", "subspace": {}, "best": None,
-                            "time": 0}) + "\n")
+    for index in (1, 2):  # the search writes its last rounds (each round directory appears at once) ...
+        name = f"rounds/{index:03d}"
+        shutil.copytree(run_dir / name, tmp_path / "staging" / name)
+        (tmp_path / "staging" / name).rename(cut / name)
+    for name in ("best/arch.json", "metrics.jsonl", "events.jsonl"):  # ... and its journals
+        shutil.copyfile(run_dir / name, cut / name)
     watcher.join(timeout=10)
     assert not watcher.is_alive() and result["status"] == 0
     lines = capsys.readouterr().out.splitlines()
