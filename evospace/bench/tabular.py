@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from evospace.errors import DataError, EvospaceError
+from evospace.evolve.controller import BudgetExhausted  # the controller ends a search on it
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace, cell_labels
 from evospace.space.subspace import Arch
@@ -56,10 +57,6 @@ _FROM_NB201 = {v: k for k, v in NB201_OPS.items()}
 REQUIRED_COLUMNS = ("arch", "cifar10_valid", "cifar10_test", "params_M", "flops_M", "lat_pixel3_ms")
 _LABEL = re.compile(r"cell\.e(\d+)_(\d+)")
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-
-
-class BudgetExhausted(EvospaceError):
-    """A new architecture was asked for after the query budget was spent."""
 
 
 def to_nb201(arch: Arch) -> str:

@@ -33,7 +33,7 @@ from evospace.space.subspace import Arch, Subspace
 __all__ = ["Individual", "fitness_class", "EvolutionResult", "evolve", "repair", "mutate", "crossover",
            "MINIMISED"]
 
-MINIMISED = ("params", "flops")  # objectives negated before maximisation
+MINIMISED = ("params", "flops", "latency")  # objectives negated before maximisation
 
 
 class Fitness1(base.Fitness):

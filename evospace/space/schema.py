@@ -132,7 +132,7 @@ class SearchConfig:
     epochs_per_round: int = 5  # supernet epochs per round
     sampling: Literal["uniform", "fair"] = "uniform"  # path sampling during supernet training
     population: PopulationConfig = field(default_factory=PopulationConfig)  # evolution inside the subspace
-    objectives: tuple[str, ...] = ("accuracy",)  # accuracy, plus params or flops for a Pareto search
+    objectives: tuple[str, ...] = ("accuracy",)  # accuracy, plus params, flops (or latency, from an oracle): Pareto
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)  # hard limits
     shrink: ShrinkConfig = field(default_factory=ShrinkConfig)  # what a round keeps
     grow: GrowConfig = field(default_factory=GrowConfig)  # what a round adds
@@ -154,7 +154,7 @@ class SpaceConfig:
 
 
 SCORE_METRICS = ("angle", "accuracy", "magnitude")
-OBJECTIVES = ("accuracy", "angle", "params", "flops")
+OBJECTIVES = ("accuracy", "angle", "params", "flops", "latency")  # latency: only a tabular oracle measures it
 
 
 def parse_score(text: str) -> tuple[str, ...]:
