@@ -331,6 +331,9 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
     for i, obj in enumerate(search.objectives):
         if obj not in OBJECTIVES:
             fail(f"search.objectives[{i}]", f"unknown objective {obj!r}; expected one of {', '.join(OBJECTIVES)}")
+    if "latency" in search.objectives and skeleton.kind == "chain":
+        fail("search.objectives", "latency is only measured by a tabular oracle (--oracle), which needs a cell "
+                                  "space; use params or flops for a chain")
     if len(set(search.objectives)) != len(search.objectives):
         fail("search.objectives", "lists an objective twice")
     if search.objectives[0] not in ("accuracy", "angle"):

@@ -82,3 +82,11 @@ def test_supernet_refuses_cell_spaces() -> None:
     for build in (lambda: Supernet(space, space.initial_subspace()), lambda: build_model(space, arch)):
         with pytest.raises(EvospaceError, match="cell supernets are not built yet; use --oracle"):
             build()
+
+
+def test_latency_objective_needs_a_cell_space(cell_dict: dict, tiny_space_dict: dict) -> None:
+    cell_dict["search"]["objectives"] = ["accuracy", "latency"]
+    assert space_from_dict(cell_dict, "nb.yaml").config.search.objectives == ("accuracy", "latency")
+    tiny_space_dict["search"]["objectives"] = ["accuracy", "latency"]
+    with pytest.raises(SpaceError, match="latency is only measured by a tabular oracle"):
+        space_from_dict(tiny_space_dict, "<tiny>")
