@@ -5,6 +5,7 @@ Never loads pickles and never writes: a run that is still running can be read at
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,15 +87,31 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return any(e.get("event") == "finished" for e in self.events)
+        """Whether the search ended, as its newest complete round says.
+
+        Not the ``finished`` event alone: it is appended just before the last round is written, so a run
+        killed in between has the event but must still be resumed.
+        """
+        return self._progress()[1]
+
+    def _progress(self) -> tuple[int, bool]:
+        """``(rounds done, finished)`` from the newest round snapshot that verifies."""
+        snap = self.store.latest_round()
+        if snap is None:
+            return 0, False
+        controller = snap.read_json("state.json").get("controller", {})
+        return int(snap.path.name) + 1, bool(controller.get("finished"))
 
     @property
     def best(self) -> dict | None:
         """``best/arch.json``: the best architecture so far, or ``None``."""
-        import json
-
         path = self.path / "best" / "arch.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_bytes())
+        except ValueError:
+            raise RunError(f"{path}: not valid JSON; the file was damaged (resuming the run rewrites it)") from None
 
     def graph(self):
         """The lineage as a ``networkx.DiGraph``: every operator ever active, born/died rounds, scores, costs.
@@ -112,25 +129,25 @@ class Run:
         return space_graph(self, round_index)
 
     def status(self) -> dict:
-        """Round, step, subspace size, best so far and completeness, as plain data."""
-        events = self.events
-        rounds_done = [e["round"] for e in events if e.get("event") == "round_ended"]
-        started = [e for e in events if e.get("event") == "round_started"]
+        """Round, step, subspace size, best so far and completeness, as plain data.
+
+        Rounds done and completeness come from verified round snapshots, the step from the newest complete
+        checkpoint of the current round; the journal only says which round started last and its size.
+        """
+        started = [e for e in self.events if e.get("event") == "round_started"]
         current = started[-1] if started else None
-        step = None
-        checkpoints = sorted((self.path / "checkpoint").glob("*/COMPLETE")) if (self.path / "checkpoint").is_dir() else []
-        if checkpoints:
-            step = int(checkpoints[-1].parent.name) % 10**6
-        finished = any(e.get("event") == "finished" for e in events)
-        best = self.best
+        rounds_done, finished = self._progress()
+        current_round = None if finished or current is None else current["round"]
+        checkpoint = self.store.latest_checkpoint()
+        step = checkpoint[1] if checkpoint is not None and checkpoint[0] == current_round else None
         return {
             "path": str(self.path),
             "space": self.space.name,
             "rounds_total": self.space.config.search.rounds,
-            "rounds_done": len(rounds_done),
-            "current_round": None if finished or current is None else current["round"],
+            "rounds_done": rounds_done,
+            "current_round": current_round,
             "step": step,
             "subspace_size": (current or {}).get("size"),
-            "best": best,
+            "best": self.best,
             "finished": finished,
         }
