@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -39,7 +40,7 @@ from evospace.evolve.backend import Backend, Oracle, OracleBackend, SupernetBack
 from evospace.evolve.policy import combined_scores, grow, queue_of, shrink
 from evospace.evolve.population import evolve
 from evospace.run.rng import global_rng_state, numpy_stream, set_global_rng_state
-from evospace.run.store import RunStore, Snapshot
+from evospace.run.store import CHECKPOINT_ROUND, IncompleteSnapshot, RunStore, Snapshot
 from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch, Subspace
@@ -130,6 +131,7 @@ class Search:
         self.seed = space.config.seed
         self._stop_signal: int | None = None
         self._trainer: RoundTrainer | None = None
+        self._lock = None  # held from creation or resume until run() returns
         if not _resume:
             self._create()
 
@@ -150,23 +152,34 @@ class Search:
             "versions": {"evospace": _version(), "torch": str(torch.__version__), "python": platform.python_version()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
+        self._lock = self.store.lock()
         self.backend = self._make_backend()
+        self.state = self._initial_state()
+        for row in self._initial_events():
+            self.store.append("events", row)
+
+    def _initial_state(self) -> _State:
         subspace = self.space.initial_subspace()
-        self.state = _State(0, subspace, {l: list(subspace.ops(l)) for l in subspace.labels},
-                            {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels})
-        self.store.append("events", {"event": "run_started", "space": self.space.name, "seed": self.seed,
-                                     "time": time.time()})
-        for label in subspace.labels:
-            for op in subspace.ops(label):
-                self.store.append("events", {"event": "op_added", "round": 0, "label": label, "op": op,
-                                             "reason": "initial", "scores": None})
+        return _State(0, subspace, {l: list(subspace.ops(l)) for l in subspace.labels},
+                      {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels})
+
+    def _initial_events(self) -> list[dict]:
+        subspace = self.space.initial_subspace()
+        return [{"event": "run_started", "space": self.space.name, "seed": self.seed, "time": time.time()},
+                *({"event": "op_added", "round": 0, "label": label, "op": op, "reason": "initial", "scores": None}
+                  for label in subspace.labels for op in subspace.ops(label))]
 
     @classmethod
     def resume(cls, path: str | Path, *, device: str = "auto", progress: bool = True,
                log: Callable[[str], None] = print) -> Search:
         """Continue the run in ``path`` from its newest valid snapshot (mid-round if there is one).
 
-        A damaged snapshot is reported and skipped; the next older valid one is used.
+        A snapshot that fails verification is reported in one line, renamed (``rounds/002.damaged``, never
+        loaded nor overwritten) and the next older one is used. If none is left, a run whose snapshots were
+        all interrupted writes starts its first round over; one with a damaged snapshot is refused.
+
+        Raises:
+            RunError: ``path`` is not a run, another process holds it, or no snapshot can be used.
         """
         store = RunStore(path)
         record = store.read_record()
@@ -178,54 +191,68 @@ class Search:
         if record.get("fingerprint") not in (None, space.fingerprint()):
             raise RunError(f"{store.run_yaml}: the recorded space does not match its fingerprint; "
                            f"the run was edited by hand")
+        self._lock = store.lock()
         self.backend = self._make_backend()
+        skipped: list[tuple[Path, RunError]] = []
         for kind, directory in store.snapshots():
             try:
-                snap = store.verify(directory)
-                self._restore(kind, snap)
+                self._restore(kind, store.verify(directory))
             except RunError as err:
-                log(f"skipping {directory}: {err}")
+                skipped.append((directory, err))
                 continue
-            self.store.truncate_journals(self._offsets)
-            self.store.append("events", {"event": "resumed", "from": kind, "snapshot": str(directory.name),
-                                         "round": self.state.round, "time": time.time()})
+            self._set_aside(skipped)
+            for name in store.torn_journals():
+                log(f"{store.path / name}: dropping its torn last line (the run was killed while writing it)")
+            store.truncate_journals(self._offsets)
+            store.remove_leftovers()
+            if self.state.front:
+                self._write_best(self.state.front, self.state.round - 1)
+            store.append("events", {"event": "resumed", "from": kind, "snapshot": str(directory.name),
+                                    "round": self.state.round, "time": time.time()})
             log(f"resuming {path} from {kind} {directory.name} (round {self.state.round})")
             return self
-        # no snapshot at all: the run stopped before its first checkpoint; start it over in place
-        subspace = space.initial_subspace()
-        self.state = _State(0, subspace, {l: list(subspace.ops(l)) for l in subspace.labels},
-                            {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels})
+        damaged = [err for _, err in skipped if not isinstance(err, IncompleteSnapshot)]
+        if damaged:
+            raise RunError(f"{damaged[0]}; no other snapshot to fall back to, so the run cannot continue "
+                           f"(start a new one with `evospace search --out NEW_DIR`)")
+        # only interrupted writes: the run stopped before its first checkpoint; start it over in place
+        self._set_aside(skipped)
+        self.state = self._initial_state()
         self._offsets = {"events": 0, "metrics": 0}
-        events = store.events()
-        store.truncate_journals({"events": 0, "metrics": 0})
-        for row in events:
-            if row.get("event") in ("run_started", "op_added") and row.get("round", 0) == 0:
-                store.append("events", row)
+        store.rewrite_journal("events", self._initial_events())
+        store.rewrite_journal("metrics", [])
+        store.remove_leftovers()
         log(f"no complete snapshot in {path}: starting its first round again")
         return self
 
+    def _set_aside(self, skipped: list[tuple[Path, RunError]]) -> None:
+        for directory, err in skipped:
+            kept = self.store.set_aside(directory, "incomplete" if isinstance(err, IncompleteSnapshot) else "damaged")
+            self.log(f"{err}; falling back to an older snapshot ({directory.name} kept as {kept.name})")
+
     def _restore(self, kind: str, snap: Snapshot) -> None:
+        """Load a verified snapshot; anything unusable in it is a :class:`RunError` naming the snapshot."""
+        self._trainer = None
         meta = snap.read_json("state.json")
         try:
             state = _State.from_json(meta["controller"])
             trained = Subspace.from_config(meta["trained_subspace"])
             tensors = {name: st_load(snap.read_bytes(f"{name}.safetensors")) for name in meta["tensors"]}
-        except (KeyError, TypeError, ValueError) as err:
-            raise RunError(f"{snap.path}: unreadable snapshot ({err.__class__.__name__}: {err})") from None
-        try:
-            self.backend.restore(trained, tensors, meta.get("backend", {}))
-        except RunError as err:
-            raise RunError(f"{snap.path}: {err}") from None
-        self.state = state
-        self._offsets = meta["journals"]
-        set_global_rng_state(meta["rng"])
-        if kind == "round":
-            if not state.finished:
-                self.backend.apply_subspace(state.subspace, state.round, state.born)
-        else:
-            self._trainer = self.backend.make_trainer(state.round)
             momentum = st_load(snap.read_bytes("optimizer.safetensors")) if snap.has("optimizer.safetensors") else {}
-            self._trainer.load_state_dict(meta["trainer"], momentum)
+            offsets = {name: int(meta["journals"][name]) for name in ("events", "metrics")}
+            self.backend.restore(trained, tensors, meta.get("backend", {}))
+            set_global_rng_state(meta["rng"])
+            trainer = None
+            if kind == "checkpoint":
+                trainer = self.backend.make_trainer(state.round)
+                trainer.load_state_dict(meta["trainer"], momentum)
+        except (KeyError, TypeError, ValueError, AttributeError, SafetensorError, RunError) as err:
+            raise RunError(f"{snap.path}: unusable snapshot ({err.__class__.__name__}: {err})") from None
+        self.state = state
+        self._offsets = offsets
+        self._trainer = trainer
+        if kind == "round" and not state.finished:
+            self.backend.apply_subspace(state.subspace, state.round, state.born)
 
     def _make_backend(self) -> Backend:
         if self.oracle is not None:
@@ -250,6 +277,9 @@ class Search:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
         return self.result()
 
     def _on_signal(self, signum, frame) -> None:
@@ -301,7 +331,8 @@ class Search:
                     maybe_checkpoint(trainer)
         finally:
             self._close(bar)
-        self._checkpoint(trainer)  # the trained state: scoring restarts from here
+        if trainer.global_step > last_checkpoint:  # resumed from the trained state: it is on disk already
+            self._checkpoint(trainer)  # the trained state: scoring restarts from here
 
     def _score_and_decide(self, r: int, started: float) -> None:
         trained = self.state.subspace
@@ -393,8 +424,7 @@ class Search:
         self.store.write_round(r, self._snapshot_files(next_state, trained, extra={
             "op_scores": op_scores, "logbook": history, "population": population}, space_yaml=True))
         self.store.clear_checkpoints()
-        self.store.write_best({**best, "round": r, "params": int(best["metrics"]["params"]),
-                               "flops": int(best["metrics"]["flops"]), "space": self.space.name})
+        self._write_best(front, r)
         self.state = next_state
         if not next_state.finished:
             self.backend.apply_subspace(following, next_state.round, next_state.born)
@@ -424,8 +454,14 @@ class Search:
         return files
 
     def _checkpoint(self, trainer: RoundTrainer) -> None:
-        self.store.write_checkpoint(trainer.round * 10**6 + trainer.global_step,
+        self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step,
                                     self._snapshot_files(self.state, self.state.subspace, trainer=trainer))
+
+    def _write_best(self, front: list[dict], r: int) -> None:
+        """``best/arch.json`` from round ``r``'s front (rewritten on resume: a kill may have left it stale)."""
+        best = front[0]
+        self.store.write_best({**best, "round": r, "params": int(best["metrics"]["params"]),
+                               "flops": int(best["metrics"]["flops"]), "space": self.space.name})
 
     # -- results ----------------------------------------------------------------------------------
     def result(self) -> SearchResult:
