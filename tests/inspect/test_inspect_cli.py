@@ -121,7 +121,7 @@ def test_an_interrupted_run_is_inspected_and_says_so(capsys, run_dir, tmp_path):
     cut = cut_run(run_dir, tmp_path / "cut", 1)
     status, out, _ = cli(capsys, "inspect", cut)
     assert status == 0
-    assert "NOT finished: still running in round 1 (2 of 3), or interrupted there" in out
+    assert "NOT finished: interrupted in round 1 (2 of 3), no process holds the run" in out  # .lock, unheld
     assert f"evospace resume {cut}" in out and "active" in out
     status, _, err = cli(capsys, "inspect", cut, "--format", "graphml", "--out", tmp_path / "g.graphml")
     assert status == 0 and "NOT finished" in err

@@ -79,7 +79,7 @@ def test_figures_of_interrupted_and_unstarted_runs(run, tmp_path):
         assert set(images) == set(FIGURES)
         assert all(data[:8] == PNG for data in images.values())
     page = write_html(cut, cut.graph(), tmp_path / "unstarted.html").read_text()
-    assert "NOT finished: still running before its first round, or interrupted there" in page
+    assert "NOT finished: interrupted before its first round, no process holds the run" in page  # .lock, unheld
     assert "None yet" in page
 
 
