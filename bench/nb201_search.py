@@ -4,18 +4,31 @@ Every method queries a :class:`~evospace.bench.tabular.TabularOracle` (validatio
 signal, distinct architectures as the budget) and returns the best architecture by validation accuracy
 among those it queried; the table is its judge: the test accuracy of that architecture. No method plans
 with the budget, so one run with the largest budget gives every smaller budget as a prefix of its
-query history.
+query history (a method that stops early is judged on what it queried).
 
     python bench/nb201_search.py [--quick] [--table CSV] [--space spaces/nb201.yaml] [--seeds N]
 
-Methods: random search, regularized evolution (NAS-Bench-201's settings, evospace/bench/baselines.py).
-Ends with ``RESULT random_100=… rea_100=… …`` (mean test accuracy, %).
+Methods: the evolving-space controller with the settings of the space file (one run directory per seed,
+seed = the run's seed), the same controller on a static space (the whole pool active, nothing shrinks or
+grows: see :func:`static`), random search and regularized evolution (NAS-Bench-201's settings,
+evospace/bench/baselines.py).
+
+Multi-objective part: the controller with objectives [accuracy, latency] (evolving, and static, which is
+NSGA-II on the whole space) and random search; a method's front is the non-dominated set of what it
+queried by (validation accuracy, latency), scored by the hypervolume of its (test accuracy, latency)
+points as a fraction of the hypervolume of the table's true front. The reference point is the table's
+median test accuracy and its largest latency: the box holds the better half of the accuracies over the
+whole latency range (with the worst accuracy instead, every front scores above 0.97 and the figure says
+little).
+
+Ends with ``RESULT evolving_100=… rea_100=… random_100=… …`` (mean test accuracy, %).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGETS = (50, 100, 200, 500)
 RESULT_BUDGETS = (100, 200, 500)
 RESULT_ORDER = ("evolving", "rea", "random")
+LATENCY = "lat_pixel3_ms"
 PUBLISHED = "published (NAS-Bench-201, time budget): random 93.70 ± 0.36, REA 93.92 ± 0.30, optimum 94.37"
 
 Method = Callable[[TabularOracle, int], list[int]]  # (oracle with a budget, seed) -> query history
@@ -41,6 +55,73 @@ def baseline(search: Callable) -> Method:
     def run(oracle: TabularOracle, seed: int) -> list[int]:
         return search(oracle, numpy_stream(seed, "nb201-bench", search.__name__))
     return run
+
+
+def controller(space_file: str, table_file: str, overrides: tuple[str, ...] = ()) -> Method:
+    """The controller of ``space_file`` (plus ``overrides``) with the oracle, one temporary run per seed."""
+    from evospace.evolve.controller import Search
+
+    def run(oracle: TabularOracle, seed: int) -> list[int]:
+        space = load_space(space_file, [f"seed={seed}", *overrides])
+        with tempfile.TemporaryDirectory(prefix="nb201-bench-") as out:
+            Search(space, out, progress=False, log=lambda _: None, oracle=oracle,
+                   oracle_spec={"table": table_file, "budget": oracle.budget}).run()
+        return list(oracle.history)
+    return run
+
+
+def static(space_file: str) -> tuple[str, ...]:
+    """Overrides that make the space static: every pool operator active, nothing dropped or grown.
+
+    The controller stops once the pools are exhausted and a round leaves the subspace unchanged, which a
+    static space does after its first round; so the static controller runs one long round instead (as
+    many generations as the largest budget, which the budget cuts short), with the same population.
+    """
+    pool = load_space(space_file).pool
+    return (f"initial.ops=[{', '.join(pool)}]", "initial.size=null", "search.grow.per_round=0",
+            f"search.shrink.keep={len(pool)}", "search.rounds=1", f"search.population.generations={max(BUDGETS)}")
+
+
+def pareto(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Mask of the points no other point beats on both (higher accuracy, lower latency)."""
+    order = np.lexsort((-acc, lat))  # by latency, the most accurate first among equals
+    ranked = acc[order]
+    before = np.concatenate(([-np.inf], np.maximum.accumulate(ranked)[:-1]))
+    keep = np.zeros(len(acc), dtype=bool)
+    keep[order] = ranked > before
+    return keep
+
+
+def hypervolume(acc: np.ndarray, lat: np.ndarray, ref_acc: float, ref_lat: float) -> float:
+    """Area dominated by the points (accuracy up, latency down) inside the reference box."""
+    inside = (acc > ref_acc) & (lat < ref_lat)
+    acc, lat = acc[inside], lat[inside]
+    if not len(acc):
+        return 0.0
+    order = np.argsort(lat, kind="stable")
+    lat, level = lat[order], np.maximum.accumulate(acc[order]) - ref_acc
+    widths = np.diff(np.append(lat, ref_lat))
+    return float((widths * level).sum())
+
+
+def measure_fronts(table: TabularTable, method: Method, seeds: int,
+                   budgets: tuple[int, ...]) -> tuple[np.ndarray, float]:
+    """Hypervolume fraction per seed and budget of the front of what the method queried."""
+    ref_acc, ref_lat = float(np.median(table.test)), float(table.latency.max())
+    best = pareto(table.test, table.latency)
+    full = hypervolume(table.test[best], table.latency[best], ref_acc, ref_lat)
+    start = time.perf_counter()
+    rows = []
+    for seed in range(seeds):
+        oracle = TabularOracle(table, budget=max(budgets))
+        history = np.asarray(method(oracle, seed), dtype=np.int64)
+        row = []
+        for b in budgets:
+            queried = history[:b]
+            front = queried[pareto(table.valid[queried], table.latency[queried])]
+            row.append(hypervolume(table.test[front], table.latency[front], ref_acc, ref_lat) / full)
+        rows.append(row)
+    return np.asarray(rows), time.perf_counter() - start
 
 
 def measure(table: TabularTable, method: Method, seeds: int, budgets: tuple[int, ...]) -> tuple[np.ndarray, float]:
@@ -55,23 +136,27 @@ def measure(table: TabularTable, method: Method, seeds: int, budgets: tuple[int,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20 seeds instead of 100")
+    parser.add_argument("--quick", action="store_true", help="10 seeds instead of 100")
     parser.add_argument("--table", default=str(REPO / "bench" / "data" / "nb201_cifar10.csv"),
                         help="benchmark CSV with NAS-Bench-201's columns (default: the CIFAR-10 table)")
     parser.add_argument("--space", default=str(REPO / "spaces" / "nb201.yaml"), help="cell space file")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 100, --quick 20)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 100, --quick 10)")
     args = parser.parse_args(argv)
-    seeds = args.seeds or (20 if args.quick else 100)
+    seeds = args.seeds or (10 if args.quick else 100)
     try:
         space = load_space(args.space)
         table = TabularTable.load(args.table, space)
+        static_overrides = static(args.space)
     except EvospaceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    table_file = str(Path(args.table).resolve())
 
     methods: dict[str, Method] = {
-        "random": baseline(random_search),
+        "evolving": controller(args.space, table_file),
+        "static": controller(args.space, table_file, static_overrides),
         "rea": baseline(regularized_evolution),
+        "random": baseline(random_search),
     }
     print(f"table {args.table}: {table.size} architectures; best test {table.test.max():.2f}, "
           f"test of the best by validation {table.test[np.argmax(table.valid)]:.2f}")
@@ -83,8 +168,23 @@ def main(argv: list[str] | None = None) -> int:
         results, seconds = measure(table, method, seeds, BUDGETS)
         means[name] = results.mean(axis=0)
         cells = "".join(f"{m:>9.2f} ± {s:.2f}" for m, s in zip(results.mean(axis=0), results.std(axis=0)))
-        print(f"{name:<10}{cells}{seconds:>10.1f}")
+        print(f"{name:<10}{cells}{seconds:>10.1f}", flush=True)
     print(PUBLISHED)
+
+    objectives = ("search.objectives=[accuracy, latency]",)
+    fronts: dict[str, Method] = {
+        "evolving": controller(args.space, table_file, objectives),
+        "nsga2": controller(args.space, table_file, objectives + static_overrides),
+        "random": baseline(random_search),
+    }
+    print(f"\nmulti-objective (validation accuracy up, {LATENCY} down): hypervolume of the queried front "
+          "(test accuracy, latency) / hypervolume of the table's front, mean ± std")
+    print(f"{'method':<10}" + "".join(f"{b:>16}" for b in BUDGETS) + f"{'seconds':>10}")
+    for name, method in fronts.items():
+        results, seconds = measure_fronts(table, method, seeds, BUDGETS)
+        cells = "".join(f"{m:>8.3f} ± {s:.3f}" for m, s in zip(results.mean(axis=0), results.std(axis=0)))
+        print(f"{name:<10}{cells}{seconds:>10.1f}", flush=True)
+
     order = [name for name in RESULT_ORDER if name in means]
     result = " ".join(f"{name}_{b}={means[name][BUDGETS.index(b)]:.2f}" for b in RESULT_BUDGETS for name in order)
     print(f"RESULT {result}")
