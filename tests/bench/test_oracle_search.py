@@ -1,0 +1,57 @@
+"""The controller on the NAS-Bench-201 table: `evospace search spaces/nb201.yaml --oracle TABLE`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evospace.bench.tabular import TabularOracle, TabularTable
+from evospace.cli import main
+from evospace.evolve.controller import Search
+from evospace.run.run import Run
+from evospace.space import load_space
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = REPO / "bench" / "data" / "nb201_cifar10.csv"
+SPACE = REPO / "spaces" / "nb201.yaml"
+
+
+def test_cli_oracle_search_leaves_a_normal_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    status = main(["search", str(SPACE), "--oracle", str(TABLE), "--budget", "40", "--out", str(out), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    run = Run.open(out)
+    assert run.finished and run.rounds
+    best = run.best
+    assert set(best["arch"]) == set(load_space(SPACE).labels)
+    # the best is the table's validation accuracy of that architecture, as a fraction
+    table = TabularTable.load(TABLE, load_space(SPACE))
+    assert best["metrics"]["accuracy"] == pytest.approx(table.valid[table.index(best["arch"])] / 100)
+    assert main(["inspect", str(out)]) == 0
+
+
+def test_search_spends_exactly_the_budget(tmp_path: Path) -> None:
+    space = load_space(SPACE)
+    table = TabularTable.load(TABLE, space)
+    oracle = TabularOracle(table, budget=30)
+    result = Search(space, tmp_path / "run", progress=False, log=lambda _: None, oracle=oracle,
+                    oracle_spec={"table": str(TABLE), "budget": 30}).run()
+    assert oracle.queries == 30 and result.stop_reason == "query budget spent"
+    # what the run reports as best is the best by validation among the queried architectures
+    assert table.index(result.best["arch"]) == oracle.best()
+    assert np.isin(oracle.history, np.arange(table.size)).all()
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["spaces/mnist1d.yaml", "--oracle", str(TABLE)], "needs a cell space"),
+    ([str(SPACE)], "cell supernets are not built yet; use --oracle"),
+    ([str(SPACE), "--oracle", "nope.csv"], "no such file"),
+])
+def test_mismatches_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str],
+                                        fragment: str) -> None:
+    argv = [str(REPO / a) if a.startswith("spaces/") else a for a in argv]
+    status = main(["search", *argv, "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
