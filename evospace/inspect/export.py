@@ -417,8 +417,9 @@ def _recorded_space(data: dict, path: Path) -> SearchSpace | None:
         return None
     space = space_from_dict(config, f"{path}: space_config")
     if data.get("fingerprint") not in (None, space.fingerprint()):
-        raise EvospaceError(f"{path}: its space_config does not match its fingerprint ({data['fingerprint']}); "
-                            f"the file was edited by hand: export it again")
+        raise EvospaceError(f"{path}: its space_config does not give its recorded fingerprint "
+                            f"({data['fingerprint']}, now {space.fingerprint()}): the file was edited, or written by "
+                            f"another evospace version; export it again")
     return space
 
 
@@ -537,7 +538,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
             bar.close()
     cost = space.cost(arch)
     result = {"val_acc": figures.val_acc, "test_acc": figures.test_acc, "params": cost.params, "flops": cost.flops,
-              "train_loss": figures.train_loss, "seconds": state["seconds"], "epochs": epochs, "seed": seed,
+              "train_loss": state["history"][-1]["loss"], "seconds": state["seconds"], "epochs": epochs, "seed": seed,
               "max_shift": shift, "arch": arch, "space": space.name, "train_samples": len(data.y_train),
               "val_samples": len(data.y_val), "test_samples": len(data.y_test), "device": str(dev)}
     atomic_write(out / RESULT, _json_bytes(result))
