@@ -107,12 +107,13 @@ def _finish(result) -> int:
 @command("resume", "continue an interrupted run from its newest valid checkpoint")
 def cmd_resume(args: argparse.Namespace) -> int:
     from evospace.evolve.controller import Search
-    from evospace.run.run import Run
 
-    if Run.open(args.run).finished:
+    search = Search.resume(args.run, device=args.device, progress=not args.quiet, log=_info)
+    if search.finished:
+        search.run()  # returns at once, releasing the run
         _info(f"{args.run} is already finished; nothing to resume")
         return 0
-    return _finish(Search.resume(args.run, device=args.device, progress=not args.quiet, log=_info).run())
+    return _finish(search.run())
 
 
 @cmd_resume.arguments

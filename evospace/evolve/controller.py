@@ -176,7 +176,9 @@ class Search:
 
         A snapshot that fails verification is reported in one line, renamed (``rounds/002.damaged``, never
         loaded nor overwritten) and the next older one is used. If none is left, a run whose snapshots were
-        all interrupted writes starts its first round over; one with a damaged snapshot is refused.
+        all interrupted writes starts its first round over; one with a damaged snapshot is refused. A
+        finished run only gets what a kill may have cut short after its last round (``best/``, checkpoints);
+        :attr:`finished` then says there is nothing left to run.
 
         Raises:
             RunError: ``path`` is not a run, another process holds it, or no snapshot can be used.
@@ -207,6 +209,9 @@ class Search:
             store.remove_leftovers()
             if self.state.front:
                 self._write_best(self.state.front, self.state.round - 1)
+            if self.state.finished:  # killed after writing its last round: only the tidying was left
+                store.clear_checkpoints()
+                return self
             store.append("events", {"event": "resumed", "from": kind, "snapshot": str(directory.name),
                                     "round": self.state.round, "time": time.time()})
             log(f"resuming {path} from {kind} {directory.name} (round {self.state.round})")
@@ -263,6 +268,11 @@ class Search:
         return SupernetBackend(self.space, data, self.device)
 
     # -- the loop ---------------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        """Whether the search has reached its stop rule (then :meth:`run` returns at once)."""
+        return self.state.finished
+
     def run(self) -> SearchResult:
         """Run rounds until the stop rule holds; SIGINT/SIGTERM checkpoint and raise :class:`Interrupted`."""
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
