@@ -1,0 +1,172 @@
+"""Exact resume: a search killed (SIGKILL) at random moments and resumed each time ends bit for bit like an
+uninterrupted one; SIGTERM/SIGINT checkpoint and name the resume command; kills in the narrow windows
+around a round's last writes resume too."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+from resume_runs import (
+    differences,
+    kill_and_resume,
+    reference_run,
+    run_in_process,
+    space_dict,
+    write_space,
+)
+
+from evospace.cli import main
+from evospace.run.rng import global_rng_state
+from evospace.run.run import Run
+from evospace.run.store import RunStore, read_jsonl
+from evospace.supernet.train import RoundTrainer
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in process: nothing catches it, nothing after it runs."""
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    return reference_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def one_round(tmp_path_factory) -> tuple[dict, Path]:
+    """A one-round search and its uninterrupted run (for kills around the last writes)."""
+    space = space_dict(rounds=1)
+    out = tmp_path_factory.mktemp("one_round") / "run"
+    run_in_process(out, space)
+    return space, out
+
+
+def test_sigkill_at_random_moments_then_resume_is_bit_for_bit(reference, tmp_path):
+    out = tmp_path / "run"
+    seed = 3  # bench/resume_fuzz.py tries many more kill moments
+    landed, logs = kill_and_resume(write_space(tmp_path / "space.yaml"), out, kills=3, seed=seed)
+    assert landed >= 3, f"only {landed} kills landed before the run ended (seed {seed})"
+    assert differences(reference, out) == [], f"seed {seed}"
+    assert all("resuming" in log or "starting its first round again" in log for log in logs[1:]), logs
+    events, metrics = read_jsonl(out / "events.jsonl"), read_jsonl(out / "metrics.jsonl")
+    assert RunStore(out).torn_journals() == []
+    # every line was journaled exactly once, whatever was cut and written again
+    assert [e["round"] for e in events if e["event"] == "round_ended"] == [0, 1, 2]
+    assert [(m["round"], m["epoch"]) for m in metrics if m["kind"] == "epoch"] == [(r, e) for r in range(3)
+                                                                                 for e in range(2)]
+    assert [e["event"] for e in events].count("finished") == 1
+    assert Run.open(out).finished
+
+
+def signal_at(monkeypatch, signum: int, round_index: int, step: int) -> None:
+    """Deliver ``signum`` to this process right after training step ``step`` of round ``round_index``."""
+    real = RoundTrainer.train_epoch
+
+    def train_epoch(self, on_step=None, progress=None):
+        def hooked(trainer):
+            if (trainer.round, trainer.global_step) == (round_index, step):
+                os.kill(os.getpid(), signum)
+            return on_step(trainer)
+
+        return real(self, on_step=hooked, progress=progress)
+
+    monkeypatch.setattr(RoundTrainer, "train_epoch", train_epoch)
+
+
+def test_sigterm_finishes_the_step_checkpoints_and_names_the_resume_command(reference, tmp_path, monkeypatch,
+                                                                             capsys):
+    out, space = tmp_path / "run", write_space(tmp_path / "space.yaml")
+    signal_at(monkeypatch, signal.SIGTERM, 1, 7)
+    assert main(["search", str(space), "--out", str(out), "--quiet"]) == 130
+    monkeypatch.undo()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == (f"evospace search: stopped by SIGTERM in round 1; the last checkpoint is on disk. "
+                    f"Continue with: evospace resume {out}")
+    store = RunStore(out)
+    assert store.latest_checkpoint() == (1, 7)  # a checkpoint of the step it was in, not only the periodic ones
+    store.verify(store.snapshots()[0][1])
+
+    assert main(["status", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert f"{out}: tiny_resume, 1 rounds done, round 2/3, step 7 (running or interrupted)" in line
+    assert "subspace 64 architectures" in line and "best supernet accuracy" in line
+    status = Run.open(out).status()
+    assert (status["rounds_done"], status["current_round"], status["step"], status["finished"]) == (1, 1, 7, False)
+
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert f"resuming {out} from checkpoint 001000007 (round 1)" in capsys.readouterr().err
+    assert differences(reference, out) == []
+    assert Run.open(out).status()["finished"]
+
+
+def test_sigint_stops_like_sigterm(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    handler = signal.getsignal(signal.SIGINT)
+    signal_at(monkeypatch, signal.SIGINT, 0, 4)
+    assert main(["search", str(write_space(tmp_path / "s.yaml", space_dict(rounds=1))), "--out", str(out),
+                 "--quiet"]) == 130
+    assert capsys.readouterr().err.strip().endswith(f"Continue with: evospace resume {out}")
+    assert RunStore(out).latest_checkpoint() == (0, 4)
+    assert signal.getsignal(signal.SIGINT) is handler  # the caller's handler is back
+
+
+@pytest.mark.parametrize(("killed", "said"), [
+    # the `finished` event is out, the round is not written yet
+    ("append", "resuming {out} from checkpoint 000000024 (round 0)"),
+    # every file of the round is written but COMPLETE
+    ("write_round", "resuming {out} from checkpoint 000000024 (round 0)"),
+    # the round is on disk: only the tidying after it is left
+    ("clear_checkpoints", "{out} is already finished; nothing to resume"),
+    ("write_best", "{out} is already finished; nothing to resume"),
+])
+def test_a_kill_around_the_last_writes_of_a_round_resumes(one_round, tmp_path, monkeypatch, capsys, killed, said):
+    space, reference = one_round
+    out = tmp_path / "run"
+    real = getattr(RunStore, killed)
+
+    def dies(self, *args, **kwargs):
+        if killed == "write_round":
+            real(self, *args, **kwargs)
+            (self.round_dir(args[0]) / "COMPLETE").unlink()
+        if killed != "append" or args[1].get("event") == "finished":
+            raise Killed
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunStore, killed, dies)
+    with pytest.raises(Killed):
+        run_in_process(out, space)
+    monkeypatch.undo()
+    assert Run.open(out).finished == said.endswith("nothing to resume")
+
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert said.format(out=out) in capsys.readouterr().err
+    assert differences(reference, out) == []
+    assert [e["event"] for e in read_jsonl(out / "events.jsonl")].count("finished") == 1
+    assert not (out / "checkpoint").exists()
+
+
+def test_resume_restores_the_global_generators(reference, tmp_path):
+    """Python, NumPy and torch global states are put back as the snapshot recorded them."""
+    from evospace.evolve.controller import Search
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    shutil.rmtree(out / "rounds" / "002")
+    search = Search.resume(out, device="cpu", progress=False, log=lambda message: None)
+    recorded = RunStore(out).verify(out / "rounds" / "001").read_json("state.json")["rng"]
+    assert global_rng_state() == recorded
+    search.run()
+    assert differences(reference, out) == []
+
+
+def test_resume_of_a_finished_run_does_nothing(reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert main(["resume", str(out)]) == 0
+    assert capsys.readouterr().err == f"{out} is already finished; nothing to resume\n"
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+
