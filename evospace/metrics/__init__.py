@@ -1,6 +1,8 @@
-"""Scores of architectures and operators from a supernet."""
+"""Scores of architectures and operators from a supernet, and how well they rank against a ground truth."""
 
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import AngleScorer, naive_angle, reference_weights
+from evospace.metrics.ranking import kendall_tau, precision_at_k, spearman_rho
 
-__all__ = ["AccuracyEvaluator", "AngleScorer", "naive_angle", "reference_weights"]
+__all__ = ["AccuracyEvaluator", "AngleScorer", "naive_angle", "reference_weights", "kendall_tau", "precision_at_k",
+           "spearman_rho"]

@@ -3,6 +3,11 @@
 Recalibration uses the same fixed training batches for every architecture (the first
 ``recalibration_batches`` batches of a seeded permutation), so scores differ only by the weights.
 Without recalibration the training-time running statistics are used as they are (the weak baseline).
+
+Measured with ``python bench/ranking.py`` on spaces/mnist1d_rank.yaml (3 seeds): after 5 supernet epochs
+(125 steps) accuracy barely ranks architectures, Kendall τ 0.06 with recalibration and −0.02 without, and
+1, 4, 8 or 20 recalibration batches change nothing (0.05–0.07); it improves with training (10 epochs 0.22,
+20 epochs 0.30) but stays below the angle. So it is no reason to spend more recalibration batches.
 """
 
 from __future__ import annotations
