@@ -17,6 +17,7 @@ import filecmp
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,3 +160,47 @@ def differences(a: Path, b: Path) -> list[str]:
     if not filecmp.cmp(a / "best" / "arch.json", b / "best" / "arch.json", shallow=False):
         found.append("best/arch.json")
     return found
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in process: nothing catches it, nothing after it runs."""
+
+
+def interrupted_run(factory: pytest.TempPathFactory) -> Path:
+    """The reference run as a kill in round 2 leaves it, right after its checkpoint of step 6 (shared and
+    read-only: copy it before changing anything). Its checkpoints are steps 3 and 6 of round 2."""
+    if "interrupted" not in _CACHE:
+        from evospace.evolve.controller import Search
+        from evospace.run.store import RunStore
+
+        out = factory.mktemp("interrupted") / "run"
+        shutil.copytree(reference_run(factory), out)
+        shutil.rmtree(out / "rounds" / "002")
+        real = RunStore.write_checkpoint
+
+        def write_checkpoint(self, step, files, keep=2):
+            snap = real(self, step, files, keep)
+            if step == 2 * 10**6 + 6:
+                raise Killed
+            return snap
+
+        RunStore.write_checkpoint = write_checkpoint
+        try:
+            Search.resume(out, device="cpu", progress=False, log=lambda message: None).run()
+        except Killed:
+            pass
+        finally:
+            RunStore.write_checkpoint = real
+        _CACHE["interrupted"] = out
+    return _CACHE["interrupted"]
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def files_of(run: Path) -> dict[str, bytes]:
+    """Every file of a run (but the lock) by relative path, with its bytes."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*"))
+            if p.is_file() and p.name != ".lock"}

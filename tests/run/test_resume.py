@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from resume_runs import (
+    Killed,
     differences,
     kill_and_resume,
     reference_run,
@@ -24,10 +25,6 @@ from evospace.run.rng import global_rng_state
 from evospace.run.run import Run
 from evospace.run.store import RunStore, read_jsonl
 from evospace.supernet.train import RoundTrainer
-
-
-class Killed(BaseException):
-    """Stands for SIGKILL in process: nothing catches it, nothing after it runs."""
 
 
 @pytest.fixture(scope="module")
