@@ -58,7 +58,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
 def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("space", help="space file; every architecture of its initial subspace is trained")
     p.add_argument("--out", required=True, help="CSV to write (resumed if it exists)")
-    p.add_argument("--epochs", type=int, default=6, help="stand-alone epochs per architecture (default 6)")
+    p.add_argument("--epochs", type=int, default=5, help="stand-alone epochs per architecture (default 5)")
     p.add_argument("--seeds", type=int, default=2, help="training seeds per architecture (default 2)")
     p.add_argument("--max-shift", type=int, default=0, help="random-shift augmentation range (default 0)")
     p.add_argument("--limit", type=int, help="stop after this many architectures (a quick look)")

@@ -7,7 +7,7 @@ import yaml
 from evospace.cli import main
 from evospace.data import load_data
 from evospace.errors import EvospaceError
-from evospace.metrics.groundtruth import build_ground_truth, load_ground_truth, noise_ceiling
+from evospace.metrics.groundtruth import build_ground_truth, build_order, load_ground_truth, noise_ceiling
 from evospace.space import space_from_dict
 
 
@@ -31,6 +31,8 @@ def test_build_appends_resumes_and_drops_a_torn_line(tmp_path, tiny_space, tiny_
         f.write("conv_k3,sep_k3,0.5")  # an interrupted write: no newline
     second = build_ground_truth(tiny_space, out, tiny_data, epochs=1, seeds=2, limit=3)
     assert second.archs[:2] == first.archs and len(second.archs) == 3
+    subspace = tiny_space.initial_subspace()
+    assert second.archs == [subspace.decode(r) for r in build_order(tiny_space)[:3]]  # a prefix of the seeded order
     np.testing.assert_array_equal(second.test_acc[:2], first.test_acc)
     assert "0.5\n" not in out.read_text().split("\n", 3)[3].splitlines()[-1]
 
