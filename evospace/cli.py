@@ -98,7 +98,8 @@ def _finish(result) -> int:
           f"architectures")
     if best:
         m = best["metrics"]
-        _info(f"best: {json.dumps(best['arch'])}  supernet accuracy {m['accuracy']:.3f}, "
+        source = "table" if result.oracle else "supernet"
+        _info(f"best: {json.dumps(best['arch'])}  {source} accuracy {m['accuracy']:.3f}, "
               f"{int(m['params']):,} params, {int(m['flops']):,} FLOPs")
     _info(f"run directory: {result.path}  (inspect it with: evospace inspect {result.path})")
     return 0
@@ -150,7 +151,8 @@ def _status_line(s: dict) -> str:
         state = f"round {s['current_round'] + 1}/{s['rounds_total']}{step} (running or interrupted)"
     best = ""
     if s["best"]:
-        best = f"; best supernet accuracy {s['best']['metrics']['accuracy']:.3f} ({int(s['best']['params']):,} params)"
+        best = (f"; best accuracy {s['best']['metrics']['accuracy']:.3f} "
+                f"({int(s['best']['params']):,} params)")
     size = f"; subspace {s['subspace_size']:,} architectures" if s["subspace_size"] else ""
     return f"{s['path']}: {s['space']}, {s['rounds_done']} rounds done, {state}{size}{best}"
 

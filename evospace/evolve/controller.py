@@ -67,6 +67,7 @@ class SearchResult:
     front: list[dict]  # [{"arch": {...}, "metrics": {...}}], best first
     best: dict  # front[0]
     stop_reason: str
+    oracle: bool = False  # scored by a tabular oracle rather than a supernet
 
 
 @dataclass
@@ -411,7 +412,8 @@ class Search:
             stop_reason = "query budget spent"
         elif last:
             stop_reason = "rounds reached"
-        elif exhausted and following == trained:
+        elif exhausted and following == trained and not (self.oracle_spec or {}).get("budget"):
+            # with a query budget the budget is the stop rule: a settled space keeps evolving its population
             stop_reason = "pools exhausted and the subspace did not change"
         seen = {l: self.state.seen[l] + [op for op in following.ops(l) if op not in self.state.seen[l]]
                 for l in trained.labels}
@@ -477,7 +479,7 @@ class Search:
     def result(self) -> SearchResult:
         front = self.state.front
         return SearchResult(self.store.path, self.state.round, self.state.subspace, front,
-                            front[0] if front else {}, self.state.stop_reason)
+                            front[0] if front else {}, self.state.stop_reason, self.oracle is not None)
 
     def _bar(self, total: int, desc: str, initial: int = 0):
         if not self.progress:
