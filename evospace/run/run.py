@@ -134,9 +134,14 @@ class Run:
         Rounds done and completeness come from verified round snapshots, the step from the newest complete
         checkpoint of the current round; the journal only says which round started last and its size.
         """
-        started = [e for e in self.events if e.get("event") == "round_started"]
+        events = self.events
+        started = [e for e in events if e.get("event") == "round_started"]
         current = started[-1] if started else None
         rounds_done, finished = self._progress()
+        size = (current or {}).get("size")
+        if finished:  # the final, shrunk subspace rather than the last one trained
+            final = [e for e in events if e.get("event") == "finished"]
+            size = Subspace.from_config(final[-1]["subspace"]).size if final else size
         current_round = None if finished or current is None else current["round"]
         checkpoint = self.store.latest_checkpoint()
         step = checkpoint[1] if checkpoint is not None and checkpoint[0] == current_round else None
@@ -147,7 +152,7 @@ class Run:
             "rounds_done": rounds_done,
             "current_round": current_round,
             "step": step,
-            "subspace_size": (current or {}).get("size"),
+            "subspace_size": size,
             "best": self.best,
             "finished": finished,
         }
