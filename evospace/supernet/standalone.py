@@ -24,8 +24,13 @@ __all__ = ["RETRAIN_EPOCHS", "StandaloneResult", "random_shift", "usual_shift", 
 
 # The usual augmentation of each data set, as a random-shift range (data sets not listed: none).
 # MNIST-1D's signals sit at random offsets by construction, so shifting them is label-preserving.
+# Measured on the default space (a plain conv_k3 CNN and a searched 24k-parameter architecture, 3 seeds,
+# 10/20/40 epochs): ±3 and no shift are equal within the noise of the 1,000-sample test set (98.69% vs 98.71%
+# mean test accuracy).
 USUAL_SHIFT = {"mnist1d": 3}
-RETRAIN_EPOCHS = 30  # default epochs of `evospace train`
+# Default epochs of `evospace train`. Same measurement, shift ±3: 10 epochs 98.45%, 20 epochs 98.70%,
+# 40 epochs 98.92% mean test accuracy (±0.1–0.3% over seeds): 20 takes most of the gain at half the cost.
+RETRAIN_EPOCHS = 20
 
 
 @dataclass(frozen=True)
