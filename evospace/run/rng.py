@@ -57,6 +57,6 @@ def set_global_rng_state(state: dict) -> None:
                                    "pos": np_state["state"]["pos"]},
                          "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
     torch.set_rng_state(torch.frombuffer(bytearray(base64.b64decode(state["torch"])), dtype=torch.uint8))
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8)
-                                      for s in state["cuda"]])
+    if state.get("cuda") and torch.cuda.is_available():  # resumed on fewer GPUs: the ones present
+        for device, saved in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(torch.frombuffer(bytearray(base64.b64decode(saved)), dtype=torch.uint8), device)
