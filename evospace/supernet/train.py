@@ -235,8 +235,9 @@ class RoundTrainer:
         sums = meta.get("sums")
         if sums is not None:
             device = self.data.x_train.device
-            self._sums = [torch.tensor(sums[0], device=device), torch.tensor(sums[1], device=device),
-                          sums[2], sums[3]]
+            # the dtypes train_epoch accumulates in: a float64 loss sum would round differently
+            self._sums = [torch.tensor(sums[0], dtype=torch.get_default_dtype(), device=device),
+                          torch.tensor(sums[1], dtype=torch.long, device=device), sums[2], sums[3]]
         params = dict(self.supernet.named_parameters())
         for key, tensor in tensors.items():
             if key.startswith("momentum."):
