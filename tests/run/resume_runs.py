@@ -204,3 +204,12 @@ def files_of(run: Path) -> dict[str, bytes]:
     """Every file of a run (but the lock) by relative path, with its bytes."""
     return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*"))
             if p.is_file() and p.name != ".lock"}
+
+
+def journal_rows(run: Path) -> dict[str, list[dict]]:
+    """Both journals without what depends on the clock or on being resumed (times, ``resumed`` events)."""
+    from evospace.run.store import read_jsonl
+
+    return {name: [{k: v for k, v in row.items() if k not in ("time", "seconds")}
+                   for row in read_jsonl(run / f"{name}.jsonl") if row.get("event") != "resumed"]
+            for name in ("events", "metrics")}

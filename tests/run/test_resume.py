@@ -5,6 +5,7 @@ around a round's last writes resume too."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from resume_runs import (
     Killed,
     differences,
+    journal_rows,
     kill_and_resume,
     reference_run,
     run_in_process,
@@ -48,13 +50,9 @@ def test_sigkill_at_random_moments_then_resume_is_bit_for_bit(reference, tmp_pat
     assert landed >= 3, f"only {landed} kills landed before the run ended (seed {seed})"
     assert differences(reference, out) == [], f"seed {seed}"
     assert all("resuming" in log or "starting its first round again" in log for log in logs[1:]), logs
-    events, metrics = read_jsonl(out / "events.jsonl"), read_jsonl(out / "metrics.jsonl")
     assert RunStore(out).torn_journals() == []
-    # every line was journaled exactly once, whatever was cut and written again
-    assert [e["round"] for e in events if e["event"] == "round_ended"] == [0, 1, 2]
-    assert [(m["round"], m["epoch"]) for m in metrics if m["kind"] == "epoch"] == [(r, e) for r in range(3)
-                                                                                 for e in range(2)]
-    assert [e["event"] for e in events].count("finished") == 1
+    # every line was journaled exactly once, with the same figures, whatever was cut and written again
+    assert journal_rows(out) == journal_rows(reference)
     assert Run.open(out).finished
 
 
@@ -89,13 +87,14 @@ def test_sigterm_finishes_the_step_checkpoints_and_names_the_resume_command(refe
     assert main(["status", str(out)]) == 0
     line = capsys.readouterr().out.strip()
     assert f"{out}: tiny_resume, 1 rounds done, round 2/3, step 7 (running or interrupted)" in line
-    assert "subspace 64 architectures" in line and "best supernet accuracy" in line
+    assert "subspace 64 architectures" in line and re.search(r"best .*accuracy 0\.\d{3}", line)
     status = Run.open(out).status()
     assert (status["rounds_done"], status["current_round"], status["step"], status["finished"]) == (1, 1, 7, False)
 
     assert main(["resume", str(out), "--quiet"]) == 0
     assert f"resuming {out} from checkpoint 001000007 (round 1)" in capsys.readouterr().err
     assert differences(reference, out) == []
+    assert journal_rows(out) == journal_rows(reference)  # the epoch cut in two has the same loss and accuracy
     assert Run.open(out).status()["finished"]
 
 
