@@ -49,11 +49,22 @@ def _imports(source: str) -> set[str]:
     return names
 
 
-@settings(max_examples=25, deadline=None)
+@pytest.mark.parametrize("dims", ["1d", "2d"])
+@pytest.mark.parametrize("op", POOL_1D)
+def test_every_operator_exports_at_every_kind_of_choice_point(dims, op):
+    # the tiny skeleton has shape-keeping choice points (s1.b1, s2.b2) and a strided, widening one (s2.b1)
+    _check_same_network(SPACES[dims], dict.fromkeys(SPACES[dims].labels, op), seed=0)
+
+
+@settings(max_examples=20, deadline=None)
 @given(data=st.data(), dims=st.sampled_from(["1d", "2d"]), seed=st.integers(0, 1000))
 def test_model_py_is_build_models_network(data, dims, seed):
     space = SPACES[dims]
-    arch = {label: data.draw(st.sampled_from(POOL_1D), label=label) for label in space.labels}
+    _check_same_network(space, {label: data.draw(st.sampled_from(POOL_1D), label=label) for label in space.labels},
+                        seed)
+
+
+def _check_same_network(space, arch, seed):
     source = model_source(space, arch)
     assert _imports(source) <= {"torch", "torch.nn"}
     exported, reference = _exec_model(source), build_model(space, arch, seed)
