@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import nn
 
 from evospace.data import DataInfo, dataset_info
@@ -107,6 +108,11 @@ class SearchSpace:
     # -- costs ------------------------------------------------------------------------------------
     @functools.cached_property
     def _cost_table(self) -> dict[tuple[str, str], OpCost]:
+        # modules are built only to be counted: keep their random initialisation off the global stream
+        with torch.random.fork_rng(devices=[]):
+            return self._build_cost_table()
+
+    def _build_cost_table(self) -> dict[tuple[str, str], OpCost]:
         dims = self.config.skeleton.dims
         if self.config.skeleton.kind == "cell":
             # an edge's operator stands in every cell of every stage, at that stage's width and side
@@ -129,11 +135,10 @@ class SearchSpace:
         """Cost of the fixed parts: stem and classifier head (cells: also transition blocks, last BN)."""
         from evospace.supernet.skeleton import make_head, make_stem
 
-        stem = make_stem(self)
-        head = make_head(self)
-        total = module_cost(stem, self.data.side) + module_cost(head, 1)
-        if self.config.skeleton.kind == "cell":
-            total = total + _cell_fixed_cost(self)
+        with torch.random.fork_rng(devices=[]):
+            total = module_cost(make_stem(self), self.data.side) + module_cost(make_head(self), 1)
+            if self.config.skeleton.kind == "cell":
+                total = total + _cell_fixed_cost(self)
         return total
 
     def op_cost(self, label: str, op: str) -> OpCost:
@@ -157,11 +162,26 @@ class SearchSpace:
         return space_from_dict(data, source)
 
     def fingerprint(self) -> str:
-        """A hash of what makes two spaces the same for a run: skeleton, data, pool and seed."""
+        """A hash of what makes two spaces the same for a run: its shapes, data, pools and seed.
+
+        Built from resolved values (choice-point shapes, initial subspace, pool orders), not from the whole
+        config, so that a new optional schema key with a default does not orphan the runs already on disk.
+        """
         import hashlib
         import json
 
-        key = {k: v for k, v in self.to_config().items() if k in ("skeleton", "data", "pool", "seed", "initial")}
+        data = self.config.data
+        key = {
+            "kind": self.config.skeleton.kind,
+            "dims": self.config.skeleton.dims,
+            "stem": self.config.skeleton.stem.channels,
+            "stages": [[st.channels, st.depth, st.stride] for st in self.config.skeleton.stages],
+            "choice_points": [[cp.label, cp.c_in, cp.c_out, cp.stride, cp.side] for cp in self.choice_points],
+            "data": [data.name, data.val_fraction, data.batch_size, data.samples],
+            "pool_orders": {label: list(self.pool_order(label)) for label in self.labels},
+            "initial": self.initial_subspace().to_config(),
+            "seed": self.config.seed,
+        }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
