@@ -68,8 +68,9 @@ def main() -> None:
                                                   source="baseline")).encode())
     models = [(f"searched #{i}", path) for i, path in enumerate(candidates, 1)] + [("baseline CNN", baseline)]
     train_overrides = [f"data.samples={args.train_samples}"] if args.train_samples else []
-    jobs = [(name, str(path), str(out / "train" / name.replace(" ", "_").replace("#", "") / f"seed{seed}"), epochs,
-             seed, train_overrides, args.threads) for name, path in models for seed in seeds]
+    runs = out / "train" / (f"samples{args.train_samples}" if args.train_samples else "default")
+    jobs = [(name, str(path), str(runs / name.replace(" ", "_").replace("#", "") / f"epochs{epochs}_seed{seed}"),
+             epochs, seed, train_overrides, args.threads) for name, path in models for seed in seeds]
 
     retrain_started = time.perf_counter()
     results: dict[str, list[dict]] = {name: [] for name, _ in models}
