@@ -24,14 +24,14 @@ parameters and biases are left out.
 Chosen definition: ``sum`` (``ScoreConfig.angle_definition``). Measured with ``python bench/ranking.py`` on
 spaces/mnist1d_rank.yaml (625 architectures, stand-alone ground truth, 3 supernet seeds, 5 epochs), Kendall τ
 against stand-alone test accuracy: sum 0.63, mean 0.30, ops 0.27, abs −0.15, against 0.45 for the parameter
-count, 0.53 for FLOPs and a ground-truth noise ceiling (seed vs seed) of 0.69; ranking operators within a
+count, 0.53 for FLOPs and a ground-truth noise ceiling (seed vs seed) of 0.71; ranking operators within a
 choice point, sum 0.76 vs mean 0.30. ``abs`` ranks backwards because a path through parameter-free operators
 is a short vector dominated by the shared stem and head; ``mean`` and ``ops`` ignore that a parameter-free
 operator is the weak choice here.
 
 Reference rule (``ScoreConfig.angle_reference``): after a grow step (3 → 5 operators, 5 + 5 epochs), a
 survivor's weights at birth rank better than its weights at the start of the round: τ 0.60 vs 0.50
-(operators 0.70 vs 0.53), so ``birth`` is the default.
+(operators 0.70 vs 0.60), so ``birth`` is the default.
 """
 
 from __future__ import annotations
