@@ -12,6 +12,7 @@ scipy_stats = pytest.importorskip("scipy.stats")
 values = st.lists(st.integers(0, 6), min_size=3, max_size=40)
 
 
+@pytest.mark.filterwarnings("ignore:An input array is constant")
 @settings(max_examples=60, deadline=None)
 @given(values, st.integers(0, 2**31 - 1))
 def test_kendall_and_spearman_match_scipy_with_ties(x, seed):
