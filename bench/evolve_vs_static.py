@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=4, help="supernet epochs per round")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the space for every variant, e.g. --set search.shrink.score=angle")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds, rounds, epochs = args.seeds, args.rounds, args.epochs
@@ -77,7 +79,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(seeds):
             for name, overrides in variants(rounds, epochs).items():  # interleaved: load drifts hit all alike
-                space = load_space(SPACE, [*overrides, *population, f"seed={seed}"])
+                space = load_space(SPACE, [*overrides, *population, *args.overrides, f"seed={seed}"])
                 start = time.perf_counter()
                 result = Search(space, Path(tmp) / f"{name}-{seed}", progress=False, log=lambda _: None).run()
                 seconds[name] += time.perf_counter() - start

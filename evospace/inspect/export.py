@@ -76,7 +76,8 @@ def final_candidates(run: Run, top: int) -> list[dict]:
                        f"if it was interrupted)")
     last = rounds[-1]
     limits = run.space.config.search.constraints
-    population = sorted(last.population, key=lambda row: (-row["metrics"]["accuracy"], row["metrics"]["params"]))
+    first = run.space.config.search.objectives[0]  # what the search itself maximised
+    population = sorted(last.population, key=lambda row: (-row["metrics"][first], row["metrics"]["params"]))
     rows: list[dict] = []
     seen: set[tuple[str, ...]] = set()
     for source, candidates in (("front", last.front), ("population", population)):

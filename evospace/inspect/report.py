@@ -406,7 +406,10 @@ def _thousands():
 
 def draw_figures(run: Run, graph: nx.DiGraph, round_index: int | None = None) -> dict[str, bytes]:
     """PNG bytes of every figure in :data:`FIGURES`; ``round_index`` picks the round of the ``front`` figure."""
-    figures = {"space": plot_space(graph), "scores": plot_op_scores(graph), "fitness": plot_fitness(run),
+    from evospace.space.schema import parse_score
+
+    metric = parse_score(run.space.config.search.shrink.score)[0]  # the metric the run ranked operators by
+    figures = {"space": plot_space(graph), "scores": plot_op_scores(graph, metric), "fitness": plot_fitness(run),
                "front": plot_front(run, round_index)}
     out = {}
     for name, fig in figures.items():

@@ -97,7 +97,9 @@ class ConstraintsConfig:
 @dataclass(frozen=True)
 class ShrinkConfig:
     keep: int = 2  # operators kept per choice point by combined score (besides the front's)
-    score: str = "rank_mean(angle, accuracy)"  # one metric, or rank_mean(m1, m2, ...)
+    # one metric, or rank_mean(m1, m2, ...). The angle alone ranks operators best on the ranking ground truth
+    # (operator τ 0.76 vs 0.53 for rank_mean(angle, accuracy) at 5 epochs: bench/ranking.py)
+    score: str = "angle"
     keep_front: bool = True  # keep every operator used by the front / hall of fame
 
 
@@ -132,7 +134,10 @@ class SearchConfig:
     epochs_per_round: int = 5  # supernet epochs per round
     sampling: Literal["uniform", "fair"] = "uniform"  # path sampling during supernet training
     population: PopulationConfig = field(default_factory=PopulationConfig)  # evolution inside the subspace
-    objectives: tuple[str, ...] = ("accuracy",)  # accuracy, plus params, flops (or latency, from an oracle): Pareto
+    # what the population maximises first: angle or accuracy, plus params, flops (or latency, from an oracle) for
+    # a Pareto search. The angle by default: at 12 supernet epochs it picked architectures of 95.5% true accuracy
+    # against 90.8% for supernet accuracy (bench/evolve_vs_static.py, 5 seeds); accuracy is still recorded
+    objectives: tuple[str, ...] = ("angle",)
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)  # hard limits
     shrink: ShrinkConfig = field(default_factory=ShrinkConfig)  # what a round keeps
     grow: GrowConfig = field(default_factory=GrowConfig)  # what a round adds

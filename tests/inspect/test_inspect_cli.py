@@ -58,7 +58,7 @@ def test_text_of_one_round_lists_its_operators_with_scores(capsys, run_dir):
     assert f"Round 1: {info.subspace.size:,} architectures" in out
     for label in run.space.labels:
         for op in info.subspace.ops(label):
-            score = info.op_scores[label][op]["accuracy"]
+            score = info.op_scores[label][op]["angle"]  # the default shrink score
             assert any(op in line and f"{score:.3f}" in line for line in out.splitlines()), (label, op)
 
 

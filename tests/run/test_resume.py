@@ -87,7 +87,8 @@ def test_sigterm_finishes_the_step_checkpoints_and_names_the_resume_command(refe
     assert main(["status", str(out)]) == 0
     line = capsys.readouterr().out.strip()
     assert f"{out}: tiny_resume, 1 rounds done, round 2/3, step 7 (running or interrupted)" in line
-    assert "subspace 64 architectures" in line and re.search(r"best .*accuracy 0\.\d{3}", line)
+    started = [e for e in Run.open(out).events if e["event"] == "round_started"][-1]
+    assert f"subspace {started['size']:,} architectures" in line and re.search(r"best .*accuracy 0\.\d{3}", line)
     status = Run.open(out).status()
     assert (status["rounds_done"], status["current_round"], status["step"], status["finished"]) == (1, 1, 7, False)
 
