@@ -395,11 +395,16 @@ class Search:
         else:
             following, grow_decisions = grow(shrunk, queues, self.config.grow.per_round)
 
+        keep = self.config.shrink.keep
         for d in shrink_decisions:
             if not d.kept:
-                self.store.append("events", {"event": "op_removed", "round": r, "label": d.label, "op": d.op,
-                                             "reason": "low combined score", "rank_in_point": None,
-                                             "scores": {**per_op[d.label][d.op], "combined": d.score}})
+                ranked = sorted(combined[d.label].values(), reverse=True)
+                self.store.append("events", {
+                    "event": "op_removed", "round": r, "label": d.label, "op": d.op,
+                    "reason": f"not in the front and ranked below the best {keep} by "
+                              f"{self.config.shrink.score} at its choice point",
+                    "rank_in_point": ranked.index(d.score) + 1, "of": len(ranked),
+                    "scores": {**per_op[d.label][d.op], "combined": d.score}})
         for d in grow_decisions:
             self.store.append("events", {"event": "op_added", "round": r + 1, "label": d.label, "op": d.op,
                                          "reason": "grown from queue", "scores": None})
