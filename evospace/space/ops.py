@@ -33,7 +33,6 @@ __all__ = [
     "create_op",
     "op_cost",
     "list_ops",
-    "is_parametric",
 ]
 
 
@@ -117,12 +116,6 @@ def _example_names() -> list[str]:
         names.append(re.sub(r"\{\w+\}", "3", template).replace("_d3", "_d2"))
         names.append(re.sub(r"\{\w+\}", "5", template))
     return names
-
-
-def is_parametric(name: str) -> bool:
-    """Whether the operator has weights of its own at a shape-preserving choice point."""
-    family, _ = parse_op(name)
-    return family.name not in ("skip", "zero", "avg", "max")
 
 
 def create_op(name: str, c_in: int, c_out: int, stride: int, dims: int) -> nn.Module:

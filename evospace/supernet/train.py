@@ -244,7 +244,3 @@ class RoundTrainer:
                 p = params[key[len("momentum."):]]
                 self.optimizer.state[p]["momentum_buffer"] = tensor.to(p.device).clone()
 
-
-def steps_of(data: DataSplits, batch_size: int) -> int:
-    """Steps per epoch for a data set and batch size."""
-    return max(1, len(data.y_train) // batch_size)
