@@ -48,6 +48,15 @@ TINY_SPACE: dict = {
     "seed": 0,
 }
 
+def tiny_variant(name: str, *, data: dict | None = None, search: dict | None = None) -> dict:
+    """The tiny space under another name, with some ``data`` and ``search`` keys changed (for shared runs)."""
+    space = copy.deepcopy(TINY_SPACE)
+    space["name"] = name
+    space["data"].update(data or {})
+    space["search"].update(search or {})
+    return space
+
+
 # `key=value` strings that shrink spaces/mnist1d.yaml to a run of a few seconds.
 TINY_OVERRIDES: tuple[str, ...] = (
     "search.epochs_per_round=1",

@@ -15,28 +15,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import tiny_variant
 
 from evospace.run.store import read_jsonl
 
 # The tiny space of tests/conftest.py, run for three rounds of one epoch.
-INSPECT_SPACE: dict = {
-    "name": "tiny_inspect",
-    "data": {"name": "mnist1d", "val_fraction": 0.2, "batch_size": 64, "samples": 600},
-    "skeleton": {"kind": "chain", "dims": 1, "stem": {"channels": 4},
-                 "stages": [{"channels": 4, "depth": 1, "stride": 1}, {"channels": 8, "depth": 2, "stride": 2}]},
-    "pool": ["conv_k3", "sep_k3", "mb_e2_k3", "dil_k3_d2", "avg_pool_k3", "skip"],
-    "initial": {"size": 3, "order": "shuffled"},
-    "search": {
-        "rounds": 3,
-        "epochs_per_round": 1,
-        "population": {"size": 6, "generations": 2, "tournament": 2, "hall_of_fame": 1},
-        "shrink": {"keep": 1},
-        "grow": {"per_round": 1},
-        "scoring": {"accuracy_samples": 8},
-        "constraints": {"max_params": 5000},
-    },
-    "seed": 0,
-}
+INSPECT_SPACE: dict = tiny_variant("tiny_inspect", search={
+    "rounds": 3,
+    "population": {"size": 6, "generations": 2, "tournament": 2, "hall_of_fame": 1},
+    "shrink": {"keep": 1},
+    "constraints": {"max_params": 5000},
+})
 
 
 _CACHE: dict[str, Path] = {}

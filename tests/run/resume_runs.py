@@ -26,26 +26,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import tiny_variant
 
 # Three rounds of two epochs of 12 steps, checkpoints every 3 steps: a run takes a few seconds.
-RESUME_SPACE: dict = {
-    "name": "tiny_resume",
-    "data": {"name": "mnist1d", "val_fraction": 0.2, "batch_size": 32, "samples": 600},
-    "skeleton": {"kind": "chain", "dims": 1, "stem": {"channels": 4},
-                 "stages": [{"channels": 4, "depth": 1, "stride": 1}, {"channels": 8, "depth": 2, "stride": 2}]},
-    "pool": ["conv_k3", "sep_k3", "mb_e2_k3", "dil_k3_d2", "avg_pool_k3", "skip"],
-    "initial": {"size": 3, "order": "shuffled"},
-    "search": {
-        "rounds": 3,
-        "epochs_per_round": 2,
-        "population": {"size": 6, "generations": 2, "tournament": 2},
-        "shrink": {"keep": 2},
-        "grow": {"per_round": 1},
-        "scoring": {"accuracy_samples": 8},
-        "checkpoint_every": 3,
-    },
-    "seed": 0,
-}
+RESUME_SPACE: dict = tiny_variant("tiny_resume", data={"batch_size": 32}, search={
+    "rounds": 3,
+    "epochs_per_round": 2,
+    "population": {"size": 6, "generations": 2, "tournament": 2},
+    "checkpoint_every": 3,
+})
 ROUNDS = 3
 STEPS = 24  # training steps per round: 384 training samples / 32 per batch * 2 epochs
 CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
