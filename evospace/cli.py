@@ -99,7 +99,8 @@ def _finish(result) -> int:
     if best:
         m = best["metrics"]
         source = "table" if result.oracle else "supernet"
-        _info(f"best: {json.dumps(best['arch'])}  {source} accuracy {m['accuracy']:.3f}, "
+        angle = f"angle {m['angle']:.3f} rad, " if m.get("angle") else ""
+        _info(f"best: {json.dumps(best['arch'])}  {angle}{source} accuracy {m['accuracy']:.3f}, "
               f"{int(m['params']):,} params, {int(m['flops']):,} FLOPs")
     _info(f"run directory: {result.path}  (inspect it with: evospace inspect {result.path})")
     return 0

@@ -215,7 +215,9 @@ def _header(run, graph) -> list[str]:
     best = run.best
     if best:
         m = best["metrics"]
-        lines.append(f"best so far (round {best.get('round')}): supernet accuracy {m['accuracy']:.3f}, "
+        source = "table" if run.record.get("oracle") else "supernet"
+        angle = f"angle {m['angle']:.3f} rad, " if m.get("angle") else ""
+        lines.append(f"best so far (round {best.get('round')}): {angle}{source} accuracy {m['accuracy']:.3f}, "
                      f"{int(m['params']):,} params, {int(m['flops']):,} FLOPs")
         lines.append("  " + "  ".join(f"{label}={op}" for label, op in best["arch"].items()))
     return lines
