@@ -75,12 +75,12 @@ def main() -> None:
 
     def supernet_step(step: int) -> None:
         x, y = batch_at(step)
-        train_step(lambda inp: supernet(inp, arch), supernet_params, trainer.optimizer, x, y, cfg,
+        train_step([lambda inp: supernet(inp, arch)], supernet_params, trainer.optimizer, x, y, cfg,
                    cosine_lr(cfg.lr, step, total))
 
     def standalone_step(step: int) -> None:
         x, y = batch_at(step)
-        train_step(model, model_params, model_optimizer, x, y, cfg, cosine_lr(cfg.lr, step, total))
+        train_step([model], model_params, model_optimizer, x, y, cfg, cosine_lr(cfg.lr, step, total))
 
     sides: dict[str, Callable[[int], None]] = {"supernet": supernet_step, "stand-alone": standalone_step}
     counters = dict.fromkeys(sides, 0)

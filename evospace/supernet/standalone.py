@@ -107,7 +107,7 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
             idx = order[step * batch_size:(step + 1) * batch_size]
             x = random_shift(data.x_train[idx], max_shift, shift_gen)
             lr = cosine_lr(config.lr, epoch * steps + step, total)
-            loss, _ = train_step(model, params, optimizer, x, data.y_train[idx], config, lr)
+            loss, _ = train_step([model], params, optimizer, x, data.y_train[idx], config, lr)
             loss_sum += loss
         loss_mean = float(loss_sum) / steps
         if on_epoch is not None:

@@ -17,9 +17,10 @@ Per round::
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -49,23 +50,30 @@ def cosine_lr(base: float, step: int, total: int) -> float:
     return 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
 
 
-def train_step(forward: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor],
+def train_step(forwards: Sequence[Callable[[torch.Tensor], torch.Tensor]], params: list[torch.Tensor],
                optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
                lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on ``forward``; returns the (detached) loss and the number of correct predictions.
+    """One SGD step; several forwards (FairNAS paths) add their gradients up before it.
 
-    Shared by the supernet and the stand-alone trainer so that both pay exactly the same per step.
+    Returns the (detached) mean loss and the mean number of correct predictions over the forwards. Shared
+    by the supernet and the stand-alone trainer so that both pay exactly the same per step.
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
-    logits = forward(x)
-    loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss_sum = torch.zeros((), device=x.device)
+    hits = torch.zeros((), dtype=torch.long, device=x.device)
+    for forward in forwards:
+        logits = forward(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        loss.backward()
+        loss_sum += loss.detach()
+        hits += (logits.detach().argmax(1) == y).sum()
     if config.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
     optimizer.step()
-    return loss.detach(), (logits.detach().argmax(1) == y).sum()
+    n = len(forwards)
+    return loss_sum / n, torch.div(hits, n, rounding_mode="floor")
 
 
 @dataclass(frozen=True)
@@ -165,13 +173,8 @@ class RoundTrainer:
             idx = order[self.step * self.batch_size:(self.step + 1) * self.batch_size]
             x, y = self.data.x_train[idx], self.data.y_train[idx]
             lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
-            step_paths = paths[self.step]
-            if len(step_paths) == 1:
-                arch = step_paths[0]
-                loss, hits = train_step(lambda inp: self.supernet(inp, arch), self._params, self.optimizer,
-                                        x, y, self.config, lr)
-            else:
-                loss, hits = self._fair_step(step_paths, x, y, lr)
+            forwards = [functools.partial(self.supernet, arch=arch) for arch in paths[self.step]]
+            loss, hits = train_step(forwards, self._params, self.optimizer, x, y, self.config, lr)
             loss_sum += loss
             correct += hits
             self._sums[2] += len(y)
@@ -189,24 +192,6 @@ class RoundTrainer:
         self.step = 0
         self._sums = None
         return figures
-
-    def _fair_step(self, step_paths: list[Arch], x: torch.Tensor, y: torch.Tensor, lr: float):
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.zero_grad(set_to_none=True)
-        loss_sum = torch.zeros((), device=x.device)
-        hits = torch.zeros((), dtype=torch.long, device=x.device)
-        for arch in step_paths:
-            logits = self.supernet(x, arch)
-            loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
-            loss.backward()
-            loss_sum += loss.detach()
-            hits += (logits.detach().argmax(1) == y).sum()
-        if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self._params, self.config.grad_clip)
-        self.optimizer.step()
-        n = len(step_paths)
-        return loss_sum / n, torch.div(hits, n, rounding_mode="floor")
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> tuple[dict, dict[str, torch.Tensor]]:
