@@ -79,19 +79,18 @@ class _State:
     seen: dict[str, list[str]]  # every operator ever active, per choice point
     born: dict[str, dict[str, int]]  # round each active operator entered in
     front: list[dict] = field(default_factory=list)  # the previous round's front
-    unchanged: int = 0  # consecutive rounds with no change of the subspace
     finished: bool = False
     stop_reason: str = ""
 
     def to_json(self) -> dict:
         return {"round": self.round, "subspace": self.subspace.to_config(), "seen": self.seen, "born": self.born,
-                "front": self.front, "unchanged": self.unchanged, "finished": self.finished,
+                "front": self.front, "finished": self.finished,
                 "stop_reason": self.stop_reason}
 
     @classmethod
     def from_json(cls, data: dict) -> _State:
         return cls(data["round"], Subspace.from_config(data["subspace"]), data["seen"], data["born"],
-                   data["front"], data["unchanged"], data["finished"], data["stop_reason"])
+                   data["front"], data["finished"], data["stop_reason"])
 
 
 def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -353,16 +352,15 @@ class Search:
             self._check_stop()
             return scorer.evaluate(arch)
 
+        first = self.config.objectives[0]
         bar = self._bar(self.config.population.generations + 1, f"round {r + 1}/{self.config.rounds} evolve")
 
         def on_generation(entry: dict) -> None:
             self.store.append("metrics", {"kind": "generation", "round": r, **entry})
             if bar is not None:
                 bar.update(1)
-                first = self.config.objectives[0]
                 bar.set_postfix({f"best {first}": f"{entry[first]['max']:.3f}"})
 
-        first = self.config.objectives[0]
         metrics = parse_score(self.config.shrink.score)
         budget_spent = False
         try:
@@ -410,7 +408,6 @@ class Search:
                                          "reason": "grown from queue", "scores": None})
         self.store.append("events", {"event": "front", "round": r, "front": front})
 
-        unchanged = self.state.unchanged + 1 if following == trained else 0
         exhausted = all(not [op for op in q if op not in following.ops(l)] for l, q in queues.items())
         stop_reason = ""
         if budget_spent:
@@ -423,7 +420,7 @@ class Search:
         seen = {l: self.state.seen[l] + [op for op in following.ops(l) if op not in self.state.seen[l]]
                 for l in trained.labels}
         born = {l: {op: self.state.born[l].get(op, r + 1) for op in following.ops(l)} for l in trained.labels}
-        next_state = _State(r + 1, following, seen, born, front, unchanged, bool(stop_reason), stop_reason)
+        next_state = _State(r + 1, following, seen, born, front, bool(stop_reason), stop_reason)
         best = front[0]
         self.store.append("events", {
             "event": "round_ended", "round": r, "size_before": trained.size, "size_after": following.size,
