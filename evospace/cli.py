@@ -233,12 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (2 for user errors)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    failed = True
     try:
-        return int(args.command_handler(args) or 0)
+        status = int(args.command_handler(args) or 0)
+        failed = False
+        return status
     except EvospaceError as err:
         from evospace.distributed import MirroredError
         from evospace.evolve.controller import Interrupted
 
+        failed = not isinstance(err, (Interrupted, MirroredError))  # those stop every rank at the same point
         rank = int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
         if not isinstance(err, MirroredError):  # rank 0 has already said it
             print(f"evospace {args.command}{f' (rank {rank})' if rank else ''}: {err}", file=sys.stderr)
@@ -252,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if "evospace.distributed" in sys.modules:
             from evospace.distributed import leave
 
-            leave()
+            leave(wait=not failed)  # after a failure the peers may be gone: do not wait for them
 
 
 if __name__ == "__main__":

@@ -235,13 +235,25 @@ class Group:
 
             self._call(what, dist.barrier)
 
-    def close(self) -> None:
-        """Leave the process group (once the run is over)."""
+    def close(self, wait: bool = True) -> None:
+        """Leave the process group once the run is over.
+
+        With ``wait`` every rank first waits for the others (a short-timeout barrier): a rank that tears its
+        connections down while a peer is still finishing its last collective can make gloo abort the peer.
+        """
         if self.distributed:
             import torch.distributed as dist
 
             global _GROUP
             if dist.is_initialized():
+                if wait:
+                    try:
+                        if self.backend == "gloo":
+                            dist.monitored_barrier(timeout=datetime.timedelta(seconds=min(self.timeout, 60)))
+                        else:
+                            dist.barrier()
+                    except (RuntimeError, dist.DistBackendError):
+                        pass
                 dist.destroy_process_group()
             _GROUP = None
 
@@ -287,10 +299,10 @@ def group(device: str = "auto", timeout: float | None = None) -> Group:
     return _GROUP
 
 
-def leave() -> None:
-    """Leave the process group joined by :func:`group`, if any (at the end of a command)."""
+def leave(wait: bool = True) -> None:
+    """Leave the process group joined by :func:`group`, if any (at the end of a command; see :meth:`Group.close`)."""
     if _GROUP is not None:
-        _GROUP.close()
+        _GROUP.close(wait)
 
 
 _GROUP: Group | None = None
