@@ -4,6 +4,7 @@ The controller is the same in both modes; it only talks to a :class:`Backend`. C
 
     trainer = backend.make_trainer(round)     # None: nothing to train (oracle)
     ... trainer.train_epoch() until trainer.done (checkpointed by the controller) ...
+    backend.after_training(round, hooks)      # e.g. few-shot sub-supernets (checkpointed through hooks)
     scorer  = backend.scorer(round)           # evaluate(arch) -> metrics, op_scores(rng, metrics)
     backend.apply_subspace(next, round + 1)   # survivors keep their weights
 
@@ -21,11 +22,14 @@ import torch
 
 from evospace.data import DataSplits
 from evospace.errors import RunError
+from evospace.evolve.fewshot import PhaseHooks, run_few_shot
 from evospace.metrics.angle import reference_weights
+from evospace.metrics.fewshot import FewShotScorer
 from evospace.metrics.scores import RoundScorer, op_means
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.fewshot import SubSupernets
 from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
 
@@ -61,6 +65,10 @@ class Backend(ABC):
     def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
         """Hold ``subspace`` from round ``round_index`` on (``born``: each active operator's first round)."""
 
+    def after_training(self, round_index: int, hooks: PhaseHooks) -> None:
+        """Work between the round's training and its scoring (none by default)."""
+        return None
+
     def cost(self, arch: Arch) -> OpCost:
         raise NotImplementedError
 
@@ -91,6 +99,7 @@ class SupernetBackend(Backend):
         self.seed = space.config.seed
         self.supernet = Supernet(space, space.initial_subspace(), self.seed).to(device)
         self.reference = reference_weights(self.supernet)
+        self.few_shot: SubSupernets | None = None  # this round's sub-supernets (search.few_shot)
 
     @property
     def subspace(self) -> Subspace:
@@ -101,12 +110,26 @@ class SupernetBackend(Backend):
                             batch_size=self.space.config.data.batch_size, epochs=self.config.epochs_per_round,
                             round_index=round_index, seed=self.seed, sampling=self.config.sampling)
 
-    def scorer(self, round_index: int) -> RoundScorer:
+    def after_training(self, round_index: int, hooks: PhaseHooks) -> None:
+        if self.config.few_shot is not None:
+            self.few_shot = run_few_shot(self.supernet, self.reference, self.data, self.config,
+                                         round_index=round_index, seed=self.seed,
+                                         batch_size=self.space.config.data.batch_size, hooks=hooks,
+                                         resumed=self.few_shot)
+
+    def scorer(self, round_index: int) -> RoundScorer | FewShotScorer:
+        if self.few_shot is not None and self.few_shot.round == round_index and self.few_shot.complete:
+            return FewShotScorer(self.space, self.few_shot, self.reference, self.data, self.config.scoring,
+                                 batch_size=self.space.config.data.batch_size,
+                                 recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
         return RoundScorer(self.space, self.supernet, self.reference, self.data, self.config.scoring,
                            batch_size=self.space.config.data.batch_size,
                            recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
 
     def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
+        if self.few_shot is not None:  # split anew next round, from the shared weights
+            self.few_shot.activate(None)
+            self.few_shot = None
         inherit = self.config.inherit_weights
         self.supernet.apply_subspace(subspace, round_index, inherit_weights=inherit)
         current = reference_weights(self.supernet)
@@ -131,7 +154,12 @@ class SupernetBackend(Backend):
         return self.space.op_cost(label, op)
 
     def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        if self.few_shot is not None:  # the shared weights, whichever sub-supernet is active
+            return {"supernet": self.few_shot.shared, "reference": self.reference, "few_shot": self.few_shot.tensors()}
         return {"supernet": self.supernet.state_dict(), "reference": self.reference}
+
+    def state(self) -> dict:
+        return {"few_shot": self.few_shot.state()} if self.few_shot is not None else {}
 
     def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
         supernet = Supernet(self.space, trained, self.seed)
@@ -141,6 +169,8 @@ class SupernetBackend(Backend):
             raise RunError(f"supernet.safetensors does not match the space ({str(err).splitlines()[0]})") from None
         self.supernet = supernet.to(self.device)
         self.reference = {k: v.to(self.device) for k, v in tensors["reference"].items()}
+        few_shot = state.get("few_shot")
+        self.few_shot = SubSupernets.restore(self.supernet, few_shot, tensors["few_shot"]) if few_shot else None
 
 
 class Oracle(Protocol):

@@ -37,6 +37,7 @@ from evospace.data import load_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError
 from evospace.evolve.backend import Backend, Oracle, OracleBackend, SupernetBackend
+from evospace.evolve.fewshot import PhaseHooks
 from evospace.evolve.policy import combined_scores, grow, queue_of, shrink
 from evospace.evolve.population import evolve
 from evospace.run.rng import global_rng_state, numpy_stream, set_global_rng_state
@@ -312,6 +313,7 @@ class Search:
             self._trainer = self.backend.make_trainer(r)
         if self._trainer is not None:
             self._train(self._trainer)
+            self._after_training(self._trainer)
         self._trainer = None
         self._score_and_decide(r, started)
 
@@ -343,6 +345,16 @@ class Search:
             self._close(bar)
         if trainer.global_step > last_checkpoint:  # resumed from the trained state: it is on disk already
             self._checkpoint(trainer)  # the trained state: scoring restarts from here
+
+    def _after_training(self, trainer: RoundTrainer) -> None:
+        """The backend's work before scoring (few-shot sub-supernets), with a checkpoint after each piece."""
+
+        def checkpoint(done: int) -> None:
+            self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step + done,
+                                        self._snapshot_files(self.state, self.state.subspace, trainer=trainer))
+            self._check_stop()
+
+        self.backend.after_training(trainer.round, PhaseHooks(checkpoint, self.store.append))
 
     def _score_and_decide(self, r: int, started: float) -> None:
         trained = self.state.subspace
