@@ -50,8 +50,8 @@ def choose_labels(supernet, reference: dict[str, torch.Tensor], config: SearchCo
     if few_shot.split is not None:
         return tuple(few_shot.split), {"reason": "listed in search.few_shot.split", "disagreement": spread}
     labels = choose_split(spread, few_shot.count)
-    return labels, {"reason": f"the {few_shot.count} choice point(s) whose operators' angle scores vary most",
-                    "disagreement": spread}
+    ranked = ", ".join(f"{label} {spread[label]:.2e}" for label in sorted(spread, key=lambda k: -spread[k]))
+    return labels, {"reason": f"largest variance of its operators' angle scores ({ranked})", "disagreement": spread}
 
 
 def run_few_shot(supernet, reference: dict[str, torch.Tensor], data: DataSplits, config: SearchConfig, *,
