@@ -242,6 +242,8 @@ def _coerce(tp: Any, value: Any, source: str, path: str) -> Any:
                 return _coerce(arg, value, source, path)
             except SpaceError as err:
                 errors.append(err)
+        if len(errors) == 1 and isinstance(value, dict):  # an optional section: its own error names the key inside
+            raise errors[0]
         raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
     if origin is tuple:
         if not isinstance(value, list):
