@@ -22,7 +22,7 @@ import torch
 
 from evospace.data import DataSplits
 from evospace.errors import RunError
-from evospace.evolve.fewshot import PhaseHooks, run_few_shot
+from evospace.evolve.fewshot import PhaseHooks, split_supernet, train_sub_supernets
 from evospace.metrics.angle import reference_weights
 from evospace.metrics.fewshot import FewShotScorer
 from evospace.metrics.scores import RoundScorer, op_means
@@ -111,11 +111,13 @@ class SupernetBackend(Backend):
                             round_index=round_index, seed=self.seed, sampling=self.config.sampling)
 
     def after_training(self, round_index: int, hooks: PhaseHooks) -> None:
-        if self.config.few_shot is not None:
-            self.few_shot = run_few_shot(self.supernet, self.reference, self.data, self.config,
-                                         round_index=round_index, seed=self.seed,
-                                         batch_size=self.space.config.data.batch_size, hooks=hooks,
-                                         resumed=self.few_shot)
+        if self.config.few_shot is None:
+            return
+        if self.few_shot is None or self.few_shot.round != round_index:  # else: resumed mid-phase
+            self.few_shot = split_supernet(self.supernet, self.reference, self.config, round_index=round_index,
+                                           seed=self.seed)
+        train_sub_supernets(self.few_shot, self.data, self.config, seed=self.seed,
+                            batch_size=self.space.config.data.batch_size, hooks=hooks)
 
     def scorer(self, round_index: int) -> RoundScorer | FewShotScorer:
         if self.few_shot is not None and self.few_shot.round == round_index and self.few_shot.complete:

@@ -23,7 +23,7 @@ from evospace.run.rng import numpy_stream
 from evospace.space.schema import SearchConfig
 from evospace.supernet.fewshot import SubSupernets, choose_split, disagreement
 
-__all__ = ["PhaseHooks", "choose_labels", "run_few_shot"]
+__all__ = ["PhaseHooks", "choose_labels", "split_supernet", "train_sub_supernets"]
 
 
 @dataclass(frozen=True)
@@ -54,26 +54,27 @@ def choose_labels(supernet, reference: dict[str, torch.Tensor], config: SearchCo
     return labels, {"reason": f"largest variance of its operators' angle scores ({ranked})", "disagreement": spread}
 
 
-def run_few_shot(supernet, reference: dict[str, torch.Tensor], data: DataSplits, config: SearchConfig, *,
-                 round_index: int, seed: int, batch_size: int, hooks: PhaseHooks,
-                 resumed: SubSupernets | None = None) -> SubSupernets:
-    """Split ``supernet`` (trained in ``round_index``) and train every sub-supernet not finished in ``resumed``."""
+def split_supernet(supernet, reference: dict[str, torch.Tensor], config: SearchConfig, *, round_index: int,
+                   seed: int) -> SubSupernets:
+    """The split of ``supernet`` (trained in ``round_index``), holding a copy of its shared weights; none trained."""
+    labels, info = choose_labels(supernet, reference, config, numpy_stream(seed, "few-shot-split", round_index))
+    return SubSupernets(supernet, round_index, labels, info)
+
+
+def train_sub_supernets(sub: SubSupernets, data: DataSplits, config: SearchConfig, *, seed: int, batch_size: int,
+                        hooks: PhaseHooks) -> None:
+    """Train every sub-supernet of ``sub`` not finished yet, a snapshot after each; then the event."""
     few_shot = config.few_shot
-    sub = resumed if resumed is not None and resumed.round == round_index else None
-    if sub is None:
-        labels, info = choose_labels(supernet, reference, config, numpy_stream(seed, "few-shot-split", round_index))
-        sub = SubSupernets(supernet, round_index, labels, info)
     lr = few_shot.lr if few_shot.lr is not None else config.train.lr
     for owner in sub.pending:
         rows = sub.train(owner, data, config.train, batch_size=batch_size, epochs=few_shot.epochs, lr=lr, seed=seed,
                          sampling=config.sampling)
         for row in rows:
-            hooks.record("metrics", {"kind": "few_shot_epoch", "round": round_index,
+            hooks.record("metrics", {"kind": "few_shot_epoch", "round": sub.round,
                                      "owner": dict(zip(sub.labels, owner)), **row})
         hooks.checkpoint(len(sub.deltas))
     steps = sum(row["steps"] for rows in sub.figures.values() for row in rows)
     hooks.record("events", {
-        "event": "few_shot_split", "round": round_index, "labels": list(sub.labels),
+        "event": "few_shot_split", "round": sub.round, "labels": list(sub.labels),
         "owners": [list(owner) for owner in sub.owners], "epochs": few_shot.epochs, "lr": lr, "steps": steps,
         "reason": sub.info.get("reason", ""), "disagreement": sub.info.get("disagreement", {}), **sub.memory()})
-    return sub
