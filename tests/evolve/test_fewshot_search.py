@@ -82,7 +82,7 @@ def test_each_round_records_its_split_and_keeps_its_sub_supernets(reference: Pat
         assert "few_shot" in state["tensors"]
 
 
-def test_inspect_shows_the_split_of_every_round(reference: Path) -> None:
+def test_inspect_shows_the_split_of_every_round(reference: Path, tmp_path: Path) -> None:
     labels = [e["labels"][0] for e in events(reference, "few_shot_split")]
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
@@ -95,6 +95,10 @@ def test_inspect_shows_the_split_of_every_round(reference: Path) -> None:
     with contextlib.redirect_stdout(stdout):
         assert main(["inspect", str(reference), "--round", "1"]) == 0
     assert f"Few-shot: split on {labels[1]} into {OWNERS}" in stdout.getvalue()
+    page = tmp_path / "report.html"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["inspect", str(reference), "--format", "html", "--out", str(page)]) == 0
+    assert f"round 1: {labels[1]} into {OWNERS} sub-supernets × 1 epoch(s)" in page.read_text()
 
 
 @pytest.mark.parametrize("kill_at", [2, OWNERS + 2])  # the second sub-supernet of round 0, of round 1

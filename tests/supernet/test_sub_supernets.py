@@ -60,12 +60,14 @@ def test_owners_cover_the_subspace_once(tiny_space: SearchSpace) -> None:
         assert all(dict(zip(labels, owner)) == {label: arch[label] for label in labels} for arch in part)
 
 
-def test_a_sub_supernet_changes_only_its_sub_space_and_the_shared_weights_come_back(trained, data) -> None:
+@pytest.mark.parametrize("sampling", ["uniform", "fair"])
+def test_a_sub_supernet_changes_only_its_sub_space_and_the_shared_weights_come_back(trained, data,
+                                                                                    sampling: str) -> None:
     shared = snapshot(trained)
     label = trained.subspace.labels[1]
     sub = SubSupernets(trained, 0, (label,))
     owner = sub.owners[0]
-    sub.train(owner, data, TrainConfig(), batch_size=BATCH, epochs=1, lr=0.1, seed=0)
+    sub.train(owner, data, TrainConfig(), batch_size=BATCH, epochs=1, lr=0.1, seed=0, sampling=sampling)
     after = snapshot(trained)
     assert all(torch.equal(shared[k], after[k]) for k in shared), "the shared weights were not restored"
     sub.activate(owner)
