@@ -310,7 +310,8 @@ def report_few_shot(arrays: dict[str, np.ndarray], space, truth) -> str:
         return ""
     names = {key.split("/")[2] for key in arrays if key.startswith("fewshot/")}
     scored = ["oneshot_e0", "fewshot", "oneshot_equal", *sorted(n for n in names if n.startswith("split_")),
-              *(n for n in ("acc_oneshot_e0", "acc_fewshot", "acc_oneshot_equal") if n in names)]
+              *(n for n in ("acc_oneshot_e0", "acc_fewshot", "acc_oneshot_equal")
+                if any(np.isfinite(v).any() for k, v in arrays.items() if k.startswith("fewshot/") and k.endswith(n)))]
     tau, tau_ops, prec = defaultdict(list), defaultdict(list), defaultdict(list)
     for seed in seeds:
         for name in scored:
