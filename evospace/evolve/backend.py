@@ -4,11 +4,12 @@ The controller is the same in both modes; it only talks to a :class:`Backend`. C
 
     trainer = backend.make_trainer(round)     # None: nothing to train (oracle)
     ... trainer.train_epoch() until trainer.done (checkpointed by the controller) ...
-    backend.after_training(round, hooks)      # e.g. few-shot sub-supernets (checkpointed through hooks)
     scorer  = backend.scorer(round)           # evaluate(arch) -> metrics, op_scores(rng, metrics)
     backend.apply_subspace(next, round + 1)   # survivors keep their weights
 
 Snapshots hold ``backend.tensors()`` (safetensors files) and ``backend.state()`` (JSON).
+``backend.after_training(round, hooks)`` runs between training and scoring: few-shot sub-supernets, with a
+snapshot through ``hooks`` after each.
 """
 
 from __future__ import annotations
