@@ -6,10 +6,15 @@ Public API (everything else may change)::
     result = evospace.Search(space, "runs/demo").run()
     run = evospace.Run.open("runs/demo")
     model = evospace.build_model(space, result.best["arch"])
+
+Under ``torchrun`` the same script runs on every process: ``Search`` joins the process group from the
+launcher's environment (or pass ``group=evospace.join_group(device, timeout)``); only rank 0 writes.
 """
 
 __version__ = "0.1.0"
 
+from evospace.distributed import DistributedError, Group  # noqa: E402
+from evospace.distributed import group as join_group  # noqa: E402
 from evospace.errors import DataError, EvospaceError, RunError, SpaceError  # noqa: E402
 from evospace.evolve.controller import Interrupted, Search, SearchResult  # noqa: E402
 from evospace.run.run import Run  # noqa: E402
@@ -29,7 +34,9 @@ __all__ = [
     "Arch",
     "ChoicePoint",
     "DataError",
+    "DistributedError",
     "EvospaceError",
+    "Group",
     "Interrupted",
     "Run",
     "RunError",
@@ -41,6 +48,7 @@ __all__ = [
     "Supernet",
     "build_model",
     "create_op",
+    "join_group",
     "list_ops",
     "load_space",
     "register_op",

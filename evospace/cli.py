@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -68,10 +69,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     elif args.budget is not None:
         raise EvospaceError("--budget counts oracle queries: it needs --oracle TABLE.csv")
     search = Search(space, out, device=args.device, progress=not args.quiet, log=_info, oracle=oracle,
-                    oracle_spec=spec)
-    _info(f"searching {space.name}: {len(space.labels)} choice points, pool of {len(space.pool)}, "
-          f"{space.initial_subspace().size:,} architectures in round 0 → {out}")
-    return _finish(search.run())
+                    oracle_spec=spec, group=_join(args))
+    if search.group.is_main:
+        _info(f"searching {space.name}: {len(space.labels)} choice points, pool of {len(space.pool)}, "
+          f"{space.initial_subspace().size:,} architectures in round 0 → {out}"
+              + (f" on {search.group.world} processes" if search.group.distributed else ""))
+    return _finish(search.run(), search.group.is_main)
 
 
 @cmd_search.arguments
@@ -88,11 +91,25 @@ def _(p: argparse.ArgumentParser) -> None:
 
 
 def _device_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto: CUDA when present)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto: CUDA when present; "
+                   "under torchrun each process takes cuda:LOCAL_RANK)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--dist-timeout", type=float, metavar="SECONDS", help="under torchrun: how long a process waits "
+                   "for the others before it gives up (default 600, or $EVOSPACE_DIST_TIMEOUT)")
 
 
-def _finish(result) -> int:
+def _join(args: argparse.Namespace):
+    """The process group (torchrun) or a group of one; left again when the command ends."""
+    from evospace.distributed import group
+
+    if args.dist_timeout is not None and args.dist_timeout <= 0:
+        raise EvospaceError("--dist-timeout: expected a positive number of seconds")
+    return group(args.device, args.dist_timeout)
+
+
+def _finish(result, main: bool = True) -> int:
+    if not main:
+        return 0
     best = result.best
     _info(f"done after {result.rounds} rounds ({result.stop_reason}); final subspace: {result.subspace.size:,} "
           f"architectures")
@@ -110,12 +127,12 @@ def _finish(result) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from evospace.evolve.controller import Search
 
-    search = Search.resume(args.run, device=args.device, progress=not args.quiet, log=_info)
+    search = Search.resume(args.run, device=args.device, progress=not args.quiet, log=_info, group=_join(args))
     if search.finished:
         search.run()  # returns at once, releasing the run
-        _info(f"{args.run} is already finished; nothing to resume")
+        search.log(f"{args.run} is already finished; nothing to resume")
         return 0
-    return _finish(search.run())
+    return _finish(search.run(), search.group.is_main)
 
 
 @cmd_resume.arguments
@@ -219,15 +236,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.command_handler(args) or 0)
     except EvospaceError as err:
+        from evospace.distributed import MirroredError
         from evospace.evolve.controller import Interrupted
 
-        print(f"evospace {args.command}: {err}", file=sys.stderr)
+        rank = int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+        if not isinstance(err, MirroredError):  # rank 0 has already said it
+            print(f"evospace {args.command}{f' (rank {rank})' if rank else ''}: {err}", file=sys.stderr)
         return 130 if isinstance(err, Interrupted) else 2
     except KeyboardInterrupt:
         print(f"evospace {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if "evospace.distributed" in sys.modules:
+            from evospace.distributed import leave
+
+            leave()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The controller is the same in both modes; it only talks to a :class:`Backend`. C
 
     trainer = backend.make_trainer(round)     # None: nothing to train (oracle)
     ... trainer.train_epoch() until trainer.done (checkpointed by the controller) ...
+    backend.finish_training(round)            # ranks of a process group line up their state
     scorer  = backend.scorer(round)           # evaluate(arch) -> metrics, op_scores(rng, metrics)
     backend.apply_subspace(next, round + 1)   # survivors keep their weights
 
@@ -14,6 +15,7 @@ snapshot through ``hooks`` after each.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from evospace.data import DataSplits
+from evospace.distributed import Group
 from evospace.errors import RunError
 from evospace.evolve.fewshot import PhaseHooks, split_supernet, train_sub_supernets
 from evospace.metrics.angle import reference_weights
@@ -44,6 +47,8 @@ class Scorer(Protocol):
 
     def evaluate(self, arch: Arch) -> dict[str, float]: ...
 
+    def evaluate_many(self, archs: list[Arch]) -> list[dict[str, float]]: ...
+
     def op_scores(self, rng: np.random.Generator, metrics: tuple[str, ...]) -> dict: ...
 
     def cached(self) -> dict[tuple[str, ...], dict[str, float]]: ...
@@ -57,6 +62,9 @@ class Backend(ABC):
     @abstractmethod
     def make_trainer(self, round_index: int) -> RoundTrainer | None:
         """The round's trainer, or ``None`` when there is nothing to train."""
+
+    def finish_training(self, round_index: int) -> None:  # noqa: B027 (optional hook, nothing to do by default)
+        """Called once the round's training is over, before scoring."""
 
     @abstractmethod
     def scorer(self, round_index: int) -> Scorer:
@@ -92,10 +100,11 @@ class Backend(ABC):
 class SupernetBackend(Backend):
     """A weight-sharing supernet with its angle reference, trained and scored on a data set."""
 
-    def __init__(self, space: SearchSpace, data: DataSplits, device: torch.device) -> None:
+    def __init__(self, space: SearchSpace, data: DataSplits, device: torch.device, group: Group | None = None) -> None:
         self.space = space
         self.data = data
         self.device = device
+        self.group = group or Group()
         self.config = space.config.search
         self.seed = space.config.seed
         self.supernet = Supernet(space, space.initial_subspace(), self.seed).to(device)
@@ -109,7 +118,21 @@ class SupernetBackend(Backend):
     def make_trainer(self, round_index: int) -> RoundTrainer:
         return RoundTrainer(self.supernet, self.data, self.config.train,
                             batch_size=self.space.config.data.batch_size, epochs=self.config.epochs_per_round,
-                            round_index=round_index, seed=self.seed, sampling=self.config.sampling)
+                            round_index=round_index, seed=self.seed, sampling=self.config.sampling, group=self.group)
+
+    def finish_training(self, round_index: int) -> None:
+        """Give every rank rank 0's BN running statistics (they drift apart per rank), then check the weights.
+
+        The weights themselves never differ (every rank applies the same averaged gradients); the check
+        makes sure of it before anything is scored.
+        """
+        if not self.group.distributed:
+            return
+        self.group.broadcast_tensors(list(self.supernet.buffers()), "sharing BN statistics")
+        digest = hashlib.sha256()
+        for tensor in self.supernet.state_dict().values():
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        self.group.check_agree(f"the supernet weights after round {round_index}'s training", digest.digest())
 
     def after_training(self, round_index: int, hooks: PhaseHooks) -> None:
         if self.config.few_shot is None:
@@ -127,7 +150,8 @@ class SupernetBackend(Backend):
                                  recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
         return RoundScorer(self.space, self.supernet, self.reference, self.data, self.config.scoring,
                            batch_size=self.space.config.data.batch_size,
-                           recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
+                           recalibration_batches=self.config.train.recalibration_batches, seed=self.seed,
+                           group=self.group)
 
     def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
         if self.few_shot is not None:  # split anew next round, from the shared weights
@@ -210,6 +234,10 @@ class _OracleScorer:
                 self.log.append(list(key))
             self._cache[key] = metrics
         return self._cache[key]
+
+    def evaluate_many(self, archs: list[Arch]) -> list[dict[str, float]]:
+        """One by one: a table lookup costs nothing to share out, and queries must count in order."""
+        return [self.evaluate(arch) for arch in archs]
 
     def cached(self) -> dict[tuple[str, ...], dict[str, float]]:
         return self._cache

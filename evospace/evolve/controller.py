@@ -15,6 +15,11 @@ The controller only talks to a :class:`~evospace.evolve.backend.Backend` (a supe
 oracle in benchmark mode) through ``make_trainer``, ``scorer`` and ``apply_subspace``.
 All randomness comes from streams keyed by (seed, purpose, round, ...), so state on
 disk is counters, tensors and plain data; resuming from any snapshot continues bit for bit on CPU.
+
+Under ``torchrun`` every rank runs this same loop (see :mod:`evospace.distributed`): the ranks share
+out the training batch and the evaluations, and reach every decision themselves; the decisions are
+checked to agree before rank 0, the only writer, records them. Rank 0 reads the snapshot to resume from
+and sends it to the others, so any snapshot resumes under any number of processes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import yaml
@@ -34,20 +40,24 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from evospace.data import load_data
-from evospace.device import resolve_device
+from evospace.distributed import Group, MirroredError
+from evospace.distributed import group as join_group
 from evospace.errors import EvospaceError, RunError
 from evospace.evolve.backend import Backend, Oracle, OracleBackend, SupernetBackend
 from evospace.evolve.fewshot import PhaseHooks
 from evospace.evolve.policy import combined_scores, grow, queue_of, shrink
 from evospace.evolve.population import evolve
+from evospace.run import store as run_store
 from evospace.run.rng import global_rng_state, numpy_stream, set_global_rng_state
-from evospace.run.store import CHECKPOINT_ROUND, IncompleteSnapshot, RunStore, Snapshot
+from evospace.run.store import CHECKPOINT_ROUND, FollowerStore, IncompleteSnapshot, MemorySnapshot, RunStore
 from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch, Subspace
 from evospace.supernet.train import RoundTrainer
 
-__all__ = ["Search", "SearchResult", "Interrupted", "BudgetExhausted"]
+__all__ = ["Search", "SearchResult", "Interrupted", "BudgetExhausted", "on_main"]
+
+T = TypeVar("T")
 
 
 class Interrupted(EvospaceError):
@@ -113,6 +123,8 @@ class Search:
         oracle_spec: how to rebuild the oracle on resume (recorded in ``run.yaml``), e.g. ``{"table": path}``.
         progress: show tqdm progress bars.
         log: where one-line status messages go.
+        group: the run's processes (default: joined from torchrun's environment, else a group of one);
+            only rank 0 writes, shows progress and logs.
 
     Example:
         >>> result = Search(load_space("spaces/mnist1d.yaml"), "runs/demo").run()  # doctest: +SKIP
@@ -120,24 +132,36 @@ class Search:
 
     def __init__(self, space: SearchSpace, out: str | Path, *, device: str = "auto", progress: bool = True,
                  log: Callable[[str], None] = print, oracle: Oracle | None = None, oracle_spec: dict | None = None,
-                 _resume: bool = False) -> None:
+                 group: Group | None = None, _resume: bool = False) -> None:
+        self.group = group or join_group(device)
+        self.group.hint = f"; continue with `evospace resume {out}` (under torchrun or not)"
         self.space = space
         self.oracle = oracle
         self.oracle_spec = oracle_spec
-        self.store = RunStore(out)
-        self.device = resolve_device(device)
-        self.progress = progress
-        self.log = log
+        self.store = RunStore(out) if self.group.is_main else FollowerStore(out)
+        self.device = self.group.device(device)
+        self.progress = progress and self.group.is_main
+        self.log = log if self.group.is_main else _silent
         self.config = space.config.search
         self.seed = space.config.seed
         self._stop_signal: int | None = None
         self._trainer: RoundTrainer | None = None
         self._lock = None  # held from creation or resume until run() returns
+        batch = space.config.data.batch_size
+        if oracle is None and batch % self.group.world:
+            raise EvospaceError(f"{space.source}: data.batch_size {batch} does not split over {self.group.world} "
+                                f"processes (the global batch stays {batch} whatever their number); choose a "
+                                f"multiple of {self.group.world} with --set data.batch_size=N")
         if not _resume:
-            self._create()
+            on_main(self.group, self._create_directory, "creating the run directory", share=False)
+            self._lock = on_main(self.group, self.store.lock, "locking the run", share=False)
+            self.backend = self._make_backend()
+            self.state = self._initial_state()
+            for row in self._initial_events():
+                self.store.append("events", row)
 
     # -- creation and resume ----------------------------------------------------------------------
-    def _create(self) -> None:
+    def _create_directory(self) -> None:
         if self.store.exists():
             record = self.store.read_record()
             same = record.get("fingerprint") == self.space.fingerprint()
@@ -153,11 +177,6 @@ class Search:
             "versions": {"evospace": _version(), "torch": str(torch.__version__), "python": platform.python_version()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
-        self._lock = self.store.lock()
-        self.backend = self._make_backend()
-        self.state = self._initial_state()
-        for row in self._initial_events():
-            self.store.append("events", row)
 
     def _initial_state(self) -> _State:
         subspace = self.space.initial_subspace()
@@ -166,77 +185,102 @@ class Search:
 
     def _initial_events(self) -> list[dict]:
         subspace = self.space.initial_subspace()
-        return [{"event": "run_started", "space": self.space.name, "seed": self.seed, "time": time.time()},
+        return [{"event": "run_started", "space": self.space.name, "seed": self.seed, "processes": self.group.world,
+                 "time": time.time()},
                 *({"event": "op_added", "round": 0, "label": label, "op": op, "reason": "initial", "scores": None}
                   for label in subspace.labels for op in subspace.ops(label))]
 
     @classmethod
     def resume(cls, path: str | Path, *, device: str = "auto", progress: bool = True,
-               log: Callable[[str], None] = print) -> Search:
+               log: Callable[[str], None] = print, group: Group | None = None) -> Search:
         """Continue the run in ``path`` from its newest valid snapshot (mid-round if there is one).
 
         A snapshot that fails verification is reported in one line, renamed (``rounds/002.damaged``, never
         loaded nor overwritten) and the next older one is used. If none is left, a run whose snapshots were
         all interrupted writes starts its first round over; one with a damaged snapshot is refused. A
         finished run only gets what a kill may have cut short after its last round (``best/``, checkpoints);
-        :attr:`finished` then says there is nothing left to run.
+        :attr:`finished` then says there is nothing left to run. Any snapshot resumes under any number of
+        processes; the same number continues bit for bit.
 
         Raises:
             RunError: ``path`` is not a run, another process holds it, or no snapshot can be used.
         """
-        store = RunStore(path)
-        record = store.read_record()
-        space = space_from_dict(record["space"], str(store.run_yaml))
+        group = group or join_group(device)
+        record = on_main(group, RunStore(path).read_record, "reading run.yaml")
+        space = space_from_dict(record["space"], str(Path(path) / "run.yaml"))
         spec = record.get("oracle")
         oracle = load_oracle(spec, space) if spec else None
         self = cls(space, path, device=device, progress=progress, log=log, oracle=oracle, oracle_spec=spec,
-                   _resume=True)
+                   group=group, _resume=True)
         if record.get("fingerprint") not in (None, space.fingerprint()):
-            raise RunError(f"{store.run_yaml}: the recorded space does not match its fingerprint; "
+            raise RunError(f"{self.store.run_yaml}: the recorded space does not match its fingerprint; "
                            f"the run was edited by hand")
-        self._lock = store.lock()
+        self._lock = on_main(group, self.store.lock, "locking the run", share=False)
         self.backend = self._make_backend()
+        picked = on_main(group, self._restore_newest, "choosing the snapshot to resume from")
+        if picked is None:  # only interrupted writes: the run stopped before its first checkpoint
+            self.state = self._initial_state()
+            self._offsets = {"events": 0, "metrics": 0}
+            self.store.rewrite_journal("events", self._initial_events())
+            self.store.rewrite_journal("metrics", [])
+            self.store.remove_leftovers()
+            self.log(f"no complete snapshot in {path}: starting its first round again")
+            return self
+        kind, name, files = picked
+        if group.is_main:
+            for file in files:
+                group.broadcast_bytes(self._picked.read_bytes(file), "sending the snapshot")
+        else:
+            contents = {file: group.broadcast_bytes(b"", "receiving the snapshot") for file in files}
+            self._restore(kind, MemorySnapshot(self.store.path / name, contents))
+        if self.state.front:
+            self._write_best(self.state.front, self.state.round - 1)
+        if self.state.finished:  # killed after writing its last round: only the tidying was left
+            self.store.clear_checkpoints()
+            return self
+        self.store.append("events", {"event": "resumed", "from": kind, "snapshot": name, "round": self.state.round,
+                                     "processes": group.world, "time": time.time()})
+        was = self._snapshot_processes
+        self.log(f"resuming {path} from {kind} {name} (round {self.state.round})"
+                 + (f" on {group.world} processes; it was written by {was}, so the run continues but not bit for "
+                    f"bit as it would have on {was} (each rank normalises its own slice of the batch)"
+                    if was != group.world and self._trainer is not None else ""))
+        return self
+
+    def _restore_newest(self) -> tuple[str, str, list[str]] | None:
+        """On rank 0: restore the newest usable snapshot and tidy the run; ``None`` means start over.
+
+        Returns what the other ranks need to restore the same snapshot: its kind, name and files.
+        """
+        store = self.store
         skipped: list[tuple[Path, RunError]] = []
         for kind, directory in store.snapshots():
             try:
-                self._restore(kind, store.verify(directory))
+                snap = store.verify(directory)
+                self._restore(kind, snap)
             except RunError as err:
                 skipped.append((directory, err))
                 continue
             self._set_aside(skipped)
             for name in store.torn_journals():
-                log(f"{store.path / name}: dropping its torn last line (the run was killed while writing it)")
+                self.log(f"{store.path / name}: dropping its torn last line (the run was killed while writing it)")
             store.truncate_journals(self._offsets)
             store.remove_leftovers()
-            if self.state.front:
-                self._write_best(self.state.front, self.state.round - 1)
-            if self.state.finished:  # killed after writing its last round: only the tidying was left
-                store.clear_checkpoints()
-                return self
-            store.append("events", {"event": "resumed", "from": kind, "snapshot": str(directory.name),
-                                    "round": self.state.round, "time": time.time()})
-            log(f"resuming {path} from {kind} {directory.name} (round {self.state.round})")
-            return self
+            self._picked = snap
+            return kind, directory.name, sorted(snap.files)
         damaged = [err for _, err in skipped if not isinstance(err, IncompleteSnapshot)]
         if damaged:
             raise RunError(f"{damaged[0]}; no other snapshot to fall back to, so the run cannot continue "
                            f"(start a new one with `evospace search --out NEW_DIR`)")
-        # only interrupted writes: the run stopped before its first checkpoint; start it over in place
         self._set_aside(skipped)
-        self.state = self._initial_state()
-        self._offsets = {"events": 0, "metrics": 0}
-        store.rewrite_journal("events", self._initial_events())
-        store.rewrite_journal("metrics", [])
-        store.remove_leftovers()
-        log(f"no complete snapshot in {path}: starting its first round again")
-        return self
+        return None
 
     def _set_aside(self, skipped: list[tuple[Path, RunError]]) -> None:
         for directory, err in skipped:
             kept = self.store.set_aside(directory, "incomplete" if isinstance(err, IncompleteSnapshot) else "damaged")
             self.log(f"{err}; falling back to an older snapshot ({directory.name} kept as {kept.name})")
 
-    def _restore(self, kind: str, snap: Snapshot) -> None:
+    def _restore(self, kind: str, snap: run_store.Snapshot) -> None:
         """Load a verified snapshot; anything unusable in it is a :class:`RunError` naming the snapshot."""
         self._trainer = None
         meta = snap.read_json("state.json")
@@ -257,6 +301,7 @@ class Search:
         self.state = state
         self._offsets = offsets
         self._trainer = trainer
+        self._snapshot_processes = int(meta.get("processes", 1))
         if kind == "round" and not state.finished:
             self.backend.apply_subspace(state.subspace, state.round, state.born)
 
@@ -266,7 +311,7 @@ class Search:
         cfg = self.space.config.data
         data = load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples, split_seed=self.seed,
                          device=self.device)
-        return SupernetBackend(self.space, data, self.device)
+        return SupernetBackend(self.space, data, self.device, self.group)
 
     # -- the loop ---------------------------------------------------------------------------------
     @property
@@ -298,9 +343,19 @@ class Search:
             raise KeyboardInterrupt
         self._stop_signal = signum
 
-    def _check_stop(self) -> None:
-        if self._stop_signal is not None:
-            name = signal.Signals(self._stop_signal).name
+    def _stop_requested(self) -> bool:
+        """Whether a signal asked this process (or, in a process group, any rank) to stop.
+
+        In a group this is a collective, so every rank stops after the same step.
+        """
+        return self.group.any(self._stop_signal is not None, "a stop check")
+
+    def _check_stop(self, requested: bool | None = None) -> None:
+        if requested is None:
+            requested = self._stop_requested()
+        if requested:
+            name = ("a signal to another rank" if self._stop_signal is None
+                    else signal.Signals(self._stop_signal).name)
             raise Interrupted(f"stopped by {name} in round {self.state.round}; the last checkpoint is on disk. "
                               f"Continue with: evospace resume {self.store.path}")
 
@@ -325,12 +380,13 @@ class Search:
 
         def maybe_checkpoint(t: RoundTrainer) -> bool:
             nonlocal last_checkpoint
-            if t.global_step - last_checkpoint >= self.config.checkpoint_every or self._stop_signal is not None:
+            stop = self._stop_requested()
+            if t.global_step - last_checkpoint >= self.config.checkpoint_every or stop:
                 self._checkpoint(t)
                 last_checkpoint = t.global_step
-            if self._stop_signal is not None:
+            if stop:
                 self._close(bar)
-                self._check_stop()
+                self._check_stop(stop)
             return True
 
         try:
@@ -345,6 +401,7 @@ class Search:
             self._close(bar)
         if trainer.global_step > last_checkpoint:  # resumed from the trained state: it is on disk already
             self._checkpoint(trainer)  # the trained state: scoring restarts from here
+        self.backend.finish_training(trainer.round)
 
     def _after_training(self, trainer: RoundTrainer) -> None:
         """The backend's work before scoring (few-shot sub-supernets), with a checkpoint after each piece."""
@@ -364,6 +421,10 @@ class Search:
             self._check_stop()
             return scorer.evaluate(arch)
 
+        def evaluate_many(archs: list[Arch]) -> list[dict[str, float]]:
+            self._check_stop()
+            return scorer.evaluate_many(archs)
+
         first = self.config.objectives[0]
         bar = self._bar(self.config.population.generations + 1, f"round {r + 1}/{self.config.rounds} evolve")
 
@@ -379,7 +440,8 @@ class Search:
             result = evolve(trained, evaluate, tuple(self.config.objectives), self.config.population,
                             self.config.constraints, self.backend.cost, self.backend.op_cost,
                             numpy_stream(self.seed, "evolve", r),
-                            seeds=[row["arch"] for row in self.state.front], on_generation=on_generation)
+                            seeds=[row["arch"] for row in self.state.front], on_generation=on_generation,
+                            evaluate_many=evaluate_many)
             front = sorted(({"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.front),
                            key=lambda row: -row["metrics"][first])
             history = result.history
@@ -433,6 +495,8 @@ class Search:
                 for l in trained.labels}
         born = {l: {op: self.state.born[l].get(op, r + 1) for op in following.ops(l)} for l in trained.labels}
         next_state = _State(r + 1, following, seen, born, front, bool(stop_reason), stop_reason)
+        self.group.check_agree(f"round {r}'s decision (next subspace, front, stop rule)",
+                               json.dumps(next_state.to_json(), sort_keys=True))
         best = front[0]
         self.store.append("events", {
             "event": "round_ended", "round": r, "size_before": trained.size, "size_after": following.size,
@@ -447,8 +511,9 @@ class Search:
                                          "subspace": following.to_config(), "best": best, "time": time.time()})
         op_scores = {l: {op: {**per_op[l][op], "combined": combined[l][op]} for op in trained.ops(l)}
                      for l in trained.labels}
-        self.store.write_round(r, self._snapshot_files(next_state, trained, extra={
-            "op_scores": op_scores, "logbook": history, "population": population}, space_yaml=True))
+        if self.group.is_main:
+            self.store.write_round(r, self._snapshot_files(next_state, trained, extra={
+                "op_scores": op_scores, "logbook": history, "population": population}, space_yaml=True))
         self.store.clear_checkpoints()
         self._write_best(front, r)
         self.state = next_state
@@ -461,14 +526,14 @@ class Search:
 
     # -- snapshots --------------------------------------------------------------------------------
     def _snapshot_files(self, state: _State, trained: Subspace, extra: dict | None = None,
-                        trainer: RoundTrainer | None = None, space_yaml: bool = False) -> dict[str, bytes]:
+                        trainer_state: tuple[dict, dict] | None = None, space_yaml: bool = False) -> dict[str, bytes]:
         groups = self.backend.tensors()
         meta = {"controller": state.to_json(), "trained_subspace": trained.to_config(),
                 "journals": self.store.journal_offsets(), "rng": global_rng_state(), "tensors": sorted(groups),
-                "backend": self.backend.state(), **(extra or {})}
+                "backend": self.backend.state(), "processes": self.group.world, **(extra or {})}
         files = {}
-        if trainer is not None:
-            trainer_meta, momentum = trainer.state_dict()
+        if trainer_state is not None:
+            trainer_meta, momentum = trainer_state
             meta["trainer"] = trainer_meta
             files["optimizer.safetensors"] = _tensors_bytes(momentum)
         for name, tensors in groups.items():
@@ -480,8 +545,11 @@ class Search:
         return files
 
     def _checkpoint(self, trainer: RoundTrainer) -> None:
-        self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step,
-                                    self._snapshot_files(self.state, self.state.subspace, trainer=trainer))
+        trainer_state = trainer.state_dict()  # on every rank: it totals the epoch's running sums over them
+        if self.group.is_main:
+            self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step,
+                                        self._snapshot_files(self.state, self.state.subspace,
+                                                             trainer_state=trainer_state))
 
     def _write_best(self, front: list[dict], r: int) -> None:
         """``best/arch.json`` from round ``r``'s front (rewritten on resume: a kill may have left it stale)."""
@@ -506,6 +574,33 @@ class Search:
     def _close(bar) -> None:
         if bar is not None:
             bar.close()
+
+
+def on_main(group: Group, fn: Callable[[], T], what: str, share: bool = True) -> T | None:
+    """Run ``fn`` on rank 0 only; the other ranks get its result (plain JSON data) or raise its error.
+
+    For what only one process may do (reading or changing the run directory). With ``share=False`` the
+    others get ``None``: only the outcome is shared.
+    """
+    if not group.distributed:
+        return fn()
+    if group.is_main:
+        try:
+            value = fn()
+        except Exception as err:
+            message = str(err) if isinstance(err, EvospaceError) else f"rank 0 failed while {what}: {err!r}"
+            group.broadcast({"error": message}, what)
+            raise
+        group.broadcast({"value": value if share else None}, what)
+        return value
+    reply = group.broadcast(None, what)
+    if "error" in reply:
+        raise MirroredError(reply["error"])
+    return reply["value"]
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0: rank 0 speaks for the run."""
 
 
 def load_oracle(spec: dict, space: SearchSpace) -> Oracle:

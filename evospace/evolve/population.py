@@ -155,7 +155,8 @@ class EvolutionResult:
 def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], objectives: tuple[str, ...],
            config: PopulationConfig, limits: ConstraintsConfig, cost: Callable[[Arch], OpCost],
            op_cost: Callable[[str, str], OpCost], rng: np.random.Generator,
-           seeds: list[Arch] = (), on_generation: Callable[[dict], None] | None = None) -> EvolutionResult:
+           seeds: list[Arch] = (), on_generation: Callable[[dict], None] | None = None,
+           evaluate_many: Callable[[list[Arch]], list[dict[str, float]]] | None = None) -> EvolutionResult:
     """Evolve a population inside ``subspace`` for ``config.generations`` generations.
 
     Args:
@@ -164,15 +165,19 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
         seeds: architectures that start in the population (e.g. the previous round's front), repaired
             if they use inactive operators.
         on_generation: called with each logbook record.
+        evaluate_many: metrics of a whole generation's new individuals at once (DEAP's ``toolbox.map``
+            idea: a process group shares them out); ``evaluate`` one by one when absent.
     """
     labels = subspace.labels
     n_obj = len(objectives)
     multi = n_obj > 1
 
-    def assign(ind: Individual) -> None:
-        metrics = evaluate(ind.arch(labels))
-        ind.metrics = dict(metrics)
-        ind.fitness.values = tuple(-metrics[o] if o in MINIMISED else metrics[o] for o in objectives)
+    def assign(inds: list[Individual]) -> None:
+        archs = [ind.arch(labels) for ind in inds]
+        results = evaluate_many(archs) if evaluate_many is not None else map(evaluate, archs)
+        for ind, metrics in zip(inds, results):
+            ind.metrics = dict(metrics)
+            ind.fitness.values = tuple(-metrics[o] if o in MINIMISED else metrics[o] for o in objectives)
 
     def fix(ind: Individual) -> None:
         if repair(ind, subspace, cost, limits, op_cost, rng) and ind.fitness.valid:
@@ -206,8 +211,7 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
             on_generation(entry)
 
     invalid = [ind for ind in pop if not ind.fitness.valid]
-    for ind in invalid:
-        assign(ind)
+    assign(invalid)
     evaluations += len(invalid)
     hof.update(pop)
     if multi:
@@ -230,8 +234,7 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
                 del ind.fitness.values
             fix(ind)
         invalid = [ind for ind in offspring if not ind.fitness.valid]
-        for ind in invalid:
-            assign(ind)
+        assign(invalid)
         evaluations += len(invalid)
         hof.update(offspring)
         pop = tools.selNSGA2(pop + offspring, config.size) if multi else offspring

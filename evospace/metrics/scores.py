@@ -7,10 +7,13 @@ seeded uniform sample for accuracy (each evaluation is a BN recalibration plus a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from evospace.data import DataSplits
+from evospace.distributed import Group
 from evospace.errors import EvospaceError
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import AngleScorer
@@ -44,11 +47,14 @@ class RoundScorer:
         data: data splits on the supernet's device.
         config: scoring settings.
         batch_size, recalibration_batches: BN recalibration sample.
+        group: the run's processes; :meth:`evaluate_many` deals architectures out across them.
     """
 
     def __init__(self, space: SearchSpace, supernet, reference: dict[str, torch.Tensor], data: DataSplits,
-                 config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int) -> None:
+                 config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int,
+                 group: Group | None = None) -> None:
         self.space = space
+        self.group = group or Group()
         self.supernet = supernet
         self.config = config
         self.angle = AngleScorer(supernet, reference, config.angle_definition)
@@ -59,14 +65,27 @@ class RoundScorer:
         """``accuracy`` (validation top-1, BN recalibrated), ``angle``, ``params``, ``flops`` of ``arch``."""
         key = tuple(arch[label] for label in self.space.labels)
         if key not in self._cache:
-            cost = self.space.cost(arch)
-            self._cache[key] = {
-                "accuracy": self.accuracy.accuracy(self.supernet, arch),
-                "angle": self.angle.score(arch),
-                "params": float(cost.params),
-                "flops": float(cost.flops),
-            }
+            self._cache[key] = self._compute(arch)
         return self._cache[key]
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        """Metrics of each architecture; in a process group each rank evaluates a share and all get all.
+
+        The cache fills in the order of ``archs`` on every rank, as it would in one process, so that
+        everything downstream (the population, the cache's order) is the same whatever the world size.
+        """
+        keys = [tuple(arch[label] for label in self.space.labels) for arch in archs]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if self.group.distributed and todo:
+            mine = [self._compute(dict(zip(self.space.labels, key))) for key in self.group.shard(todo)]
+            for key, metrics in zip(todo, self.group.unshard(mine, len(todo), "evaluating architectures")):
+                self._cache[key] = metrics
+        return [self.evaluate(arch) for arch in archs]
+
+    def _compute(self, arch: Arch) -> dict[str, float]:
+        cost = self.space.cost(arch)
+        return {"accuracy": self.accuracy.accuracy(self.supernet, arch), "angle": self.angle.score(arch),
+                "params": float(cost.params), "flops": float(cost.flops)}
 
     @property
     def evaluated(self) -> int:
@@ -94,7 +113,7 @@ class RoundScorer:
                 per_metric["magnitude"] = op_means(subspace, idx, table[rows, idx].sum(axis=1))
         if "accuracy" in metrics:
             idx = covering_sample(subspace, rng, self.config.accuracy_samples)
-            values = np.array([self.evaluate(subspace.decode(row))["accuracy"] for row in idx])
+            values = np.array([m["accuracy"] for m in self.evaluate_many([subspace.decode(row) for row in idx])])
             per_metric["accuracy"] = op_means(subspace, idx, values)
         return {label: {op: {m: table[label][op] for m, table in per_metric.items()} for op in subspace.ops(label)}
                 for label in subspace.labels}

@@ -33,7 +33,7 @@ import yaml
 from evospace.errors import RunError
 
 __all__ = ["RunStore", "Snapshot", "IncompleteSnapshot", "atomic_write", "read_jsonl", "fsync_dir",
-           "CHECKPOINT_ROUND"]
+           "CHECKPOINT_ROUND", "FollowerStore", "MemorySnapshot"]
 
 COMPLETE = "COMPLETE"
 FORMAT_VERSION = 1
@@ -422,3 +422,62 @@ def _remove_snapshot(directory: Path) -> None:
         marker.unlink()
         fsync_dir(directory)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+class MemorySnapshot(Snapshot):
+    """A verified snapshot's bytes, received from rank 0 by a process that may not see the run directory."""
+
+    def __init__(self, path: Path, contents: dict[str, bytes]) -> None:
+        super().__init__(path, {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()})
+        object.__setattr__(self, "contents", contents)
+
+    def read_bytes(self, name: str) -> bytes:
+        if name not in self.files:
+            raise RunError(f"{self.path / name}: not part of this snapshot (not listed in {COMPLETE})")
+        return self.contents[name]
+
+
+class _NoLock:
+    def close(self) -> None:
+        pass
+
+
+class FollowerStore(RunStore):
+    """The run store of a rank other than 0: every write is dropped, so only rank 0 ever touches the disk.
+
+    Followers never read the directory either: rank 0 sends them the record and the snapshot it resumes
+    from, so a multi-node run needs the run directory on rank 0's node only.
+    """
+
+    def create(self, record: dict) -> None:
+        pass
+
+    def lock(self) -> object:
+        return _NoLock()
+
+    def remove_leftovers(self) -> None:
+        pass
+
+    def append(self, journal: str, row: dict) -> None:
+        pass
+
+    def journal_offsets(self) -> dict[str, int]:
+        return dict.fromkeys(JOURNALS, 0)
+
+    def truncate_journals(self, offsets: dict[str, int]) -> None:
+        pass
+
+    def rewrite_journal(self, name: str, rows: list[dict]) -> None:
+        pass
+
+    def write_snapshot(self, directory: Path, files: dict[str, bytes]) -> Snapshot:
+        return Snapshot(directory, {})
+
+    def clear_checkpoints(self) -> None:
+        pass
+
+    def set_aside(self, directory: Path, why: str) -> Path:
+        return directory
+
+    def write_best(self, payload: dict) -> None:
+        pass

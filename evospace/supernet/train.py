@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from evospace.data import DataSplits
+from evospace.distributed import Group
+from evospace.errors import EvospaceError
 from evospace.run.rng import numpy_stream, torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.space.subspace import Arch, Subspace
@@ -52,11 +54,14 @@ def cosine_lr(base: float, step: int, total: int) -> float:
 
 def train_step(forwards: Sequence[Callable[[torch.Tensor], torch.Tensor]], params: list[torch.Tensor],
                optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-               lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+               lr: float, reduce_grads: Callable[[list[torch.Tensor]], None] | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step; several forwards (FairNAS paths) add their gradients up before it.
 
     Returns the (detached) mean loss and the mean number of correct predictions over the forwards. Shared
     by the supernet and the stand-alone trainer so that both pay exactly the same per step.
+    ``reduce_grads`` averages the gradients across processes (before clipping, so every rank clips the
+    same global gradient).
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -69,6 +74,8 @@ def train_step(forwards: Sequence[Callable[[torch.Tensor], torch.Tensor]], param
         loss.backward()
         loss_sum += loss.detach()
         hits += (logits.detach().argmax(1) == y).sum()
+    if reduce_grads is not None:
+        reduce_grads(params)
     if config.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
     optimizer.step()
@@ -116,10 +123,15 @@ class RoundTrainer:
     :meth:`train_epoch` until :attr:`done`. ``on_step`` is called after every optimizer step but an
     epoch's last (for mid-round checkpoints and signal handling); it may raise to stop, and the trainer
     resumes later from :meth:`state_dict`.
+
+    In a process group (``group``), every rank runs the same steps on the same paths; each takes an equal
+    slice of the global batch of ``batch_size`` and gradients are averaged before the step. Counters and
+    momentum are identical on every rank, so a snapshot from any world size resumes under any other.
     """
 
     def __init__(self, supernet: nn.Module, data: DataSplits, config: TrainConfig, *, batch_size: int,
-                 epochs: int, round_index: int, seed: int, sampling: str = "uniform") -> None:
+                 epochs: int, round_index: int, seed: int, sampling: str = "uniform",
+                 group: Group | None = None) -> None:
         self.supernet = supernet
         self.data = data
         self.config = config
@@ -128,6 +140,11 @@ class RoundTrainer:
         self.round = round_index
         self.seed = seed
         self.sampling = sampling
+        self.group = group or Group()
+        if batch_size % self.group.world:
+            raise EvospaceError(f"data.batch_size {batch_size} does not split evenly over {self.group.world} "
+                                f"processes: the global batch stays {batch_size} whatever the number of "
+                                f"processes, so choose a batch size divisible by it")
         n = len(data.y_train)
         self.steps_per_epoch = max(1, n // batch_size)  # drop the last partial batch: stable BN statistics
         self.epoch = 0  # epochs completed
@@ -169,13 +186,17 @@ class RoundTrainer:
         loss_sum, correct = self._sums[0], self._sums[1]
         start = time.perf_counter()
         lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
+        world, rank = self.group.world, self.group.rank
+        share = self.batch_size // world
+        reduce = self.group.all_reduce_grads if self.group.distributed else None
         while self.step < self.steps_per_epoch:
-            idx = order[self.step * self.batch_size:(self.step + 1) * self.batch_size]
+            start_at = self.step * self.batch_size + rank * share  # this rank's slice of the global batch
+            idx = order[start_at:start_at + share]
             x, y = self.data.x_train[idx], self.data.y_train[idx]
             lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
             forwards = [functools.partial(self.supernet, arch=arch) for arch in paths[self.step]]
-            loss, hits = train_step(forwards, self._params, self.optimizer, x, y, self.config, lr)
-            loss_sum += loss
+            loss, hits = train_step(forwards, self._params, self.optimizer, x, y, self.config, lr, reduce)
+            loss_sum += loss / world if world > 1 else loss  # this rank's part of the global batch's mean
             correct += hits
             self._sums[2] += len(y)
             self.step += 1
@@ -185,19 +206,28 @@ class RoundTrainer:
                 progress(1)
             if on_step is not None and self.step < self.steps_per_epoch:
                 on_step(self)
-        seen, seconds = self._sums[2], self._sums[3]
-        figures = EpochFigures(self.round, self.epoch, float(loss_sum) / self.steps_per_epoch,
-                               float(correct) / max(seen, 1), lr, seconds, self.steps_per_epoch)
+        total_loss, total_correct, seen = self._global_sums()
+        seconds = self._sums[3]
+        figures = EpochFigures(self.round, self.epoch, total_loss / self.steps_per_epoch,
+                               total_correct / max(seen, 1), lr, seconds, self.steps_per_epoch)
         self.epoch += 1
         self.step = 0
         self._sums = None
         return figures
 
+    def _global_sums(self) -> tuple[float, float, int]:
+        """The epoch's running loss sum, hits and samples over every rank (a collective when distributed)."""
+        loss, hits, seen = float(self._sums[0]), float(self._sums[1]), self._sums[2]
+        if self.group.distributed:
+            loss, hits, seen = self.group.sum([loss, hits, seen], "the epoch's figures")
+        return loss, hits, int(seen)
+
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> tuple[dict, dict[str, torch.Tensor]]:
         """``(json_state, tensors)``: counters as JSON, momentum buffers as named tensors.
 
-        Buffers are keyed by parameter *name* so that the mapping survives a rebuild of the supernet.
+        Buffers are keyed by parameter *name* so that the mapping survives a rebuild of the supernet. In a
+        process group every rank must call it (the running sums are totalled over the ranks).
         """
         names = {id(p): n for n, p in self.supernet.named_parameters()}
         tensors = {}
@@ -208,8 +238,9 @@ class RoundTrainer:
                     tensors[f"momentum.{names[id(p)]}"] = buf.detach().clone()
         meta = {"round": self.round, "epoch": self.epoch, "step": self.step, "epochs": self.epochs,
                 "steps_per_epoch": self.steps_per_epoch,
-                "sums": None if self._sums is None else
-                [float(self._sums[0]), int(self._sums[1]), self._sums[2], self._sums[3]]}
+                "sums": None if self._sums is None else [*self._global_sums(), self._sums[3]]}
+        if meta["sums"] is not None:
+            meta["sums"][1] = int(meta["sums"][1])
         return meta, tensors
 
     def load_state_dict(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
@@ -218,6 +249,8 @@ class RoundTrainer:
             raise ValueError("trainer state belongs to another round or batch size")
         self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
         sums = meta.get("sums")
+        if sums is not None and not self.group.is_main:  # rank 0 carries the totals so far; the others restart
+            sums = [0.0, 0, 0, sums[3]]
         if sums is not None:
             device = self.data.x_train.device
             # the dtypes train_epoch accumulates in: a float64 loss sum would round differently
