@@ -147,7 +147,8 @@ class SupernetBackend(Backend):
         if self.few_shot is not None and self.few_shot.round == round_index and self.few_shot.complete:
             return FewShotScorer(self.space, self.few_shot, self.reference, self.data, self.config.scoring,
                                  batch_size=self.space.config.data.batch_size,
-                                 recalibration_batches=self.config.train.recalibration_batches, seed=self.seed)
+                                 recalibration_batches=self.config.train.recalibration_batches, seed=self.seed,
+                                 group=self.group)
         return RoundScorer(self.space, self.supernet, self.reference, self.data, self.config.scoring,
                            batch_size=self.space.config.data.batch_size,
                            recalibration_batches=self.config.train.recalibration_batches, seed=self.seed,

@@ -407,8 +407,11 @@ class Search:
         """The backend's work before scoring (few-shot sub-supernets), with a checkpoint after each piece."""
 
         def checkpoint(done: int) -> None:
-            self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step + done,
-                                        self._snapshot_files(self.state, self.state.subspace, trainer=trainer))
+            trainer_state = trainer.state_dict()  # on every rank, as in _checkpoint
+            if self.group.is_main:
+                self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step + done,
+                                            self._snapshot_files(self.state, self.state.subspace,
+                                                                 trainer_state=trainer_state))
             self._check_stop()
 
         self.backend.after_training(trainer.round, PhaseHooks(checkpoint, self.store.append))

@@ -5,15 +5,20 @@ The owner of an architecture is the sub-supernet whose split operators it uses
 same reference ``V0`` as the one-shot supernet, so the angles of different owners are on one scale; accuracy
 swaps the owner's delta into the supernet before the BN recalibration and validation pass. Operator scores
 are means over architectures as in :class:`~evospace.metrics.scores.RoundScorer`, whose interface this
-class shares (``evaluate``, ``op_scores``, ``cached``, ``evaluated``).
+class shares (``evaluate``, ``evaluate_many``, ``op_scores``, ``cached``, ``evaluated``). In a process group
+every rank holds every sub-supernet (they are trained alike on each rank), so ``evaluate_many`` deals the
+architectures out across ranks as ``RoundScorer`` does.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from evospace.data import DataSplits
+from evospace.distributed import Group
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import AngleScorer
 from evospace.metrics.magnitude import magnitude_table
@@ -36,13 +41,16 @@ class FewShotScorer:
         data: data splits on the supernet's device.
         config: scoring settings.
         batch_size, recalibration_batches, seed: BN recalibration sample, as for ``RoundScorer``.
+        group: the run's processes; :meth:`evaluate_many` deals architectures out across them.
     """
 
     def __init__(self, space: SearchSpace, sub: SubSupernets, reference: dict[str, torch.Tensor], data: DataSplits,
-                 config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int) -> None:
+                 config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int,
+                 group: Group | None = None) -> None:
         if not sub.complete:
             raise ValueError(f"sub-supernets {sub.pending} of round {sub.round} are not trained yet")
         self.space = space
+        self.group = group or Group()
         self.sub = sub
         self.supernet = sub.supernet
         self.config = config
@@ -86,16 +94,26 @@ class FewShotScorer:
         """``accuracy``, ``angle``, ``params``, ``flops`` of ``arch``, from the sub-supernet that owns it."""
         key = tuple(arch[label] for label in self.space.labels)
         if key not in self._cache:
-            owner = self.sub.owner_of(arch)
-            self.sub.activate(owner)
-            cost = self.space.cost(arch)
-            self._cache[key] = {
-                "accuracy": self.accuracy.accuracy(self.supernet, arch),
-                "angle": self.angles[self.sub.owners.index(owner)].score(arch),
-                "params": float(cost.params),
-                "flops": float(cost.flops),
-            }
+            self._cache[key] = self._compute(arch)
         return self._cache[key]
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        """Metrics of each architecture; in a process group each rank evaluates a share and all get all."""
+        keys = [tuple(arch[label] for label in self.space.labels) for arch in archs]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if self.group.distributed and todo:
+            mine = [self._compute(dict(zip(self.space.labels, key))) for key in self.group.shard(todo)]
+            for key, metrics in zip(todo, self.group.unshard(mine, len(todo), "evaluating architectures")):
+                self._cache[key] = metrics
+        return [self.evaluate(arch) for arch in archs]
+
+    def _compute(self, arch: Arch) -> dict[str, float]:
+        owner = self.sub.owner_of(arch)
+        self.sub.activate(owner)
+        cost = self.space.cost(arch)
+        return {"accuracy": self.accuracy.accuracy(self.supernet, arch),
+                "angle": self.angles[self.sub.owners.index(owner)].score(arch),
+                "params": float(cost.params), "flops": float(cost.flops)}
 
     @property
     def evaluated(self) -> int:
@@ -117,7 +135,7 @@ class FewShotScorer:
                 per_metric["magnitude"] = op_means(subspace, idx, self._magnitude_indices(idx))
         if "accuracy" in metrics:
             idx = covering_sample(subspace, rng, self.config.accuracy_samples)
-            values = np.array([self.evaluate(subspace.decode(row))["accuracy"] for row in idx])
+            values = np.array([m["accuracy"] for m in self.evaluate_many([subspace.decode(row) for row in idx])])
             per_metric["accuracy"] = op_means(subspace, idx, values)
         return {label: {op: {m: table[label][op] for m, table in per_metric.items()} for op in subspace.ops(label)}
                 for label in subspace.labels}

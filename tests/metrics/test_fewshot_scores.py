@@ -67,6 +67,12 @@ def test_every_architecture_is_scored_by_its_owner(split, data) -> None:
     sub.activate(None)
 
 
+def test_evaluate_many_equals_one_by_one(split) -> None:
+    space, net, reference, sub, scorer = split
+    archs = list(net.subspace)[1::7]
+    assert scorer.evaluate_many(archs + archs[:2]) == [scorer.evaluate(arch) for arch in archs + archs[:2]]
+
+
 def test_operator_scores_are_means_over_owned_architectures(split) -> None:
     space, net, reference, sub, scorer = split
     scores = scorer.op_scores(numpy_stream(0, "test"), ("angle", "accuracy"))
