@@ -74,9 +74,8 @@ class Backend(ABC):
     def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
         """Hold ``subspace`` from round ``round_index`` on (``born``: each active operator's first round)."""
 
-    def after_training(self, round_index: int, hooks: PhaseHooks) -> None:
-        """Work between the round's training and its scoring (none by default)."""
-        return None
+    def after_training(self, round_index: int, hooks: PhaseHooks) -> None:  # noqa: B027 (optional hook)
+        """Work between the round's training and its scoring, e.g. few-shot sub-supernets (none by default)."""
 
     def cost(self, arch: Arch) -> OpCost:
         raise NotImplementedError
