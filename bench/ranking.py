@@ -13,20 +13,31 @@ Two studies at E = 5: accuracy τ vs the number of BN recalibration batches (1, 
 reference of a grown supernet (round 0 trains 3 of 5 operators per choice point for 5 epochs, round 1 grows
 the other 2 and trains 5 more; survivors' reference = their weights at birth vs at the start of round 1).
 
+Few-shot study (issue 10) at equal compute, counted in training steps: a supernet trained E0 = 5 epochs is
+split on the choice point whose operators' angle scores vary most (the controller's default rule), each of its
+K = 5 sub-supernets trains ``--fs-epochs`` E more epochs on its own part of the space and scores the
+architectures it owns (``fewshot``); against it, a fresh one-shot supernet trained E0 + K·E epochs
+(``oneshot_equal``). ``--fs-per-label`` also splits on every choice point in turn, to see which split pays.
+
 Scores of every architecture can be saved (``--save FILE.safetensors``) and the statistics recomputed later
 against a more complete ground truth without training again (``--load FILE.safetensors``).
 
     python bench/ranking.py [--quick] [--seeds N] [--gt bench/data/mnist1d_rank_gt.csv]
+    python bench/ranking.py --fewshot-only --seeds 8 [--fs-epochs 1] [--fs-per-label]
 
 Final line (means at 5 epochs): ``RESULT epochs=5 tau_angle=... tau_acc_bn=... tau_acc_nobn=...
 tau_magnitude=... tau_combined=... tau_params=... tau_flops=... tau_ops_angle=... gt_ceiling=...`` where
 ``tau_angle`` uses ScoreConfig's default definition, ``tau_combined`` the default shrink score
-rank_mean(angle, accuracy), and ``gt_ceiling`` is the ground truth's τ between its two seeds' test accuracies.
+rank_mean(angle, accuracy), and ``gt_ceiling`` is the ground truth's τ between its two seeds' test accuracies;
+then ``tau_fewshot=... tau_oneshot_equal=...`` (the angle, as the controller scores) and
+``tau_oneshot_e0=...`` (the supernet before the split). ``--fewshot-only`` skips everything else and its
+RESULT line holds only the few-shot keys.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -39,6 +50,7 @@ from evospace.data import load_data
 from evospace.evolve.policy import combined_scores
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import DEFINITIONS, AngleScorer, reference_weights
+from evospace.metrics.fewshot import FewShotScorer
 from evospace.metrics.groundtruth import build_order, load_ground_truth, noise_ceiling
 from evospace.metrics.magnitude import magnitude_table
 from evospace.metrics.ranking import average_ranks, kendall_tau, precision_at_k
@@ -47,6 +59,7 @@ from evospace.run.rng import numpy_stream
 from evospace.space import load_space
 from evospace.space.schema import ScoreConfig, TrainConfig
 from evospace.space.subspace import Subspace
+from evospace.supernet.fewshot import SubSupernets, choose_split, disagreement
 from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
 
@@ -125,6 +138,64 @@ def collect(space, data, seeds: int, budgets: list[int], eval_rows: np.ndarray) 
     return arrays
 
 
+def score_few_shot(space, data, seed: int, sub_epochs: int, lr: float | None, per_label: bool,
+                   acc_rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Angles of every architecture (and accuracy of ``acc_rows``): one-shot at E0, few-shot after the split,
+    one-shot at equal steps."""
+    subspace = space.initial_subspace()
+    all_rows = subspace.all_indices()
+    cfg = space.config
+    flat = np.ravel_multi_index(acc_rows.T, [len(subspace.ops(label)) for label in subspace.labels])
+    archs = [subspace.decode(r) for r in acc_rows]
+    evaluator = AccuracyEvaluator(data, batch_size=cfg.data.batch_size, batches=DEFAULT_RECAL, seed=seed)
+
+    def accuracy(evaluate) -> np.ndarray:
+        values = np.full(len(all_rows), np.nan)
+        values[flat] = [evaluate(arch) for arch in archs]
+        return values
+
+    net = Supernet(space, subspace, seed=seed)
+    reference = reference_weights(net)
+    train(net, data, space, STUDY_EPOCHS, seed)
+    angles = AngleScorer(net, reference, DEFAULT_ANGLE).score_indices(all_rows)
+    chosen = choose_split(disagreement(op_means(subspace, all_rows, angles)), 1)[0]
+    out = {"oneshot_e0": angles, "chosen": np.array([subspace.labels.index(chosen)], dtype=float),
+           "acc_oneshot_e0": accuracy(lambda arch: evaluator.accuracy(net, arch))}
+    oneshot_bytes = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    for label in subspace.labels if per_label else (chosen,):
+        sub = SubSupernets(net, 0, (label,))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for owner in sub.owners:
+            sub.train(owner, data, cfg.search.train, batch_size=cfg.data.batch_size, epochs=sub_epochs,
+                      lr=lr if lr is not None else cfg.search.train.lr, seed=seed)
+        scorer = FewShotScorer(space, sub, reference, data, ScoreConfig(), batch_size=cfg.data.batch_size,
+                               recalibration_batches=DEFAULT_RECAL, seed=seed)
+        out[f"split_{label}"] = scorer.angle_indices(all_rows)
+        if label == chosen:
+            out["acc_fewshot"] = accuracy(lambda arch: scorer.evaluate(arch)["accuracy"])  # noqa: B023
+        sub.activate(None)
+        memory = sub.memory()
+        out[f"bytes_{label}"] = np.array([oneshot_bytes, memory["shared_bytes"] + memory["delta_bytes"],
+                                          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss], dtype=float)
+        steps = sum(row["steps"] for rows in sub.figures.values() for row in rows)
+    out["fewshot"] = out[f"split_{chosen}"]
+    equal_epochs = STUDY_EPOCHS + len(subspace.ops(chosen)) * sub_epochs
+    eq = Supernet(space, subspace, seed=seed)
+    eq_reference = reference_weights(eq)
+    train(eq, data, space, equal_epochs, seed)
+    out["oneshot_equal"] = AngleScorer(eq, eq_reference, DEFAULT_ANGLE).score_indices(all_rows)
+    out["acc_oneshot_equal"] = accuracy(lambda arch: evaluator.accuracy(eq, arch))
+    print(f"  seed {seed}: few-shot split on {chosen} ({steps} sub-supernet steps); one-shot at equal compute "
+          f"trained {equal_epochs} epochs", file=sys.stderr, flush=True)
+    return out
+
+
+def collect_few_shot(space, data, seeds: int, sub_epochs: int, lr: float | None, per_label: bool,
+                     acc_rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {f"fewshot/s{seed}/{name}": values for seed in range(seeds)
+            for name, values in score_few_shot(space, data, seed, sub_epochs, lr, per_label, acc_rows).items()}
+
+
 # -- phase 2: statistics against the ground truth ----------------------------------------------------------
 def with_derived(metrics: dict[str, np.ndarray], costs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Add the default angle and accuracy, the baselines' costs and the combined scores."""
@@ -167,7 +238,8 @@ def fmt(values: list[float]) -> str:
     return f"{np.mean(values):6.3f} ±{np.std(values):5.3f}" if values else "      —       "
 
 
-def report(arrays: dict[str, np.ndarray], space, truth) -> None:
+def report(arrays: dict[str, np.ndarray], space, truth) -> str:
+    """Print the tables; return the RESULT line's one-shot part ("" without one-shot scores)."""
     subspace = space.initial_subspace()
     counts = [len(subspace.ops(label)) for label in subspace.labels]
     gt_flat = np.ravel_multi_index(truth.indices(subspace).T, counts)
@@ -175,7 +247,9 @@ def report(arrays: dict[str, np.ndarray], space, truth) -> None:
     archs = list(subspace)
     costs = {"params": np.array([space.cost(a).params for a in archs], dtype=float),
              "flops": np.array([space.cost(a).flops for a in archs], dtype=float)}
-    runs = sorted({tuple(key.split("/")[:2]) for key in arrays})
+    runs = sorted({tuple(key.split("/")[:2]) for key in arrays if not key.startswith("fewshot/")})
+    if not runs:
+        return ""
     tau, prec, tau_ops, tau_all = defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list)
     budgets = sorted({int(e[1:]) for _, e in runs})
     evaluated = 0
@@ -219,10 +293,57 @@ def report(arrays: dict[str, np.ndarray], space, truth) -> None:
     ceiling = noise_ceiling(truth)
     e = STUDY_EPOCHS if STUDY_EPOCHS in budgets else budgets[-1]
     mean = lambda name: float(np.mean(tau[(e, name)]))  # noqa: E731
-    print(f"RESULT epochs={e} tau_angle={mean('angle'):.3f} tau_acc_bn={mean('acc_bn'):.3f} "
-          f"tau_acc_nobn={mean('acc_nobn'):.3f} tau_magnitude={mean('magnitude'):.3f} "
-          f"tau_combined={mean('combined'):.3f} tau_params={mean('params'):.3f} tau_flops={mean('flops'):.3f} "
-          f"tau_ops_angle={float(np.mean(tau_ops[(e, 'angle')])):.3f} gt_ceiling={ceiling.between_seeds_test:.3f}")
+    return (f"RESULT epochs={e} tau_angle={mean('angle'):.3f} tau_acc_bn={mean('acc_bn'):.3f} "
+            f"tau_acc_nobn={mean('acc_nobn'):.3f} tau_magnitude={mean('magnitude'):.3f} "
+            f"tau_combined={mean('combined'):.3f} tau_params={mean('params'):.3f} tau_flops={mean('flops'):.3f} "
+            f"tau_ops_angle={float(np.mean(tau_ops[(e, 'angle')])):.3f} gt_ceiling={ceiling.between_seeds_test:.3f}")
+
+
+def report_few_shot(arrays: dict[str, np.ndarray], space, truth) -> str:
+    """Print the few-shot table; return the RESULT keys it adds ("" without few-shot scores)."""
+    subspace = space.initial_subspace()
+    counts = [len(subspace.ops(label)) for label in subspace.labels]
+    gt_flat = np.ravel_multi_index(truth.indices(subspace).T, counts)
+    truth_ops = op_means(subspace, truth.indices(subspace), truth.test_acc)
+    seeds = sorted({key.split("/")[1] for key in arrays if key.startswith("fewshot/")}, key=lambda s: int(s[1:]))
+    if not seeds:
+        return ""
+    names = {key.split("/")[2] for key in arrays if key.startswith("fewshot/")}
+    scored = ["oneshot_e0", "fewshot", "oneshot_equal", *sorted(n for n in names if n.startswith("split_")),
+              *(n for n in ("acc_oneshot_e0", "acc_fewshot", "acc_oneshot_equal")
+                if any(np.isfinite(v).any() for k, v in arrays.items() if k.startswith("fewshot/") and k.endswith(n)))]
+    tau, tau_ops, prec = defaultdict(list), defaultdict(list), defaultdict(list)
+    for seed in seeds:
+        for name in scored:
+            if f"fewshot/{seed}/{name}" not in arrays:  # a split label the default rule chose for other seeds
+                continue
+            values = arrays[f"fewshot/{seed}/{name}"][gt_flat]
+            finite = np.isfinite(values)
+            if not finite.any():
+                continue
+            tau[name].append(kendall_tau(values[finite], truth.test_acc[finite]))
+            prec[name].append(precision_at_k(values[finite], truth.test_acc[finite], TOP))
+            rows = truth.indices(subspace)[finite]
+            tau_ops[name].append(ops_tau(subspace, truth_ops, op_means(subspace, rows, values[finite])))
+    gain = np.array(tau["fewshot"]) - np.array(tau["oneshot_equal"])
+    chosen = [subspace.labels[int(arrays[f"fewshot/{seed}/chosen"][0])] for seed in seeds]
+    print(f"\nfew-shot vs one-shot, {len(seeds)} seed(s); angle ({DEFAULT_ANGLE}) over all {len(gt_flat)} ground-truth "
+          f"architectures, acc_* (BN recalibrated) over the scored sample; mean ± std over seeds")
+    print("                      Kendall τ       precision@5%    operator τ")
+    for name in scored:
+        print(f"  {name:<19} {fmt(tau[name])}  {fmt(prec[name])}  {fmt(tau_ops[name])}")
+    print(f"  angle τ gain few-shot − one-shot at equal steps: {fmt(list(gain))} (per seed: "
+          f"{' '.join(f'{g:+.3f}' for g in gain)}); split chosen: {', '.join(chosen)}")
+    for name in sorted(names):
+        if name.startswith("bytes_"):
+            b = np.mean([arrays[f"fewshot/{seed}/{name}"] for seed in seeds if f"fewshot/{seed}/{name}" in arrays],
+                        axis=0)
+            print(f"  memory, split on {name[6:]}: one-shot supernet {b[0] / 1024:.0f} KiB; few-shot adds a shared "
+                  f"copy + deltas of {b[1] / 1024:.0f} KiB ({(b[0] + b[1]) / b[0]:.2f}x the tensors); peak RSS "
+                  f"grew {b[2] / 1024:.1f} MiB during the phase")
+    mean = lambda name: float(np.mean(tau[name]))  # noqa: E731
+    return (f" tau_fewshot={mean('fewshot'):.3f} tau_oneshot_equal={mean('oneshot_equal'):.3f} "
+            f"tau_oneshot_e0={mean('oneshot_e0'):.3f} tau_gain_sd={float(np.std(gain)):.3f}")
 
 
 def main() -> int:
@@ -234,6 +355,12 @@ def main() -> int:
     parser.add_argument("--gt", default=str(GROUND_TRUTH), help="ground-truth CSV")
     parser.add_argument("--save", help="write every architecture's scores to this .safetensors file")
     parser.add_argument("--load", help="skip training: read scores written by --save")
+    parser.add_argument("--fewshot-only", action="store_true", help="run only the few-shot study")
+    parser.add_argument("--fs-epochs", type=int, default=1, help="epochs per few-shot sub-supernet (default 1)")
+    parser.add_argument("--fs-lr", type=float, help="sub-supernets' peak learning rate (default: the space's)")
+    parser.add_argument("--fs-per-label", action="store_true", help="also split on every choice point in turn")
+    parser.add_argument("--fs-archs", type=int, help="architectures whose accuracy the few-shot study scores "
+                                                      "(default 100; 0 quick)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -254,15 +381,20 @@ def main() -> int:
         # accuracy costs a recalibration and a validation pass per architecture: score the first ones the
         # ground truth trains (a seeded uniform sample, present even in a partial ground truth)
         eval_rows = build_order(space)[:args.archs or (60 if args.quick else 200)]
-        print(f"training {seeds} supernet seed(s) for {budgets} epochs; angle {DEFAULT_ANGLE!r}, "
-              f"recalibration {DEFAULT_RECAL} batches; accuracy of {len(eval_rows)} architectures", flush=True)
+        acc_rows = build_order(space)[:args.fs_archs if args.fs_archs is not None else 0 if args.quick else 100]
+        shown = "no one-shot budgets (few-shot study only)" if args.fewshot_only else f"{budgets} epochs"
+        print(f"training {seeds} supernet seed(s) for {shown}; angle {DEFAULT_ANGLE!r}, recalibration "
+              f"{DEFAULT_RECAL} batches; accuracy of {0 if args.fewshot_only else len(eval_rows)} architectures "
+              f"(few-shot study: {len(acc_rows)}); few-shot sub-supernets {args.fs_epochs} epoch(s) each", flush=True)
         cfg = space.config
         data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
                          split_seed=cfg.seed)
-        arrays = collect(space, data, seeds, budgets, eval_rows)
+        arrays = {} if args.fewshot_only else collect(space, data, seeds, budgets, eval_rows)
+        arrays.update(collect_few_shot(space, data, seeds, args.fs_epochs, args.fs_lr, args.fs_per_label, acc_rows))
         if args.save:
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, args.save)
-    report(arrays, space, truth)
+    result = report(arrays, space, truth)
+    print((result or "RESULT") + report_few_shot(arrays, space, truth))
     return 0
 
 

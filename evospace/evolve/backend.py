@@ -9,6 +9,8 @@ The controller is the same in both modes; it only talks to a :class:`Backend`. C
     backend.apply_subspace(next, round + 1)   # survivors keep their weights
 
 Snapshots hold ``backend.tensors()`` (safetensors files) and ``backend.state()`` (JSON).
+``backend.after_training(round, hooks)`` runs between training and scoring: few-shot sub-supernets, with a
+snapshot through ``hooks`` after each.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import torch
 from evospace.data import DataSplits
 from evospace.distributed import Group
 from evospace.errors import RunError
+from evospace.evolve.fewshot import PhaseHooks, split_supernet, train_sub_supernets
 from evospace.metrics.angle import reference_weights
+from evospace.metrics.fewshot import FewShotScorer
 from evospace.metrics.scores import RoundScorer, op_means
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.fewshot import SubSupernets
 from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
 
@@ -69,6 +74,9 @@ class Backend(ABC):
     def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
         """Hold ``subspace`` from round ``round_index`` on (``born``: each active operator's first round)."""
 
+    def after_training(self, round_index: int, hooks: PhaseHooks) -> None:  # noqa: B027 (optional hook)
+        """Work between the round's training and its scoring, e.g. few-shot sub-supernets (none by default)."""
+
     def cost(self, arch: Arch) -> OpCost:
         raise NotImplementedError
 
@@ -100,6 +108,7 @@ class SupernetBackend(Backend):
         self.seed = space.config.seed
         self.supernet = Supernet(space, space.initial_subspace(), self.seed).to(device)
         self.reference = reference_weights(self.supernet)
+        self.few_shot: SubSupernets | None = None  # this round's sub-supernets (search.few_shot)
 
     @property
     def subspace(self) -> Subspace:
@@ -124,13 +133,30 @@ class SupernetBackend(Backend):
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         self.group.check_agree(f"the supernet weights after round {round_index}'s training", digest.digest())
 
-    def scorer(self, round_index: int) -> RoundScorer:
+    def after_training(self, round_index: int, hooks: PhaseHooks) -> None:
+        if self.config.few_shot is None:
+            return
+        if self.few_shot is None or self.few_shot.round != round_index:  # else: resumed mid-phase
+            self.few_shot = split_supernet(self.supernet, self.reference, self.config, round_index=round_index,
+                                           seed=self.seed)
+        train_sub_supernets(self.few_shot, self.data, self.config, seed=self.seed,
+                            batch_size=self.space.config.data.batch_size, hooks=hooks)
+
+    def scorer(self, round_index: int) -> RoundScorer | FewShotScorer:
+        if self.few_shot is not None and self.few_shot.round == round_index and self.few_shot.complete:
+            return FewShotScorer(self.space, self.few_shot, self.reference, self.data, self.config.scoring,
+                                 batch_size=self.space.config.data.batch_size,
+                                 recalibration_batches=self.config.train.recalibration_batches, seed=self.seed,
+                                 group=self.group)
         return RoundScorer(self.space, self.supernet, self.reference, self.data, self.config.scoring,
                            batch_size=self.space.config.data.batch_size,
                            recalibration_batches=self.config.train.recalibration_batches, seed=self.seed,
                            group=self.group)
 
     def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None:
+        if self.few_shot is not None:  # split anew next round, from the shared weights
+            self.few_shot.activate(None)
+            self.few_shot = None
         inherit = self.config.inherit_weights
         self.supernet.apply_subspace(subspace, round_index, inherit_weights=inherit)
         current = reference_weights(self.supernet)
@@ -155,7 +181,12 @@ class SupernetBackend(Backend):
         return self.space.op_cost(label, op)
 
     def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        if self.few_shot is not None:  # the shared weights, whichever sub-supernet is active
+            return {"supernet": self.few_shot.shared, "reference": self.reference, "few_shot": self.few_shot.tensors()}
         return {"supernet": self.supernet.state_dict(), "reference": self.reference}
+
+    def state(self) -> dict:
+        return {"few_shot": self.few_shot.state()} if self.few_shot is not None else {}
 
     def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
         supernet = Supernet(self.space, trained, self.seed)
@@ -165,6 +196,8 @@ class SupernetBackend(Backend):
             raise RunError(f"supernet.safetensors does not match the space ({str(err).splitlines()[0]})") from None
         self.supernet = supernet.to(self.device)
         self.reference = {k: v.to(self.device) for k, v in tensors["reference"].items()}
+        few_shot = state.get("few_shot")
+        self.few_shot = SubSupernets.restore(self.supernet, few_shot, tensors["few_shot"]) if few_shot else None
 
 
 class Oracle(Protocol):

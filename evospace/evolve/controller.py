@@ -44,6 +44,7 @@ from evospace.distributed import Group, MirroredError
 from evospace.distributed import group as join_group
 from evospace.errors import EvospaceError, RunError
 from evospace.evolve.backend import Backend, Oracle, OracleBackend, SupernetBackend
+from evospace.evolve.fewshot import PhaseHooks
 from evospace.evolve.policy import combined_scores, grow, queue_of, shrink
 from evospace.evolve.population import evolve
 from evospace.run import store as run_store
@@ -367,6 +368,7 @@ class Search:
             self._trainer = self.backend.make_trainer(r)
         if self._trainer is not None:
             self._train(self._trainer)
+            self._after_training(self._trainer)
         self._trainer = None
         self._score_and_decide(r, started)
 
@@ -400,6 +402,19 @@ class Search:
         if trainer.global_step > last_checkpoint:  # resumed from the trained state: it is on disk already
             self._checkpoint(trainer)  # the trained state: scoring restarts from here
         self.backend.finish_training(trainer.round)
+
+    def _after_training(self, trainer: RoundTrainer) -> None:
+        """The backend's work before scoring (few-shot sub-supernets), with a checkpoint after each piece."""
+
+        def checkpoint(done: int) -> None:
+            trainer_state = trainer.state_dict()  # on every rank, as in _checkpoint
+            if self.group.is_main:
+                self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step + done,
+                                            self._snapshot_files(self.state, self.state.subspace,
+                                                                 trainer_state=trainer_state))
+            self._check_stop()
+
+        self.backend.after_training(trainer.round, PhaseHooks(checkpoint, self.store.append))
 
     def _score_and_decide(self, r: int, started: float) -> None:
         trained = self.state.subspace

@@ -129,6 +129,9 @@ def render_run(run, graph) -> str:
     lines += _table(rows, right_from=2)
     if g["finished"]:
         lines.append(f"  final subspace after round {rounds[-1]}: {final_size(graph):,} architectures")
+    if g.get("few_shot"):
+        lines += ["", "Few-shot splits (scores from one sub-supernet per operator combination)"]
+        lines += [f"  round {r}: {_split(split)}" for r, split in sorted(g["few_shot"].items())]
     lines += ["", "Lineage: who entered and left when"]
     for r in sorted(set(rounds) | {d["born"] for d in graph.nodes.values()}):
         new = entered(graph, r)
@@ -165,6 +168,9 @@ def render_round(run, graph, round_index: int) -> str:
                     + ["✗ removed" if data["died"] == round_index else "", f"round {data['born']}"])
         previous = data["label"]
     lines += _table(rows, right_from=2)
+    split = graph.graph.get("few_shot", {}).get(round_index)
+    if split:
+        lines += ["", f"Few-shot: {_split(split)}"]
     new, gone = entered(graph, round_index), removed(graph, round_index)
     lines += ["", f"Entered at the start of round {round_index}: " + (f"{len(new)}" if new else "none")]
     lines += _grouped(graph, new) if round_index else []
@@ -221,6 +227,12 @@ def _header(run, graph) -> list[str]:
                      f"{int(m['params']):,} params, {int(m['flops']):,} FLOPs")
         lines.append("  " + "  ".join(f"{label}={op}" for label, op in best["arch"].items()))
     return lines
+
+
+def _split(split: dict) -> str:
+    """One line: where a round was split, into how many sub-supernets, and why."""
+    return (f"split on {', '.join(split['labels'])} into {len(split['owners'])} sub-supernets × {split['epochs']} "
+            f"epoch(s) ({split['reason']})")
 
 
 def _life(data: dict) -> str:

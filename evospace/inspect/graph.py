@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from evospace.run.run import Run
 
 __all__ = ["lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
-           "ordered_nodes", "final_size", "to_storable",
+           "ordered_nodes", "final_size", "few_shot_splits", "to_storable",
            "from_storable", "export_graph", "read_graph", "GRAPH_FORMATS", "NODE_FIELDS", "EDGE_FIELDS",
            "GRAPH_FIELDS"]
 
@@ -43,8 +43,8 @@ GRAPH_FORMATS = ("json", "graphml", "gexf", "dot")
 NODE_FIELDS = ("label", "op", "born", "died", "rounds", "added", "removed", "scores", "params", "flops")
 EDGE_FIELDS = ("rounds",)
 GRAPH_FIELDS = ("run", "space", "skeleton", "labels", "rounds_total", "rounds_started", "rounds_finished",
-                "finished", "stop_reason", "sizes", "round")
-_ENCODED = {"rounds", "scores", "labels", "sizes"}  # list/dict attributes, JSON strings in storable form
+                "finished", "stop_reason", "sizes", "few_shot", "round")
+_ENCODED = {"rounds", "scores", "labels", "sizes", "few_shot"}  # list/dict attributes, JSON strings in storable form
 
 
 def node_id(label: str, op: str) -> str:
@@ -194,7 +194,18 @@ def _run_attributes(run: Run, events: list[dict], started: dict[int, dict], fini
         "finished": finished,
         "stop_reason": reason,
         "sizes": {index: event["size"] for index, event in sorted(started.items())},
+        "few_shot": few_shot_splits(events),
     }
+
+
+def few_shot_splits(events: list[dict]) -> dict[int, dict]:
+    """``{round: split}`` of every round scored by few-shot sub-supernets (``few_shot_split`` events).
+
+    Each split holds ``labels`` (the choice points split on), ``owners`` (one operator combination per
+    sub-supernet), ``epochs`` per sub-supernet and the ``reason`` it was chosen.
+    """
+    return {e["round"]: {key: e.get(key) for key in ("labels", "owners", "epochs", "reason")}
+            for e in events if e.get("event") == "few_shot_split"}
 
 
 # -- storable form -----------------------------------------------------------------------------------
@@ -237,7 +248,7 @@ def _decoded(attrs: dict, fields: tuple[str, ...], fill: bool) -> dict:
         value = attrs[key]
         if key in _ENCODED and isinstance(value, str):
             value = json.loads(value)
-        if key in ("scores", "sizes") and isinstance(value, dict):  # JSON object keys are strings
+        if key in ("scores", "sizes", "few_shot") and isinstance(value, dict):  # JSON object keys are strings
             value = {int(k): v for k, v in value.items()}
         out[key] = value
     return out

@@ -497,6 +497,10 @@ def _facts(run: Run, graph: nx.DiGraph) -> str:
             ("rounds", f"{g['rounds_started']} started, {g['rounds_finished']} finished, {g['rounds_total']} planned")]
     if g["finished"]:
         rows.append(("final subspace", f"{final_size(graph):,} architectures"))
+    if g.get("few_shot"):
+        rows.append(("few-shot splits", "; ".join(
+            f"round {r}: {', '.join(split['labels'])} into {len(split['owners'])} sub-supernets × {split['epochs']} "
+            f"epoch(s)" for r, split in sorted(g["few_shot"].items()))))
     return "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
 
 

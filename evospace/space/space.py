@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from evospace.data import DataInfo, dataset_info
-from evospace.errors import DataError, SpaceError
+from evospace.errors import DataError, SpaceError, closest
 from evospace.space.ops import OpCost, UnknownOpError, conv_bn, create_op, module_cost, parse_op
 from evospace.space.schema import (
     OBJECTIVES,
+    FewShotConfig,
     SpaceConfig,
     apply_overrides,
     from_dict,
@@ -387,10 +388,33 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
             fail(f"search.scoring.{key}", f"must be ≥ 1, got {getattr(scoring, key)}")
     if search.checkpoint_every < 1:
         fail("search.checkpoint_every", f"must be ≥ 1, got {search.checkpoint_every}")
+    if search.few_shot is not None:
+        _check_few_shot(search.few_shot, tuple(choice_points), fail)
 
     space = SearchSpace(config, source, info, tuple(choice_points))
     _check_feasible(space, source)
     return space
+
+
+def _check_few_shot(config: FewShotConfig, choice_points: tuple[ChoicePoint, ...], fail) -> None:
+    """Split labels must be distinct choice points; counts, epochs and the learning rate positive."""
+    labels = [cp.label for cp in choice_points]
+    if config.split is not None:
+        if not config.split:
+            fail("search.few_shot.split", "must name at least one choice point (or leave it out to choose by `count`)")
+        for i, label in enumerate(config.split):
+            if label not in labels:
+                fail(f"search.few_shot.split[{i}]",
+                     f"unknown choice point {label!r}{closest(label, labels)}; expected one of {', '.join(labels)}")
+            if label in config.split[:i]:
+                fail(f"search.few_shot.split[{i}]", f"{label!r} is listed twice")
+    if not 1 <= config.count <= len(labels):
+        fail("search.few_shot.count", f"must be between 1 and the number of choice points ({len(labels)}), "
+                                      f"got {config.count}")
+    if config.epochs < 1:
+        fail("search.few_shot.epochs", f"must be ≥ 1, got {config.epochs}")
+    if config.lr is not None and config.lr <= 0:
+        fail("search.few_shot.lr", f"must be > 0 (or null for search.train.lr), got {config.lr}")
 
 
 def _check_feasible(space: SearchSpace, source: str) -> None:
