@@ -22,7 +22,7 @@ from evospace.space.schema import ScoreConfig
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["RoundScorer", "op_means", "covering_sample", "architecture_rows"]
+__all__ = ["CachedScorer", "RoundScorer", "magnitude_sums", "op_means", "covering_sample", "architecture_rows"]
 
 
 def op_means(subspace: Subspace, indices: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -37,29 +37,31 @@ def op_means(subspace: Subspace, indices: np.ndarray, values: np.ndarray) -> dic
     return out
 
 
-class RoundScorer:
-    """Metrics of architectures of one trained supernet, cached by architecture.
+class CachedScorer:
+    """What every scorer of a round shares: a cache by architecture, evaluations dealt out across
+    processes, and operator scores as means over architectures.
 
-    Args:
-        space: the search space (costs).
-        supernet: the trained supernet of the round.
-        reference: angle reference weights (``V0``).
-        data: data splits on the supernet's device.
-        config: scoring settings.
-        batch_size, recalibration_batches: BN recalibration sample.
-        group: the run's processes; :meth:`evaluate_many` deals architectures out across them.
+    Subclasses give ``_compute(arch)`` (the metrics of one architecture), ``angle_indices(rows)`` and
+    ``magnitude_indices(rows)`` (vectorised over index rows), and set ``space``, ``supernet``, ``config``
+    and ``group``.
     """
 
-    def __init__(self, space: SearchSpace, supernet, reference: dict[str, torch.Tensor], data: DataSplits,
-                 config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int,
-                 group: Group | None = None) -> None:
-        self.space = space
-        self.group = group or Group()
-        self.supernet = supernet
-        self.config = config
-        self.angle = AngleScorer(supernet, reference, config.angle_definition)
-        self.accuracy = AccuracyEvaluator(data, batch_size=batch_size, batches=recalibration_batches, seed=seed)
+    space: SearchSpace
+    supernet: object
+    config: ScoreConfig
+    group: Group
+
+    def __init__(self) -> None:
         self._cache: dict[tuple[str, ...], dict[str, float]] = {}
+
+    def _compute(self, arch: Arch) -> dict[str, float]:
+        raise NotImplementedError
+
+    def angle_indices(self, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def magnitude_indices(self, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """``accuracy`` (validation top-1, BN recalibrated), ``angle``, ``params``, ``flops`` of ``arch``."""
@@ -82,11 +84,6 @@ class RoundScorer:
                 self._cache[key] = metrics
         return [self.evaluate(arch) for arch in archs]
 
-    def _compute(self, arch: Arch) -> dict[str, float]:
-        cost = self.space.cost(arch)
-        return {"accuracy": self.accuracy.accuracy(self.supernet, arch), "angle": self.angle.score(arch),
-                "params": float(cost.params), "flops": float(cost.flops)}
-
     @property
     def evaluated(self) -> int:
         return len(self._cache)
@@ -95,28 +92,63 @@ class RoundScorer:
         """Every architecture evaluated so far (operator names in label order) and its metrics."""
         return self._cache
 
-    def _angle_rows(self, rng: np.random.Generator) -> np.ndarray:
-        return architecture_rows(self.supernet.subspace, rng, self.config.exhaustive_limit,
-                                 self.config.angle_samples)
-
     def op_scores(self, rng: np.random.Generator, metrics: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
         """``{label: {op: {metric: mean over the architectures containing op}}}``."""
         subspace = self.supernet.subspace
         per_metric: dict[str, dict[str, dict[str, float]]] = {}
         if "angle" in metrics or "magnitude" in metrics:
-            idx = self._angle_rows(rng)
+            idx = architecture_rows(subspace, rng, self.config.exhaustive_limit, self.config.angle_samples)
             if "angle" in metrics:
-                per_metric["angle"] = op_means(subspace, idx, self.angle.score_indices(idx))
+                per_metric["angle"] = op_means(subspace, idx, self.angle_indices(idx))
             if "magnitude" in metrics:
-                table = magnitude_table(self.supernet)
-                rows = np.arange(table.shape[0])[None, :]
-                per_metric["magnitude"] = op_means(subspace, idx, table[rows, idx].sum(axis=1))
+                per_metric["magnitude"] = op_means(subspace, idx, self.magnitude_indices(idx))
         if "accuracy" in metrics:
             idx = covering_sample(subspace, rng, self.config.accuracy_samples)
             values = np.array([m["accuracy"] for m in self.evaluate_many([subspace.decode(row) for row in idx])])
             per_metric["accuracy"] = op_means(subspace, idx, values)
         return {label: {op: {m: table[label][op] for m, table in per_metric.items()} for op in subspace.ops(label)}
                 for label in subspace.labels}
+
+
+def magnitude_sums(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each architecture's summed operator magnitudes, from a ``[choice point, operator]`` table."""
+    return table[np.arange(table.shape[0])[None, :], rows].sum(axis=1)
+
+
+class RoundScorer(CachedScorer):
+    """Metrics of architectures of one trained supernet, cached by architecture.
+
+    Args:
+        space: the search space (costs).
+        supernet: the trained supernet of the round.
+        reference: angle reference weights (``V0``).
+        data: data splits on the supernet's device.
+        config: scoring settings.
+        batch_size, recalibration_batches: BN recalibration sample.
+        group: the run's processes; :meth:`evaluate_many` deals architectures out across them.
+    """
+
+    def __init__(self, space: SearchSpace, supernet, reference: dict[str, torch.Tensor], data: DataSplits,
+                 config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int,
+                 group: Group | None = None) -> None:
+        super().__init__()
+        self.space = space
+        self.group = group or Group()
+        self.supernet = supernet
+        self.config = config
+        self.angle = AngleScorer(supernet, reference, config.angle_definition)
+        self.accuracy = AccuracyEvaluator(data, batch_size=batch_size, batches=recalibration_batches, seed=seed)
+
+    def _compute(self, arch: Arch) -> dict[str, float]:
+        cost = self.space.cost(arch)
+        return {"accuracy": self.accuracy.accuracy(self.supernet, arch), "angle": self.angle.score(arch),
+                "params": float(cost.params), "flops": float(cost.flops)}
+
+    def angle_indices(self, rows: np.ndarray) -> np.ndarray:
+        return self.angle.score_indices(rows)
+
+    def magnitude_indices(self, rows: np.ndarray) -> np.ndarray:
+        return magnitude_sums(magnitude_table(self.supernet), rows)
 
 
 def covering_sample(subspace: Subspace, rng: np.random.Generator, n: int) -> np.ndarray:
