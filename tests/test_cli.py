@@ -110,7 +110,10 @@ def test_search_writes_the_run_directory(tiny_run: Path, tiny_space_dict: dict) 
     record = yaml.safe_load((out / "run.yaml").read_text())
     assert record["seed"] == 3 and record["space"]["seed"] == 3
     assert record["space"]["search"]["rounds"] == 1
-    assert record["space"]["skeleton"]["stages"] == tiny_space_dict["skeleton"]["stages"]
+    resolved = record["space"]["skeleton"]["stages"]  # every key resolved, defaults included
+    assert [{k: st[k] for k in given} for st, given in zip(resolved, tiny_space_dict["skeleton"]["stages"])] \
+        == tiny_space_dict["skeleton"]["stages"]
+    assert all(st["multi_branch"] is False for st in resolved)
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "finished"

@@ -70,8 +70,8 @@ class Run:
         snap = self.store.verify(self.store.round_dir(index))
         meta = snap.read_json("state.json")
         controller = meta["controller"]
-        return RoundInfo(index, Subspace.from_config(meta["trained_subspace"]),
-                         Subspace.from_config(controller["subspace"]), controller["front"],
+        return RoundInfo(index, self.space.subspace_from_config(meta["trained_subspace"]),
+                         self.space.subspace_from_config(controller["subspace"]), controller["front"],
                          meta.get("op_scores", {}), meta.get("logbook", []), meta.get("population", []))
 
     @property
@@ -141,7 +141,7 @@ class Run:
         size = (current or {}).get("size")
         if finished:  # the final, shrunk subspace rather than the last one trained
             final = [e for e in events if e.get("event") == "finished"]
-            size = Subspace.from_config(final[-1]["subspace"]).size if final else size
+            size = self.space.subspace_from_config(final[-1]["subspace"]).size if final else size
         current_round = None if finished or current is None else current["round"]
         checkpoint = self.store.latest_checkpoint()
         step = checkpoint[1] if checkpoint is not None and checkpoint[0] == current_round else None

@@ -33,6 +33,7 @@ __all__ = [
     "TrainConfig",
     "ScoreConfig",
     "FewShotConfig",
+    "BranchLearningConfig",
     "SearchConfig",
     "SpaceConfig",
     "from_dict",
@@ -61,6 +62,9 @@ class StageConfig:
     channels: int  # output channels of every choice point of the stage
     depth: int  # number of choice points in the stage
     stride: int = 1  # stride of the stage's first choice point
+    multi_branch: bool = False  # each choice point runs a set of operators at once and averages them (NSE)
+    min_branches: int = 1  # fewest branches of a multi-branch point; 0 lets a shape-keeping block be skipped
+    max_branches: int | None = None  # most branches of a multi-branch point (None: every active operator)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,17 @@ class FewShotConfig:
 
 
 @dataclass(frozen=True)
+class BranchLearningConfig:
+    target: int  # expected params (or FLOPs) of an architecture that the branch probabilities are pushed to
+    cost: Literal["params", "flops"] = "params"  # what `target` counts
+    weight: float = 2.0  # λ of the penalty λ·((E[cost] − target) / target)², added to the cross-entropy
+    every: int = 4  # weight steps between two architecture steps (each on one held-out batch)
+    lr: float = 0.05  # Adam learning rate of the logits α (p = sigmoid(α))
+    prune_below: float = 0.1  # an operator whose probability ends an epoch below this leaves the subspace
+    warmup_epochs: int = 1  # epochs of each round that train the weights only, before any architecture step
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     rounds: int = 4  # train → score → evolve → shrink → grow cycles
     epochs_per_round: int = 5  # supernet epochs per round
@@ -159,6 +174,8 @@ class SearchConfig:
     # split the trained supernet into sub-supernets before scoring (off: on the ranking ground truth it ranked no
     # better than one-shot trained as many steps, τ 0.571 vs 0.583; supernet/fewshot.py)
     few_shot: FewShotConfig | None = None
+    # learn a probability per operator of every multi-branch choice point under a cost target (NSE); off: uniform
+    branch_learning: BranchLearningConfig | None = None
 
 
 @dataclass(frozen=True)

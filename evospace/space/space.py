@@ -12,6 +12,7 @@ from torch import nn
 
 from evospace.data import DataInfo, dataset_info
 from evospace.errors import DataError, SpaceError, closest
+from evospace.space.branches import BranchBounds, split_branches
 from evospace.space.ops import OpCost, UnknownOpError, conv_bn, create_op, module_cost, parse_op
 from evospace.space.schema import (
     OBJECTIVES,
@@ -50,6 +51,12 @@ class ChoicePoint:
     c_out: int  # output channels
     stride: int  # stride of the operator
     side: int  # input side (sequence length or image height)
+    branches: BranchBounds | None = None  # multi-branch points: how many operators run at once
+
+    @property
+    def keeps_shape(self) -> bool:
+        """Whether input and output shapes agree (only such a block can be skipped)."""
+        return self.c_in == self.c_out and self.stride == 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +79,23 @@ class SearchSpace:
     @property
     def pool(self) -> tuple[str, ...]:
         return self.config.pool
+
+    @property
+    def branch_bounds(self) -> dict[str, BranchBounds]:
+        """Branch bounds of the multi-branch choice points (empty in a one-operator-per-point space)."""
+        return {cp.label: cp.branches for cp in self.choice_points if cp.branches is not None}
+
+    @property
+    def multi_branch(self) -> bool:
+        return any(cp.branches is not None for cp in self.choice_points)
+
+    def subspace(self, active) -> Subspace:
+        """A subspace of this space holding ``active`` (``{label: ops}``), with its branch bounds."""
+        return Subspace(active, self.branch_bounds)
+
+    def subspace_from_config(self, data: dict) -> Subspace:
+        """A subspace read back from its ``to_config`` record."""
+        return Subspace.from_config(data, self.branch_bounds)
 
     def choice_point(self, label: str) -> ChoicePoint:
         for cp in self.choice_points:
@@ -100,11 +124,11 @@ class SearchSpace:
     def initial_subspace(self) -> Subspace:
         """The round-0 subspace: ``initial.ops`` or the first ``initial.size`` of each pool order."""
         count = len(self.config.initial.ops) if self.config.initial.ops is not None else self.config.initial.size
-        return Subspace({label: self.pool_order(label)[:count] for label in self.labels})
+        return self.subspace({label: self.pool_order(label)[:count] for label in self.labels})
 
     def full_subspace(self) -> Subspace:
         """Every pool operator active at every choice point."""
-        return Subspace({label: self.pool for label in self.labels})
+        return self.subspace({label: self.pool for label in self.labels})
 
     # -- costs ------------------------------------------------------------------------------------
     @functools.cached_property
@@ -143,14 +167,23 @@ class SearchSpace:
         return total
 
     def op_cost(self, label: str, op: str) -> OpCost:
-        """Parameters and FLOPs of operator ``op`` at choice point ``label``."""
+        """Parameters and FLOPs of operator ``op`` (or of a branch set's operators) at choice point ``label``.
+
+        A multi-branch block costs the sum of its branches: averaging them is free by the FLOP convention.
+        """
+        if label in self._branch_labels:
+            return _total(self._cost_table[(label, name)] for name in split_branches(op))
         return self._cost_table[(label, op)]
+
+    @functools.cached_property
+    def _branch_labels(self) -> frozenset[str]:
+        return frozenset(self.branch_bounds)
 
     def cost(self, arch: Arch) -> OpCost:
         """Exact parameters and FLOPs of a stand-alone model of ``arch``."""
         total = self.base_cost
         for label in self.labels:
-            total = total + self._cost_table[(label, arch[label])]
+            total = total + self.op_cost(label, arch[label])
         return total
 
     # -- persistence ------------------------------------------------------------------------------
@@ -183,6 +216,8 @@ class SearchSpace:
             "initial": self.initial_subspace().to_config(),
             "seed": self.config.seed,
         }
+        if self.multi_branch:  # only then: the fingerprints of one-operator spaces stay what they were
+            key["branches"] = {label: [b.min, b.max] for label, b in self.branch_bounds.items()}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -293,9 +328,13 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
         if skeleton.kind == "cell":
             side = (side - 1) // stage.stride + 1  # the stage's transition block; its cells keep the shape
             continue
+        bounds = _stage_bounds(stage, key, len(config.pool), skeleton.kind, fail)
         for b in range(stage.depth):
             stride = stage.stride if b == 0 else 1
-            choice_points.append(ChoicePoint(f"s{s + 1}.b{b + 1}", c_in, stage.channels, stride, side))
+            point_bounds = bounds
+            if bounds is not None and bounds.min == 0 and not (c_in == stage.channels and stride == 1):
+                point_bounds = BranchBounds(1, bounds.max)  # a block that changes the shape cannot be skipped
+            choice_points.append(ChoicePoint(f"s{s + 1}.b{b + 1}", c_in, stage.channels, stride, side, point_bounds))
             side = (side - 1) // stride + 1
             c_in = stage.channels
     if skeleton.kind == "cell":
@@ -390,10 +429,69 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
         fail("search.checkpoint_every", f"must be ≥ 1, got {search.checkpoint_every}")
     if search.few_shot is not None:
         _check_few_shot(search.few_shot, tuple(choice_points), fail)
+    _check_branches(config, tuple(choice_points), fail)
 
     space = SearchSpace(config, source, info, tuple(choice_points))
     _check_feasible(space, source)
     return space
+
+
+def _stage_bounds(stage, key: str, pool_size: int, kind: str, fail) -> BranchBounds | None:
+    """A stage's branch bounds (``None`` when it is not multi-branch), checked against the pool."""
+    if not stage.multi_branch:
+        if stage.min_branches != 1 or stage.max_branches is not None:
+            fail(f"{key}.multi_branch", "min_branches and max_branches need multi_branch: true")
+        return None
+    if kind == "cell":
+        fail(f"{key}.multi_branch", "multi-branch choice points exist in chain skeletons only")
+    if stage.min_branches < 0:
+        fail(f"{key}.min_branches", f"must be ≥ 0, got {stage.min_branches}")
+    most = pool_size if stage.max_branches is None else stage.max_branches
+    if most < max(stage.min_branches, 1):
+        fail(f"{key}.max_branches", f"must be ≥ max(1, min_branches) ({max(stage.min_branches, 1)}), got {most}")
+    return BranchBounds(stage.min_branches, most)
+
+
+def _check_branches(config: SpaceConfig, choice_points: tuple[ChoicePoint, ...], fail) -> None:
+    """Multi-branch points need enough initial operators; branch learning needs them and a Pareto search."""
+    initial = config.initial
+    count = len(initial.ops) if initial.ops is not None else initial.size
+    multi = [cp for cp in choice_points if cp.branches is not None]
+    for s, stage in enumerate(config.skeleton.stages):
+        if stage.multi_branch and stage.min_branches > count:
+            fail(f"skeleton.stages[{s}].min_branches", f"must be ≤ the initial operators per choice point ({count}), "
+                                                        f"got {stage.min_branches}")
+    search = config.search
+    learning = search.branch_learning
+    if multi and search.few_shot is not None:
+        bad = [label for label in (search.few_shot.split or ()) if label in {cp.label for cp in multi}]
+        if bad or search.few_shot.split is None and len(multi) == len(choice_points):
+            fail("search.few_shot.split", "few-shot splits fix one operator per sub-supernet, so they only split "
+                                          "single-branch choice points; name one of those")
+    if learning is None:
+        return
+    key = "search.branch_learning"
+    if not multi:
+        fail(key, "learns the branch probabilities of multi-branch choice points, and the space has none; set "
+                  "multi_branch: true on a stage of skeleton.stages")
+    if learning.target < 1:
+        fail(f"{key}.target", f"must be ≥ 1, got {learning.target}")
+    if learning.weight < 0:
+        fail(f"{key}.weight", f"must be ≥ 0, got {learning.weight}")
+    if learning.every < 1:
+        fail(f"{key}.every", f"must be ≥ 1, got {learning.every}")
+    if learning.lr <= 0:
+        fail(f"{key}.lr", f"must be > 0, got {learning.lr}")
+    if not 0.0 <= learning.prune_below < 0.5:
+        fail(f"{key}.prune_below", f"must be in [0, 0.5) (an untrained operator has probability 0.5), "
+                                   f"got {learning.prune_below}")
+    if not 0 <= learning.warmup_epochs < search.epochs_per_round:
+        fail(f"{key}.warmup_epochs", f"must be between 0 and search.epochs_per_round - 1 "
+                                     f"({search.epochs_per_round - 1}), got {learning.warmup_epochs}")
+    if learning.cost not in search.objectives:
+        fail("search.objectives", f"branch learning picks the optimised subset from an accuracy-vs-{learning.cost} "
+                                  f"Pareto front; add {learning.cost} to the objectives, e.g. "
+                                  f"[{search.objectives[0]}, {learning.cost}]")
 
 
 def _check_few_shot(config: FewShotConfig, choice_points: tuple[ChoicePoint, ...], fail) -> None:
@@ -426,7 +524,7 @@ def _check_feasible(space: SearchSpace, source: str) -> None:
         if limit is None:
             continue
         smallest = getattr(space.base_cost, attr) + sum(
-            min(getattr(space.op_cost(label, op), attr) for op in initial.ops(label)) for label in space.labels)
+            min(getattr(space.op_cost(label, op), attr) for op in initial.choices(label)) for label in space.labels)
         if smallest > limit:
             raise SpaceError(source, f"search.constraints.{key}",
                              f"no architecture of the initial subspace fits: the smallest has {smallest:,} "
