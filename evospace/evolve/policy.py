@@ -2,8 +2,10 @@
 
 Shrink (ABS + NSE): each choice point keeps the operators that the front uses (``keep_front``) plus its
 best ``keep`` operators by combined score; it is never emptied and its best operator is never dropped.
-Grow (NSE): each choice point takes the next ``per_round`` operators of its queue (its pool order, less
-every operator that was ever active there: an operator that left does not come back).
+At a multi-branch point the front contributes every operator of its branch sets, and at least
+``min_branches`` operators stay. Grow (NSE): each choice point takes the next ``per_round`` operators of its
+queue (its pool order, less every operator that was ever active there: an operator that left does not come
+back).
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ def shrink(subspace: Subspace, scores: Mapping[str, Mapping[str, float]], front:
     for label in subspace.labels:
         ops = subspace.ops(label)
         ranked = sorted(ops, key=lambda op: (-scores[label][op], ops.index(op)))
-        top = set(ranked[:keep])
-        in_front = {arch[label] for arch in front} if keep_front else set()
+        bounds = subspace.bounds.get(label)
+        top = set(ranked[:max(keep, bounds.min if bounds else 0)])  # a branch point keeps enough for its sets
+        in_front = ({op for arch in front for op in subspace.branches(label, arch[label])}
+                    if keep_front else set())
         kept = []
         for op in ops:
             if op == ranked[0]:
@@ -89,7 +93,7 @@ def shrink(subspace: Subspace, scores: Mapping[str, Mapping[str, float]], front:
             if reason != "dropped":
                 kept.append(op)
         active[label] = tuple(kept)
-    return Subspace(active), decisions
+    return subspace.with_active(active), decisions
 
 
 def queue_of(pool_order: Sequence[str], seen: Sequence[str]) -> list[str]:

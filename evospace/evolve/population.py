@@ -7,6 +7,10 @@ so several runs and worker processes never clash. Variation operators are pure f
 individual, the subspace and a NumPy generator owned by the run (DEAP's own operators draw from the
 global ``random`` module, which a run does not own).
 
+At a multi-branch choice point a gene is a branch set (``"conv_k3+skip"``): mutation switches one operator
+on or off, crossover exchanges single operators between the two parents' sets, and repair keeps what is
+still active of a set; each keeps the set's size within the point's branch bounds.
+
 One round of evolution (single objective; NSGA-II replaces the selection when there are several)::
 
     pop = seeds (previous front, repaired) + uniform samples, repaired to the constraints
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from deap import base, tools
 
+from evospace.space.branches import branch_key, split_branches
 from evospace.space.ops import OpCost
 from evospace.space.schema import ConstraintsConfig, PopulationConfig
 from evospace.space.subspace import Arch, Subspace
@@ -80,25 +85,66 @@ class Individual(list):
 
 
 def mutate(ind: Individual, subspace: Subspace, prob: float, rng: np.random.Generator) -> bool:
-    """Resample each gene with probability ``prob`` from its choice point's active operators."""
+    """Resample each gene with probability ``prob`` from its choice point's active operators.
+
+    A branch set instead switches one of the point's active operators on or off (one the bounds allow).
+    """
     changed = False
     for i, label in enumerate(subspace.labels):
         if rng.random() < prob:
-            ops = subspace.ops(label)
-            new = ops[int(rng.integers(len(ops)))]
+            if subspace.is_multi(label):
+                new = _toggle(ind[i], label, subspace, rng)
+            else:
+                ops = subspace.ops(label)
+                new = ops[int(rng.integers(len(ops)))]
             changed |= new != ind[i]
             ind[i] = new
     return changed
 
 
-def crossover(a: Individual, b: Individual, rng: np.random.Generator, swap_prob: float = 0.5) -> bool:
-    """Uniform crossover: swap each gene between the two parents with probability ``swap_prob``."""
+def _toggle(value: str, label: str, subspace: Subspace, rng: np.random.Generator) -> str:
+    """``value``'s branch set with one active operator switched on or off, within the branch bounds."""
+    current = set(split_branches(value))
+    bounds = subspace.bounds[label]
+    options = [op for op in subspace.ops(label) if bounds.allows(len(current) + (-1 if op in current else 1))]
+    if not options:
+        return value
+    op = options[int(rng.integers(len(options)))]
+    return branch_key(current ^ {op})
+
+
+def crossover(a: Individual, b: Individual, rng: np.random.Generator, swap_prob: float = 0.5,
+              subspace: Subspace | None = None) -> bool:
+    """Uniform crossover: swap each gene between the two parents with probability ``swap_prob``.
+
+    With ``subspace``, a branch-set gene chosen for the swap exchanges operators instead: each operator that
+    only one parent runs moves to the other with probability 1/2; if that breaks a branch bound the two
+    whole sets are swapped.
+    """
     changed = False
+    multi = subspace.bounds if subspace is not None else {}
+    labels = subspace.labels if subspace is not None else ()
     for i in range(len(a)):
         if rng.random() < swap_prob and a[i] != b[i]:
-            a[i], b[i] = b[i], a[i]
+            if labels and labels[i] in multi:
+                a[i], b[i] = _mix(a[i], b[i], multi[labels[i]], rng)
+            else:
+                a[i], b[i] = b[i], a[i]
             changed = True
     return changed
+
+
+def _mix(x: str, y: str, bounds, rng: np.random.Generator) -> tuple[str, str]:
+    """Two branch sets with the operators only one of them runs dealt out at random (bounds kept)."""
+    first, second = set(split_branches(x)), set(split_branches(y))
+    for op in sorted(first ^ second):
+        if rng.random() < 0.5:
+            giver, taker = (first, second) if op in first else (second, first)
+            giver.remove(op)
+            taker.add(op)
+    if not (bounds.allows(len(first)) and bounds.allows(len(second))):
+        return y, x
+    return branch_key(first), branch_key(second)
 
 
 def repair(ind: Individual, subspace: Subspace, cost: Callable[[Arch], OpCost], limits: ConstraintsConfig,
@@ -111,9 +157,10 @@ def repair(ind: Individual, subspace: Subspace, cost: Callable[[Arch], OpCost], 
     labels = subspace.labels
     changed = False
     for i, label in enumerate(labels):
-        if ind[i] not in subspace.ops(label):
-            ops = subspace.ops(label)
-            ind[i] = ops[int(rng.integers(len(ops)))]
+        choices = subspace.choices(label)
+        if ind[i] not in choices:
+            kept = _still_active(ind[i], label, subspace)
+            ind[i] = kept if kept is not None else choices[int(rng.integers(len(choices)))]
             changed = True
     for attr, limit in (("params", limits.max_params), ("flops", limits.max_flops)):
         if limit is None:
@@ -122,7 +169,7 @@ def repair(ind: Individual, subspace: Subspace, cost: Callable[[Arch], OpCost], 
             options = []
             for i, label in enumerate(labels):
                 now = getattr(op_cost(label, ind[i]), attr)
-                cheaper = [op for op in subspace.ops(label) if getattr(op_cost(label, op), attr) < now]
+                cheaper = [op for op in subspace.choices(label) if getattr(op_cost(label, op), attr) < now]
                 if cheaper:
                     options.append((i, cheaper))
             if not options:
@@ -131,6 +178,14 @@ def repair(ind: Individual, subspace: Subspace, cost: Callable[[Arch], OpCost], 
             ind[i] = cheaper[int(rng.integers(len(cheaper)))]
             changed = True
     return changed
+
+
+def _still_active(value: str, label: str, subspace: Subspace) -> str | None:
+    """What is still active of a branch set, if the bounds allow it (``None`` otherwise, or for one operator)."""
+    if not subspace.is_multi(label) or not isinstance(value, str) or not value:
+        return None
+    kept = [op for op in split_branches(value) if op in subspace.ops(label)]
+    return branch_key(kept) if subspace.bounds[label].allows(len(kept)) else None
 
 
 def _tournament(pop: list[Individual], k: int, size: int, rng: np.random.Generator) -> list[Individual]:
@@ -156,7 +211,8 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
            config: PopulationConfig, limits: ConstraintsConfig, cost: Callable[[Arch], OpCost],
            op_cost: Callable[[str, str], OpCost], rng: np.random.Generator,
            seeds: list[Arch] = (), on_generation: Callable[[dict], None] | None = None,
-           evaluate_many: Callable[[list[Arch]], list[dict[str, float]]] | None = None) -> EvolutionResult:
+           evaluate_many: Callable[[list[Arch]], list[dict[str, float]]] | None = None,
+           sample: Callable[[np.random.Generator], Arch] | None = None) -> EvolutionResult:
     """Evolve a population inside ``subspace`` for ``config.generations`` generations.
 
     Args:
@@ -167,6 +223,8 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
         on_generation: called with each logbook record.
         evaluate_many: metrics of a whole generation's new individuals at once (DEAP's ``toolbox.map``
             idea: a process group shares them out); ``evaluate`` one by one when absent.
+        sample: draws the architectures that fill the initial population after the seeds (default:
+            uniform over the subspace; branch learning draws from its learned distribution).
     """
     labels = subspace.labels
     n_obj = len(objectives)
@@ -189,7 +247,11 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
         fix(ind)
         pop.append(ind)
     while len(pop) < config.size:
-        ind = Individual([subspace.ops(l)[int(rng.integers(len(subspace.ops(l))))] for l in labels], n_obj)
+        if sample is not None:
+            drawn = sample(rng)
+            ind = Individual([drawn[l] for l in labels], n_obj)
+        else:
+            ind = Individual([subspace.choices(l)[int(rng.integers(len(subspace.choices(l))))] for l in labels], n_obj)
         fix(ind)
         pop.append(ind)
 
@@ -225,7 +287,8 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
             parents = _tournament(pop, len(pop), config.tournament, rng)
         offspring = [Individual.__deepcopy__(p, None) for p in parents]
         for i in range(1, len(offspring), 2):
-            if rng.random() < config.crossover_prob and crossover(offspring[i - 1], offspring[i], rng):
+            if rng.random() < config.crossover_prob and crossover(offspring[i - 1], offspring[i], rng,
+                                                                   subspace=subspace):
                 for ind in (offspring[i - 1], offspring[i]):
                     if ind.fitness.valid:
                         del ind.fitness.values

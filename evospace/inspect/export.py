@@ -30,6 +30,7 @@ from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError, closest
 from evospace.run.run import Run
 from evospace.run.store import atomic_write
+from evospace.space.branches import split_branches
 from evospace.space.ops import Residual
 from evospace.space.schema import apply_overrides, to_dict
 from evospace.space.space import SearchSpace, space_from_dict
@@ -42,7 +43,7 @@ from evospace.supernet.standalone import (
     train_standalone,
     usual_shift,
 )
-from evospace.supernet.supernet import build_model
+from evospace.supernet.supernet import MultiBranch, build_model
 from evospace.supernet.train import make_optimizer
 
 __all__ = [
@@ -238,6 +239,7 @@ class _SourceWriter:
             nn.AvgPool1d: self._pool, nn.AvgPool2d: self._pool, nn.MaxPool1d: self._pool, nn.MaxPool2d: self._pool,
             nn.Linear: lambda m, _: f"nn.Linear({m.in_features}, {m.out_features}, bias={m.bias is not None})",
             Residual: self._residual,
+            MultiBranch: self._multi_branch,
             Head: self._head,
         }
 
@@ -288,6 +290,13 @@ class _SourceWriter:
     def _residual(self, m: Residual, indent: int) -> str:
         self._need(Residual)
         return f"Residual({self.expr(m.body, indent)})"
+
+    def _multi_branch(self, m: MultiBranch, indent: int) -> str:
+        self._need(MultiBranch)
+        pad = "    " * (indent + 1)
+        items = "".join(f"{pad}{json.dumps(name)}: {self.expr(branch, indent + 1)},\n"
+                        for name, branch in m.branches.items())
+        return f"MultiBranch({{\n{items}{'    ' * indent}}})" if items else "MultiBranch({})"
 
     def _head(self, m: Head, _: int) -> str:
         if m.fc.bias is None:
@@ -345,18 +354,29 @@ def check_arch(space: SearchSpace, arch: object, source: str) -> Arch:
     Raises:
         EvospaceError: naming the first wrong choice point or operator and what to do.
     """
-    if not isinstance(arch, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in arch.items()):
+    multi = space.branch_bounds
+    if not isinstance(arch, dict) or not all(
+            isinstance(k, str) and (isinstance(v, str) or k in multi and isinstance(v, list)
+                                    and all(isinstance(o, str) for o in v)) for k, v in arch.items()):
         raise EvospaceError(f"{source}: `arch` must map choice points to operator names, e.g. "
-                            f'{{"{space.labels[0]}": "{space.pool[0]}", ...}}')
-    for label, op in arch.items():
+                            f'{{"{space.labels[0]}": "{space.pool[0]}", ...}}'
+                            + (" (a multi-branch point takes a set: 'conv_k3+skip', a list of names, or 'none')"
+                               if multi else ""))
+    arch = space.full_subspace().normalize(arch)
+    for label, value in arch.items():
         if label not in space.labels:
             raise EvospaceError(f"{source}: choice point {label!r}{closest(label, space.labels)} is not in space "
                                 f"{space.name!r} (its choice points: {', '.join(space.labels)}); the "
                                 f"architecture belongs to another space")
-        if op not in space.pool:
-            raise EvospaceError(f"{source}: operator {op!r} at {label}{closest(op, space.pool)} is not in the pool "
-                                f"of space {space.name!r} ({', '.join(space.pool)}); fix the file or export it "
-                                f"again from a run of this space")
+        for op in split_branches(value) if label in multi else (value,):
+            if op not in space.pool:
+                raise EvospaceError(f"{source}: operator {op!r} at {label}{closest(op, space.pool)} is not in the "
+                                    f"pool of space {space.name!r} ({', '.join(space.pool)}); fix the file or "
+                                    f"export it again from a run of this space")
+        if label in multi and not multi[label].allows(len(split_branches(value))):
+            bounds = multi[label]
+            raise EvospaceError(f"{source}: {label} runs {bounds.min} to {bounds.max} branches at once, got "
+                                f"{len(split_branches(value))} ({value!r})")
     missing = [label for label in space.labels if label not in arch]
     if missing:
         raise EvospaceError(f"{source}: no operator for choice point(s) {', '.join(missing)} of space "

@@ -18,6 +18,10 @@ Definitions (``definition=``):
   and an operator's score (its mean over the architectures containing it) is its own angle plus a
   constant of its choice point.
 
+At a multi-branch choice point the pieces of the selected branches are summed: their per-operator angles
+(``sum``, ``mean``) or their ``d, a, b`` (``abs``, ``ops``), so a branch set scores as the concatenation of
+its operators' weights, still exactly and in O(choice points).
+
 Only conv and linear kernels count (tensors with more than one dimension), as in ABS: BN affine
 parameters and biases are left out.
 
@@ -70,14 +74,19 @@ def _pool_constant(op: str, module: nn.Module) -> float | None:
 
 @dataclass(frozen=True)
 class PieceStats:
-    """Per-piece sums for one supernet state; arrays are indexed ``[choice point, operator index]``."""
+    """Per-piece sums for one supernet state; arrays are indexed ``[choice point, choice index]``.
+
+    A choice is an operator, or a branch set at a multi-branch point (its operators' pieces summed).
+    """
 
     subspace: Subspace
-    d: np.ndarray  # <W0, Wt> of each operator, padded with 0
+    d: np.ndarray  # <W0, Wt> of each choice, padded with 0
     a: np.ndarray  # |W0|^2
     b: np.ndarray  # |Wt|^2
-    has_weights: np.ndarray  # bool: the operator has kernels of its own
+    angles: np.ndarray  # sum of the own angles of the choice's operators that have kernels
+    weighted: np.ndarray  # how many of the choice's operators have kernels of their own
     shared: tuple[float, float, float]  # (d, a, b) of stem + head
+    op_angle: dict[tuple[str, str], float]  # each operator's own angle (operators with kernels only)
 
 
 class AngleScorer:
@@ -109,47 +118,48 @@ class AngleScorer:
 
     def _collect(self, supernet, reference: dict[str, torch.Tensor]) -> PieceStats:
         subspace = supernet.subspace
-        k, width = len(subspace.labels), max(len(subspace.ops(label)) for label in subspace.labels)
-        d, a, b = (np.zeros((k, width)) for _ in range(3))
-        has = np.zeros((k, width), dtype=bool)
+        k, width = len(subspace.labels), max(len(subspace.choices(label)) for label in subspace.labels)
+        d, a, b, angles, weighted = (np.zeros((k, width)) for _ in range(5))
+        op_angle = {}
         for i, label in enumerate(subspace.labels):
             key = label.replace(".", "_")
-            for j, op in enumerate(subspace.ops(label)):
+            ops = subspace.ops(label)
+            pieces = np.zeros((len(ops), 5))  # d, a, b, own angle, has kernels
+            for j, op in enumerate(ops):
                 module = supernet.op_module(label, op)
                 if _kernels(module):
-                    d[i, j], a[i, j], b[i, j] = self._sums(module, f"choices.{key}.{op}", reference)
-                    has[i, j] = True
+                    sums = self._sums(module, f"choices.{key}.{op}", reference)
+                    own = float(_angle(*sums))
+                    pieces[j] = (*sums, own, 1.0)
+                    op_angle[(label, op)] = own
                 elif self.definition == "abs":
                     const = _pool_constant(op, module)
                     if const is not None:
-                        d[i, j] = a[i, j] = b[i, j] = const
+                        pieces[j, :3] = const
+            # a choice's pieces: the sum over its operators (a single-branch point's choices are its operators)
+            totals = subspace.membership(label).astype(float) @ pieces
+            n = totals.shape[0]
+            d[i, :n], a[i, :n], b[i, :n], angles[i, :n], weighted[i, :n] = totals.T
         stem = self._sums(supernet.stem, "stem", reference)
         head = self._sums(supernet.head, "head", reference)
         shared = tuple(s + h for s, h in zip(stem, head, strict=True))
-        return PieceStats(subspace, d, a, b, has, shared)
+        return PieceStats(subspace, d, a, b, angles, weighted, shared, op_angle)
 
     def op_angles(self) -> dict[tuple[str, str], float]:
         """Each operator's own angle (radians); operators without weights are absent."""
-        s = self.stats
-        out = {}
-        for i, label in enumerate(s.subspace.labels):
-            for j, op in enumerate(s.subspace.ops(label)):
-                if s.has_weights[i, j]:
-                    out[(label, op)] = float(_angle(s.d[i, j], s.a[i, j], s.b[i, j]))
-        return out
+        return dict(self.stats.op_angle)
 
     def score_indices(self, indices: np.ndarray) -> np.ndarray:
         """Angles of architectures given as index rows ``(n, choice points)`` of the scorer's subspace."""
         s = self.stats
         rows = np.arange(s.d.shape[0])[None, :]
-        d, a, b = s.d[rows, indices], s.a[rows, indices], s.b[rows, indices]
         if self.definition in ("mean", "sum"):
-            has = s.has_weights[rows, indices]
-            per_op = np.where(has, _angle(d, a, b), 0.0)
+            total = s.angles[rows, indices].sum(axis=1)
             if self.definition == "sum":
-                return per_op.sum(axis=1)
-            count = has.sum(axis=1)
-            return np.where(count > 0, per_op.sum(axis=1) / np.maximum(count, 1), 0.0)
+                return total
+            count = s.weighted[rows, indices].sum(axis=1)
+            return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+        d, a, b = s.d[rows, indices], s.a[rows, indices], s.b[rows, indices]
         sd, sa, sb = d.sum(axis=1), a.sum(axis=1), b.sum(axis=1)
         if self.definition == "abs":
             sd, sa, sb = sd + s.shared[0], sa + s.shared[1], sb + s.shared[2]
@@ -175,8 +185,9 @@ def path_vectors(supernet, reference: dict[str, torch.Tensor], arch: Arch,
     """Concatenated ``(V0, Vt)`` of an architecture's kernels: the naive reference implementation."""
     v0, vt = [], []
     modules = [("stem", supernet.stem)] if include_shared else []
-    modules += [(f"choices.{label.replace('.', '_')}.{arch[label]}", supernet.op_module(label, arch[label]))
-                for label in supernet.subspace.labels]
+    modules += [(f"choices.{label.replace('.', '_')}.{op}", supernet.op_module(label, op))
+                for label in supernet.subspace.labels
+                for op in supernet.subspace.branches(label, arch[label])]
     if include_shared:
         modules.append(("head", supernet.head))
     for prefix, module in modules:
@@ -197,8 +208,9 @@ def naive_angle(supernet, reference: dict[str, torch.Tensor], arch: Arch, defini
     """Angle computed the slow, obvious way (concatenate, then arccos): for tests and the speed benchmark."""
     if definition in ("mean", "sum"):
         angles = []
-        for label in supernet.subspace.labels:
-            op = arch[label]
+        pieces = [(label, op) for label in supernet.subspace.labels
+                  for op in supernet.subspace.branches(label, arch[label])]
+        for label, op in pieces:
             module = supernet.op_module(label, op)
             prefix = f"choices.{label.replace('.', '_')}.{op}"
             kernels = _kernels(module)

@@ -25,12 +25,16 @@ def op_magnitudes(supernet) -> dict[tuple[str, str], float]:
 
 
 def magnitude_table(supernet) -> np.ndarray:
-    """Magnitudes as a padded ``[choice point, operator index]`` array (for index-row scoring)."""
+    """Magnitudes as a padded ``[choice point, choice index]`` array (for index-row scoring).
+
+    A branch set's magnitude is the sum of its operators'.
+    """
     subspace = supernet.subspace
     mags = op_magnitudes(supernet)
-    width = max(len(subspace.ops(label)) for label in subspace.labels)
+    width = max(len(subspace.choices(label)) for label in subspace.labels)
     table = np.zeros((len(subspace.labels), width))
     for k, label in enumerate(subspace.labels):
-        for i, op in enumerate(subspace.ops(label)):
-            table[k, i] = mags[(label, op)]
+        per_op = np.array([mags[(label, op)] for op in subspace.ops(label)])
+        sums = subspace.membership(label).astype(float) @ per_op
+        table[k, :len(sums)] = sums
     return table

@@ -26,12 +26,18 @@ __all__ = ["CachedScorer", "RoundScorer", "magnitude_sums", "op_means", "coverin
 
 
 def op_means(subspace: Subspace, indices: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
-    """Mean of ``values`` over the architectures (index rows) containing each operator."""
+    """Mean of ``values`` over the architectures (index rows) containing each operator.
+
+    At a multi-branch point an architecture contains every operator of its branch set.
+    """
     out = {}
     for k, label in enumerate(subspace.labels):
-        n_ops = len(subspace.ops(label))
-        sums = np.bincount(indices[:, k], weights=values, minlength=n_ops)
-        counts = np.bincount(indices[:, k], minlength=n_ops)
+        n_choices = len(subspace.choices(label))
+        sums = np.bincount(indices[:, k], weights=values, minlength=n_choices)
+        counts = np.bincount(indices[:, k], minlength=n_choices)
+        if subspace.is_multi(label):
+            member = subspace.membership(label)
+            sums, counts = sums @ member, counts @ member
         out[label] = {op: float(sums[i] / counts[i]) if counts[i] else float("nan")
                       for i, op in enumerate(subspace.ops(label))}
     return out
@@ -152,14 +158,24 @@ class RoundScorer(CachedScorer):
 
 
 def covering_sample(subspace: Subspace, rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` uniform index rows, plus one row for any operator the draw missed (so every mean exists)."""
+    """``n`` uniform index rows, plus one row for any operator the draw missed (so every mean exists).
+
+    At a multi-branch point the extra row takes a branch set holding the missed operator, drawn uniformly.
+    """
     idx = subspace.sample_indices(rng, n)
     extra = []
     for k, label in enumerate(subspace.labels):
-        seen = np.bincount(idx[:, k], minlength=len(subspace.ops(label)))
+        seen = np.bincount(idx[:, k], minlength=len(subspace.choices(label)))
+        member = subspace.membership(label) if subspace.is_multi(label) else None
+        if member is not None:
+            seen = seen @ member
         for i in np.flatnonzero(seen == 0):
             row = subspace.sample_indices(rng, 1)[0]
-            row[k] = i
+            if member is None:
+                row[k] = i
+            else:
+                holding = np.flatnonzero(member[:, i])
+                row[k] = holding[int(rng.integers(len(holding)))]
             extra.append(row)
     return np.concatenate([idx, np.array(extra, dtype=idx.dtype)]) if extra else idx
 

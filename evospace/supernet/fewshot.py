@@ -67,7 +67,8 @@ def owners_of(subspace: Subspace, labels: tuple[str, ...]) -> list[Owner]:
 def owner_subspace(subspace: Subspace, labels: tuple[str, ...], owner: Owner) -> Subspace:
     """The part of ``subspace`` a sub-supernet trains and scores: ``labels`` fixed to ``owner``."""
     fixed = dict(zip(labels, owner, strict=True))
-    return Subspace({label: (fixed[label],) if label in fixed else subspace.ops(label) for label in subspace.labels})
+    return subspace.with_active({label: (fixed[label],) if label in fixed else subspace.ops(label)
+                                 for label in subspace.labels})
 
 
 def disagreement(op_scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:

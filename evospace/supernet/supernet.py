@@ -5,6 +5,9 @@
 every survivor keeps its exact tensors (the method is not called ``apply``: ``nn.Module.apply`` exists).
 Every module's initial weights come from a seed of its own (run seed, choice point, operator, round of
 birth), so building order never matters and resumed runs grow exactly the same weights.
+
+At a multi-branch choice point an architecture names a branch set (``"conv_k3+skip"``): the block's output
+is the mean of those operators' outputs, and the empty set (``"none"``) passes its input through.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import torch
 from torch import nn
 
 from evospace.errors import SpaceError
+from evospace.space.branches import split_branches
 from evospace.space.ops import create_op
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace, SubspaceDiff
 from evospace.supernet.skeleton import init_seed, make_head, make_stem, module_key, seeded
 
-__all__ = ["Supernet", "ChildNet", "build_model"]
+__all__ = ["Supernet", "ChildNet", "MultiBranch", "build_model"]
 
 
 def _require_chain(space: SearchSpace) -> None:
@@ -49,6 +53,7 @@ class Supernet(nn.Module):
     def __init__(self, space: SearchSpace, subspace: Subspace, seed: int = 0) -> None:
         super().__init__()
         _require_chain(space)
+        subspace = _with_bounds(space, subspace)
         self.space = space
         self.seed = seed
         self.subspace = subspace
@@ -59,25 +64,56 @@ class Supernet(nn.Module):
         })
         self.head = seeded(init_seed(seed, "head"), lambda: make_head(space))
         self._keys = [(label, module_key(label)) for label in space.labels]
+        self._multi = frozenset(space.branch_bounds)
 
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         x = self.stem(x)
         for label, key in self._keys:
             try:
-                op = self.choices[key][arch[label]]
+                if label in self._multi:
+                    x = _mean_of([self.choices[key][op] for op in split_branches(arch[label])], x)
+                else:
+                    x = self.choices[key][arch[label]](x)
             except KeyError:
                 self.subspace.check(arch)  # raises InactiveOpError naming the choice point or operator
                 raise
-            x = op(x)
+        return self.head(x)
+
+    def forward_two_sample(self, x: torch.Tensor, arch: Arch,
+                           pairs: dict[str, tuple[str, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """``arch``'s output, with gradients for branch probabilities at the points of ``pairs``.
+
+        ``pairs[label] = (other, w_a, w_b)``: a second branch set drawn at ``label`` and the two sets'
+        renormalised probabilities. The block's value is ``arch``'s set's output ``y_a``; the weights receive
+        ``<grad, y_a>`` and ``<grad, y_b>`` (NSE's two-sample estimator, see supernet/branch_learning.py).
+        """
+        x = self.stem(x)
+        for label, key in self._keys:
+            if label not in self._multi:
+                x = self.choices[key][arch[label]](x)
+                continue
+            ops = self.choices[key]
+            y_a = _mean_of([ops[op] for op in split_branches(arch[label])], x)
+            if label in pairs:
+                other, w_a, w_b = pairs[label]
+                y_b = _mean_of([ops[op] for op in split_branches(other)], x)
+                y_a = y_a + (w_a - w_a.detach()) * y_a + (w_b - w_b.detach()) * y_b
+            x = y_a
         return self.head(x)
 
     def op_module(self, label: str, op: str) -> nn.Module:
         """The module of operator ``op`` at choice point ``label``."""
         return self.choices[module_key(label)][op]
 
+    def block_modules(self, label: str, value: str) -> list[nn.Module]:
+        """The operator modules that an architecture's entry ``value`` at ``label`` runs."""
+        names = split_branches(value) if label in self._multi else (value,)
+        return [self.choices[module_key(label)][op] for op in names]
+
     def path_modules(self, arch: Arch) -> list[nn.Module]:
         """Modules on ``arch``'s path, stem and head included, in forward order."""
-        return [self.stem, *(self.choices[key][arch[label]] for label, key in self._keys), self.head]
+        return [self.stem, *(m for label, _ in self._keys for m in self.block_modules(label, arch[label])),
+                self.head]
 
     def apply_subspace(self, subspace: Subspace, round_index: int, inherit_weights: bool = True) -> SubspaceDiff:
         """Hold exactly ``subspace``'s operators: drop removed ones, add new ones with fresh weights.
@@ -85,6 +121,7 @@ class Supernet(nn.Module):
         Survivors keep their tensors untouched (``inherit_weights``); with ``inherit_weights=False``
         every operator is re-initialised as if born in ``round_index``.
         """
+        subspace = _with_bounds(self.space, subspace)
         diff = subspace.diff(self.subspace)
         for label, key in self._keys:
             current = self.choices[key]
@@ -109,9 +146,43 @@ class Supernet(nn.Module):
             for name, tensor in module.state_dict().items():
                 state[f"{prefix}.{name}"] = tensor
         for label, key in self._keys:
+            if label in self._multi:
+                for op in split_branches(arch[label]):
+                    for name, tensor in self.choices[key][op].state_dict().items():
+                        state[f"blocks.{key}.branches.{op}.{name}"] = tensor
+                continue
             for name, tensor in self.choices[key][arch[label]].state_dict().items():
                 state[f"blocks.{key}.{name}"] = tensor
         return state
+
+
+def _with_bounds(space: SearchSpace, subspace: Subspace) -> Subspace:
+    """``subspace`` carrying the space's branch bounds (a hand-made subspace may lack them)."""
+    return subspace if subspace.bounds == space.branch_bounds else space.subspace(subspace.to_config())
+
+
+def _mean_of(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """The mean of the branches' outputs; no branch passes ``x`` through (a skipped block)."""
+    if not modules:
+        return x
+    out = modules[0](x)
+    for module in modules[1:]:
+        out = out + module(x)
+    return out / len(modules) if len(modules) > 1 else out
+
+
+class MultiBranch(nn.Module):
+    """A multi-branch block: the mean of its branches' outputs, or its input when it has none."""
+
+    def __init__(self, branches: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleDict(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.branches) == 0:
+            return x
+        outputs = [branch(x) for branch in self.branches.values()]
+        return sum(outputs[1:], outputs[0]) / len(outputs)
 
 
 class ChildNet(nn.Module):
@@ -120,11 +191,17 @@ class ChildNet(nn.Module):
     def __init__(self, space: SearchSpace, arch: Arch, seed: int = 0) -> None:
         super().__init__()
         _require_chain(space)
-        space.full_subspace().check(arch)
+        full = space.full_subspace()
+        arch = full.normalize(arch)
+        full.check(arch)
         self.arch = dict(arch)
         self.stem = seeded(init_seed(seed, "stem"), lambda: make_stem(space))
+        multi = space.branch_bounds
         self.blocks = nn.ModuleDict({
-            module_key(label): _make_op(space, label, arch[label], seed, 0) for label in space.labels
+            module_key(label): MultiBranch({op: _make_op(space, label, op, seed, 0)
+                                            for op in split_branches(arch[label])})
+            if label in multi else _make_op(space, label, arch[label], seed, 0)
+            for label in space.labels
         })
         self.head = seeded(init_seed(seed, "head"), lambda: make_head(space))
 
@@ -137,6 +214,9 @@ class ChildNet(nn.Module):
 
 def build_model(space: SearchSpace, arch: Arch, seed: int = 0) -> nn.Module:
     """A stand-alone ``nn.Module`` of ``arch``, initialised like a fresh supernet with the same seed.
+
+    At a multi-branch choice point ``arch`` may give the branch set as text (``"conv_k3+skip"``) or as a
+    list or set of operator names.
 
     Raises:
         InactiveOpError: if ``arch`` misses a choice point or names an operator outside the pool.
