@@ -10,7 +10,9 @@ The controller is the same in both modes; it only talks to a :class:`Backend`. C
 
 Snapshots hold ``backend.tensors()`` (safetensors files) and ``backend.state()`` (JSON).
 ``backend.after_training(round, hooks)`` runs between training and scoring: few-shot sub-supernets, with a
-snapshot through ``hooks`` after each.
+snapshot through ``hooks`` after each. ``backend.after_epoch(round)`` runs after each training epoch and may
+shrink the subspace within the round (branch learning's pruning); ``backend.sampler(round)`` says how the
+population's first generation is drawn (``None``: uniformly).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from evospace.metrics.scores import RoundScorer, op_means
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.branch_learning import BranchLearner, Pruned
 from evospace.supernet.fewshot import SubSupernets
 from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
@@ -77,6 +80,22 @@ class Backend(ABC):
     def after_training(self, round_index: int, hooks: PhaseHooks) -> None:  # noqa: B027 (optional hook)
         """Work between the round's training and its scoring, e.g. few-shot sub-supernets (none by default)."""
 
+    def after_epoch(self, round_index: int) -> list[Pruned]:
+        """Operators that leave the subspace after a training epoch (none by default)."""
+        return []
+
+    def sampler(self, round_index: int):
+        """How the population's first generation is drawn: ``rng -> arch``, or ``None`` for uniformly."""
+        return None
+
+    def op_extras(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Per-operator figures recorded beside the scores (branch probabilities), ``{label: {op: {...}}}``."""
+        return {}
+
+    def epoch_figures(self) -> dict | None:
+        """Figures recorded after each training epoch besides the trainer's (``None``: nothing to add)."""
+        return None
+
     def cost(self, arch: Arch) -> OpCost:
         raise NotImplementedError
 
@@ -109,6 +128,13 @@ class SupernetBackend(Backend):
         self.supernet = Supernet(space, space.initial_subspace(), self.seed).to(device)
         self.reference = reference_weights(self.supernet)
         self.few_shot: SubSupernets | None = None  # this round's sub-supernets (search.few_shot)
+        self.branches = self._make_learner(self.supernet.subspace)  # search.branch_learning, or None
+
+    def _make_learner(self, subspace: Subspace) -> BranchLearner | None:
+        if self.config.branch_learning is None:
+            return None
+        return BranchLearner(self.config.branch_learning, subspace, self.space.op_cost,
+                             getattr(self.space.base_cost, self.config.branch_learning.cost), self.seed, self.group)
 
     @property
     def subspace(self) -> Subspace:
@@ -117,7 +143,43 @@ class SupernetBackend(Backend):
     def make_trainer(self, round_index: int) -> RoundTrainer:
         return RoundTrainer(self.supernet, self.data, self.config.train,
                             batch_size=self.space.config.data.batch_size, epochs=self.config.epochs_per_round,
-                            round_index=round_index, seed=self.seed, sampling=self.config.sampling, group=self.group)
+                            round_index=round_index, seed=self.seed, sampling=self.config.sampling, group=self.group,
+                            after_step=self._architecture_step if self.branches is not None else None)
+
+    def _architecture_step(self, trainer: RoundTrainer) -> None:
+        self.branches.maybe_step(self.supernet, self.data.x_val, self.data.y_val, round_index=trainer.round,
+                                 epoch=trainer.epoch, step=trainer.step, batch_size=trainer.batch_size)
+
+    def after_epoch(self, round_index: int) -> list[Pruned]:
+        """Branch learning: operators whose probability fell below the threshold leave now."""
+        if self.branches is None:
+            return []
+        pruned = self.branches.prune()
+        if pruned:
+            subspace = self.supernet.subspace
+            for item in pruned:
+                subspace = subspace.remove(item.label, [item.op])
+            self.supernet.apply_subspace(subspace, round_index, inherit_weights=True)
+            self.branches.sync(subspace)
+            kept = set(reference_weights(self.supernet))
+            self.reference = {k: v for k, v in self.reference.items() if k in kept}
+        return pruned
+
+    def sampler(self, round_index: int):
+        return self.branches.sample if self.branches is not None else None
+
+    def op_extras(self) -> dict[str, dict[str, dict[str, float]]]:
+        if self.branches is None:
+            return {}
+        return {label: {op: {"probability": p} for op, p in ops.items()}
+                for label, ops in self.branches.probabilities().items()}
+
+    def epoch_figures(self) -> dict | None:
+        if self.branches is None:
+            return None
+        return {"expected_cost": self.branches.expected_cost(), "cost": self.config.branch_learning.cost,
+                "target": self.config.branch_learning.target, "architecture_steps": self.branches.steps,
+                "probabilities": self.branches.probabilities()}
 
     def finish_training(self, round_index: int) -> None:
         """Give every rank rank 0's BN running statistics (they drift apart per rank), then check the weights.
@@ -159,6 +221,8 @@ class SupernetBackend(Backend):
             self.few_shot = None
         inherit = self.config.inherit_weights
         self.supernet.apply_subspace(subspace, round_index, inherit_weights=inherit)
+        if self.branches is not None:
+            self.branches.sync(self.supernet.subspace)
         current = reference_weights(self.supernet)
         if self.config.scoring.angle_reference == "round" or not inherit:
             self.reference = current
@@ -181,12 +245,17 @@ class SupernetBackend(Backend):
         return self.space.op_cost(label, op)
 
     def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        groups = {"branch_logits": self.branches.tensors()} if self.branches is not None else {}
         if self.few_shot is not None:  # the shared weights, whichever sub-supernet is active
-            return {"supernet": self.few_shot.shared, "reference": self.reference, "few_shot": self.few_shot.tensors()}
-        return {"supernet": self.supernet.state_dict(), "reference": self.reference}
+            return {"supernet": self.few_shot.shared, "reference": self.reference, "few_shot": self.few_shot.tensors(),
+                    **groups}
+        return {"supernet": self.supernet.state_dict(), "reference": self.reference, **groups}
 
     def state(self) -> dict:
-        return {"few_shot": self.few_shot.state()} if self.few_shot is not None else {}
+        out = {"few_shot": self.few_shot.state()} if self.few_shot is not None else {}
+        if self.branches is not None:
+            out["branch_learning"] = {"steps": self.branches.steps}
+        return out
 
     def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
         supernet = Supernet(self.space, trained, self.seed)
@@ -198,6 +267,9 @@ class SupernetBackend(Backend):
         self.reference = {k: v.to(self.device) for k, v in tensors["reference"].items()}
         few_shot = state.get("few_shot")
         self.few_shot = SubSupernets.restore(self.supernet, few_shot, tensors["few_shot"]) if few_shot else None
+        self.branches = self._make_learner(self.supernet.subspace)
+        if self.branches is not None:
+            self.branches.load(tensors["branch_logits"], state["branch_learning"]["steps"])
 
 
 class Oracle(Protocol):

@@ -99,8 +99,8 @@ class _State:
                 "stop_reason": self.stop_reason}
 
     @classmethod
-    def from_json(cls, data: dict) -> _State:
-        return cls(data["round"], Subspace.from_config(data["subspace"]), data["seen"], data["born"],
+    def from_json(cls, data: dict, space: SearchSpace) -> _State:
+        return cls(data["round"], space.subspace_from_config(data["subspace"]), data["seen"], data["born"],
                    data["front"], data["finished"], data["stop_reason"])
 
 
@@ -285,8 +285,8 @@ class Search:
         self._trainer = None
         meta = snap.read_json("state.json")
         try:
-            state = _State.from_json(meta["controller"])
-            trained = Subspace.from_config(meta["trained_subspace"])
+            state = _State.from_json(meta["controller"], self.space)
+            trained = self.space.subspace_from_config(meta["trained_subspace"])
             tensors = {name: st_load(snap.read_bytes(f"{name}.safetensors")) for name in meta["tensors"]}
             momentum = st_load(snap.read_bytes("optimizer.safetensors")) if snap.has("optimizer.safetensors") else {}
             offsets = {name: int(meta["journals"][name]) for name in ("events", "metrics")}
@@ -393,6 +393,7 @@ class Search:
             while not trainer.done:
                 figures = trainer.train_epoch(on_step=maybe_checkpoint, progress=bar.update if bar else None)
                 self.store.append("metrics", {"kind": "epoch", **vars(figures)})
+                self._after_epoch(trainer, figures.epoch)
                 if bar is not None:
                     bar.set_postfix(loss=f"{figures.loss:.3f}", acc=f"{figures.train_acc:.3f}")
                 if not trainer.done:
@@ -402,6 +403,29 @@ class Search:
         if trainer.global_step > last_checkpoint:  # resumed from the trained state: it is on disk already
             self._checkpoint(trainer)  # the trained state: scoring restarts from here
         self.backend.finish_training(trainer.round)
+
+    def _after_epoch(self, trainer: RoundTrainer, epoch: int) -> None:
+        """The backend's figures and in-round pruning after an epoch (branch learning), journalled."""
+        extra = self.backend.epoch_figures()
+        if extra is not None:
+            self.store.append("metrics", {"kind": "branches", "round": trainer.round, "epoch": epoch, **extra})
+        pruned = self.backend.after_epoch(trainer.round)
+        if not pruned:
+            return
+        trainer.refresh_params()
+        state = self.state
+        threshold = self.config.branch_learning.prune_below
+        for item in pruned:
+            state.subspace = state.subspace.remove(item.label, [item.op])
+            state.born[item.label].pop(item.op, None)
+            self.store.append("events", {
+                "event": "op_removed", "round": trainer.round, "label": item.label, "op": item.op, "epoch": epoch,
+                "reason": f"its branch probability {item.probability:.3f} fell below "
+                          f"search.branch_learning.prune_below ({threshold}) after epoch {epoch + 1}",
+                "scores": {"probability": item.probability, "logit": item.logit}})
+        self.log(f"round {trainer.round + 1}, epoch {epoch + 1}: "
+                 + ", ".join(f"{item.label} {item.op} (p={item.probability:.3f})" for item in pruned)
+                 + " left the subspace")
 
     def _after_training(self, trainer: RoundTrainer) -> None:
         """The backend's work before scoring (few-shot sub-supernets), with a checkpoint after each piece."""
@@ -444,7 +468,7 @@ class Search:
                             self.config.constraints, self.backend.cost, self.backend.op_cost,
                             numpy_stream(self.seed, "evolve", r),
                             seeds=[row["arch"] for row in self.state.front], on_generation=on_generation,
-                            evaluate_many=evaluate_many)
+                            evaluate_many=evaluate_many, sample=self.backend.sampler(r))
             front = sorted(({"arch": ind.arch(trained.labels), "metrics": ind.metrics} for ind in result.front),
                            key=lambda row: -row["metrics"][first])
             history = result.history
@@ -512,8 +536,9 @@ class Search:
         if stop_reason:
             self.store.append("events", {"event": "finished", "rounds": r + 1, "reason": stop_reason,
                                          "subspace": following.to_config(), "best": best, "time": time.time()})
-        op_scores = {l: {op: {**per_op[l][op], "combined": combined[l][op]} for op in trained.ops(l)}
-                     for l in trained.labels}
+        extras = self.backend.op_extras()
+        op_scores = {l: {op: {**per_op[l][op], "combined": combined[l][op], **extras.get(l, {}).get(op, {})}
+                         for op in trained.ops(l)} for l in trained.labels}
         if self.group.is_main:
             self.store.write_round(r, self._snapshot_files(next_state, trained, extra={
                 "op_scores": op_scores, "logbook": history, "population": population}, space_yaml=True))

@@ -5,7 +5,8 @@ epoch), the optimizer's momentum buffers and the weights. Every random draw come
 derived from (run seed, purpose, round, epoch), so the data order and the paths of any epoch can be
 re-derived at any step, and a run resumed mid-epoch continues exactly.
 
-Per round::
+``after_step`` (branch learning) runs after every weight step; it may change the operators' logits, never
+the weights. Per round::
 
     optimizer = SGD(nesterov, weight decay on conv/linear weights only)
     for epoch in range(E):
@@ -131,7 +132,7 @@ class RoundTrainer:
 
     def __init__(self, supernet: nn.Module, data: DataSplits, config: TrainConfig, *, batch_size: int,
                  epochs: int, round_index: int, seed: int, sampling: str = "uniform",
-                 group: Group | None = None) -> None:
+                 group: Group | None = None, after_step: Callable[[RoundTrainer], object] | None = None) -> None:
         self.supernet = supernet
         self.data = data
         self.config = config
@@ -141,6 +142,7 @@ class RoundTrainer:
         self.seed = seed
         self.sampling = sampling
         self.group = group or Group()
+        self.after_step = after_step  # runs after every weight step (branch learning's architecture steps)
         if batch_size % self.group.world:
             raise EvospaceError(f"data.batch_size {batch_size} does not split evenly over {self.group.world} "
                                 f"processes: the global batch stays {batch_size} whatever the number of "
@@ -200,6 +202,8 @@ class RoundTrainer:
             correct += hits
             self._sums[2] += len(y)
             self.step += 1
+            if self.after_step is not None:
+                self.after_step(self)
             self._sums[3] += time.perf_counter() - start
             start = time.perf_counter()
             if progress is not None:
@@ -221,6 +225,16 @@ class RoundTrainer:
         if self.group.distributed:
             loss, hits, seen = self.group.sum([loss, hits, seen], "the epoch's figures")
         return loss, hits, int(seen)
+
+    def refresh_params(self) -> None:
+        """Follow a change of the supernet's operators within the round: momentum kept for the survivors."""
+        old = self.optimizer
+        self.optimizer = make_optimizer(self.supernet, self.config)
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                if p in old.state:
+                    self.optimizer.state[p] = old.state[p]
+        self._params = list(self.supernet.parameters())
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> tuple[dict, dict[str, torch.Tensor]]:
