@@ -137,6 +137,7 @@ def model_source(space: SearchSpace, arch: Arch) -> str:
     Raises:
         EvospaceError: if an operator is built from a layer type this generator cannot write out.
     """
+    arch = space.full_subspace().normalize(arch)  # branch sets may come as lists
     model = build_model(space, arch)
     writer = _SourceWriter(space.config.skeleton.dims)
     stem = writer.expr(model.stem, 2)

@@ -464,10 +464,16 @@ def _check_branches(config: SpaceConfig, choice_points: tuple[ChoicePoint, ...],
     search = config.search
     learning = search.branch_learning
     if multi and search.few_shot is not None:
-        bad = [label for label in (search.few_shot.split or ()) if label in {cp.label for cp in multi}]
-        if bad or search.few_shot.split is None and len(multi) == len(choice_points):
-            fail("search.few_shot.split", "few-shot splits fix one operator per sub-supernet, so they only split "
-                                          "single-branch choice points; name one of those")
+        names = {cp.label for cp in multi}
+        single = [cp.label for cp in choice_points if cp.label not in names]
+        for i, label in enumerate(search.few_shot.split or ()):
+            if label in names:
+                fail(f"search.few_shot.split[{i}]", f"{label} is a multi-branch choice point; a few-shot split fixes "
+                                                    f"one operator per sub-supernet, so it only splits single-branch "
+                                                    f"points ({', '.join(single) or 'the space has none'})")
+        if search.few_shot.split is None and search.few_shot.count > len(single):
+            fail("search.few_shot.count", f"only {len(single)} choice point(s) are single-branch, and only those "
+                                          f"can be split; got {search.few_shot.count}")
     if learning is None:
         return
     key = "search.branch_learning"

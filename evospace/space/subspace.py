@@ -114,7 +114,15 @@ class Subspace:
     @property
     def size(self) -> int:
         """Number of architectures: the product of the choice counts (0 if a choice point has none)."""
-        return math.prod(len(self.choices(label)) for label in self._active)
+        return math.prod(self._count(label) for label in self._active)
+
+    def _count(self, label: str) -> int:
+        """How many choices ``label`` has, counted without listing the branch sets."""
+        n = len(self._active[label])
+        if label not in self._bounds:
+            return n
+        bounds = self._bounds[label]
+        return sum(math.comb(n, size) for size in range(bounds.min, min(bounds.max, n) + 1))
 
     def normalize(self, arch: Mapping[str, object]) -> Arch:
         """``arch`` with every branch set in canonical text (sets, lists or unsorted text accepted)."""
