@@ -48,6 +48,15 @@ TINY_SPACE: dict = {
     "seed": 0,
 }
 
+def multi_branch_stages(first_max: int = 2, second_max: int = 2) -> list[dict]:
+    """The tiny stages as multi-branch stages: s1.b1 keeps the shape (may run no branch), s2.b1 strides and
+    widens (its minimum is raised to one branch), s2.b2 keeps the shape."""
+    return [
+        {"channels": 4, "depth": 1, "stride": 1, "multi_branch": True, "min_branches": 0, "max_branches": first_max},
+        {"channels": 8, "depth": 2, "stride": 2, "multi_branch": True, "min_branches": 0, "max_branches": second_max},
+    ]
+
+
 def tiny_variant(name: str, *, data: dict | None = None, search: dict | None = None) -> dict:
     """The tiny space under another name, with some ``data`` and ``search`` keys changed (for shared runs)."""
     space = copy.deepcopy(TINY_SPACE)

@@ -1,6 +1,5 @@
 """model.py is self-contained and is build_model's network; export picks the final front, then the population."""
 
-import ast
 import json
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import sys
 import pytest
 import torch
 from conftest import TINY_SPACE
+from exported import exec_model, imports
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,22 +33,6 @@ def _space_2d():
 SPACES = {"1d": _space_1d(), "2d": _space_2d()}
 
 
-def _exec_model(source: str) -> torch.nn.Module:
-    namespace = {"__name__": "exported_model"}
-    exec(compile(source, "model.py", "exec"), namespace)
-    return namespace["Model"]()
-
-
-def _imports(source: str) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            names.add(node.module)
-    return names
-
-
 @pytest.mark.parametrize("dims", ["1d", "2d"])
 @pytest.mark.parametrize("op", POOL_1D)
 def test_every_operator_exports_at_every_kind_of_choice_point(dims, op):
@@ -66,8 +50,8 @@ def test_model_py_is_build_models_network(data, dims, seed):
 
 def _check_same_network(space, arch, seed):
     source = model_source(space, arch)
-    assert _imports(source) <= {"torch", "torch.nn"}
-    exported, reference = _exec_model(source), build_model(space, arch, seed)
+    assert imports(source) <= {"torch", "torch.nn"}
+    exported, reference = exec_model(source), build_model(space, arch, seed)
     # same parameter names and shapes: evospace's weights load strictly, and give the same outputs
     assert {k: v.shape for k, v in exported.state_dict().items()} == {
         k: v.shape for k, v in reference.state_dict().items()}

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_variant
+from conftest import multi_branch_stages, tiny_variant
 from resume_runs import Killed, differences, journal_rows
 
 from evospace import Run, Search
@@ -30,10 +30,7 @@ MULTI_SPACE = tiny_variant("tiny_multibranch", data={"batch_size": 32}, search={
     "checkpoint_every": 3,
     "branch_learning": {"target": 700, "every": 2, "warmup_epochs": 1, "lr": 0.5, "prune_below": 0.35},
 })
-MULTI_SPACE["skeleton"]["stages"] = [
-    {"channels": 4, "depth": 1, "stride": 1, "multi_branch": True, "min_branches": 0, "max_branches": 2},
-    {"channels": 8, "depth": 2, "stride": 2, "multi_branch": True, "max_branches": 3},
-]
+MULTI_SPACE["skeleton"]["stages"] = multi_branch_stages(2, 3)
 STEPS = 36  # per round: 384 training samples / 32 per batch * 3 epochs
 
 

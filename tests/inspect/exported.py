@@ -1,0 +1,25 @@
+"""Helpers of the export tests: run a generated model.py in this process, list what it imports."""
+
+from __future__ import annotations
+
+import ast
+
+import torch
+
+
+def exec_model(source: str) -> torch.nn.Module:
+    """``Model()`` of a model.py source, executed in a namespace of its own."""
+    namespace = {"__name__": "exported_model"}
+    exec(compile(source, "model.py", "exec"), namespace)
+    return namespace["Model"]()
+
+
+def imports(source: str) -> set[str]:
+    """Every module a source imports."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module)
+    return names
