@@ -193,6 +193,9 @@ class SupernetBackend(Backend):
         digest = hashlib.sha256()
         for tensor in self.supernet.state_dict().values():
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        if self.branches is not None:  # the logits follow the averaged gradients too
+            for tensor in self.branches.tensors().values():
+                digest.update(tensor.numpy().tobytes())
         self.group.check_agree(f"the supernet weights after round {round_index}'s training", digest.digest())
 
     def after_training(self, round_index: int, hooks: PhaseHooks) -> None:

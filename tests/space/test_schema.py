@@ -42,6 +42,22 @@ def test_default_space_loads(default_space_file: Path) -> None:
     assert space.config.search.constraints.max_params == 50000
 
 
+def test_every_shipped_space_loads() -> None:
+    spaces = sorted((Path(__file__).resolve().parents[2] / "spaces").glob("*.yaml"))
+    assert len(spaces) >= 5
+    for path in spaces:
+        assert load_space(path).name == path.stem, path
+
+
+def test_the_multi_branch_space_is_the_default_made_multi_branch(default_space_file: Path) -> None:
+    single = load_space(default_space_file)
+    multi = load_space(default_space_file.with_name("mnist1d_multibranch.yaml"))
+    strip = lambda space: [(cp.label, cp.c_in, cp.c_out, cp.stride, cp.side) for cp in space.choice_points]  # noqa: E731
+    assert strip(multi) == strip(single) and multi.pool == single.pool
+    assert [(b.min, b.max) for b in multi.branch_bounds.values()] == [(0, 2), (0, 2), (1, 2), (0, 2), (1, 2), (0, 2)]
+    assert multi.config.search.branch_learning.target == 25000
+
+
 def test_initial_subspace_is_seeded_per_choice_point(tiny_space_dict: dict) -> None:
     first = space_from_dict(tiny_space_dict, "<a>").initial_subspace()
     assert first == space_from_dict(tiny_space_dict, "<b>").initial_subspace()
