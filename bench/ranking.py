@@ -37,7 +37,6 @@ RESULT line holds only the few-shot keys.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -164,7 +163,6 @@ def score_few_shot(space, data, seed: int, sub_epochs: int, lr: float | None, pe
     oneshot_bytes = sum(t.numel() * t.element_size() for t in net.state_dict().values())
     for label in subspace.labels if per_label else (chosen,):
         sub = SubSupernets(net, 0, (label,))
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for owner in sub.owners:
             sub.train(owner, data, cfg.search.train, batch_size=cfg.data.batch_size, epochs=sub_epochs,
                       lr=lr if lr is not None else cfg.search.train.lr, seed=seed)
@@ -175,8 +173,7 @@ def score_few_shot(space, data, seed: int, sub_epochs: int, lr: float | None, pe
             out["acc_fewshot"] = accuracy(lambda arch: scorer.evaluate(arch)["accuracy"])  # noqa: B023
         sub.activate(None)
         memory = sub.memory()
-        out[f"bytes_{label}"] = np.array([oneshot_bytes, memory["shared_bytes"] + memory["delta_bytes"],
-                                          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss], dtype=float)
+        out[f"bytes_{label}"] = np.array([oneshot_bytes, memory["shared_bytes"] + memory["delta_bytes"]], dtype=float)
         steps = sum(row["steps"] for rows in sub.figures.values() for row in rows)
     out["fewshot"] = out[f"split_{chosen}"]
     equal_epochs = STUDY_EPOCHS + len(subspace.ops(chosen)) * sub_epochs
@@ -338,9 +335,10 @@ def report_few_shot(arrays: dict[str, np.ndarray], space, truth) -> str:
         if name.startswith("bytes_"):
             b = np.mean([arrays[f"fewshot/{seed}/{name}"] for seed in seeds if f"fewshot/{seed}/{name}" in arrays],
                         axis=0)
+            # tensors held at the phase's peak (the process's RSS high-water mark cannot isolate one phase)
             print(f"  memory, split on {name[6:]}: one-shot supernet {b[0] / 1024:.0f} KiB; few-shot adds a shared "
-                  f"copy + deltas of {b[1] / 1024:.0f} KiB ({(b[0] + b[1]) / b[0]:.2f}x the tensors); peak RSS "
-                  f"grew {b[2] / 1024:.1f} MiB during the phase")
+                  f"copy + deltas of {b[1] / 1024:.0f} KiB: {(b[0] + b[1]) / b[0]:.2f}x the one-shot tensors at "
+                  f"the phase's peak")
     mean = lambda name: float(np.mean(tau[name]))  # noqa: E731
     return (f" tau_fewshot={mean('fewshot'):.3f} tau_oneshot_equal={mean('oneshot_equal'):.3f} "
             f"tau_oneshot_e0={mean('oneshot_e0'):.3f} tau_gain_sd={float(np.std(gain)):.3f}")

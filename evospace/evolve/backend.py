@@ -190,13 +190,10 @@ class SupernetBackend(Backend):
         if not self.group.distributed:
             return
         self.group.broadcast_tensors(list(self.supernet.buffers()), "sharing BN statistics")
-        digest = hashlib.sha256()
-        for tensor in self.supernet.state_dict().values():
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        tensors = list(self.supernet.state_dict().values())
         if self.branches is not None:  # the logits follow the averaged gradients too
-            for tensor in self.branches.tensors().values():
-                digest.update(tensor.numpy().tobytes())
-        self.group.check_agree(f"the supernet weights after round {round_index}'s training", digest.digest())
+            tensors += list(self.branches.tensors().values())
+        self.group.check_agree(f"the supernet weights after round {round_index}'s training", _digest(tensors))
 
     def after_training(self, round_index: int, hooks: PhaseHooks) -> None:
         if self.config.few_shot is None:
@@ -206,6 +203,9 @@ class SupernetBackend(Backend):
                                            seed=self.seed)
         train_sub_supernets(self.few_shot, self.data, self.config, seed=self.seed,
                             batch_size=self.space.config.data.batch_size, hooks=hooks)
+        if self.group.distributed:  # every rank trains every sub-supernet on the whole batch: same deltas
+            self.group.check_agree(f"the few-shot sub-supernets of round {round_index}",
+                                   _digest(t for _, t in sorted(self.few_shot.tensors().items())))
 
     def scorer(self, round_index: int) -> RoundScorer | FewShotScorer:
         if self.few_shot is not None and self.few_shot.round == round_index and self.few_shot.complete:
@@ -273,6 +273,14 @@ class SupernetBackend(Backend):
         self.branches = self._make_learner(self.supernet.subspace)
         if self.branches is not None:
             self.branches.load(tensors["branch_logits"], state["branch_learning"]["steps"])
+
+
+def _digest(tensors) -> bytes:
+    """SHA-256 of the tensors' bytes, in order (for the ranks' agreement checks)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.digest()
 
 
 class Oracle(Protocol):

@@ -50,7 +50,8 @@ def choose_labels(supernet, reference: dict[str, torch.Tensor], config: SearchCo
     if few_shot.split is not None:
         return tuple(few_shot.split), {"reason": "listed in search.few_shot.split", "disagreement": spread}
     # a sub-supernet fixes one operator per split point, so multi-branch points (sets) are never split
-    labels = choose_split({label: v for label, v in spread.items() if not subspace.is_multi(label)}, few_shot.count)
+    labels = choose_split({label: v for label, v in spread.items() if not subspace.is_multi(label)},
+                          few_shot.auto_count)
     ranked = ", ".join(f"{label} {spread[label]:.2e}" for label in sorted(spread, key=lambda k: -spread[k]))
     return labels, {"reason": f"largest variance of its operators' angle scores ({ranked})", "disagreement": spread}
 

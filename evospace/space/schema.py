@@ -138,7 +138,12 @@ class FewShotConfig:
     # choice points to split on: one sub-supernet per combination of their active operators (None: the `count`
     # choice points whose operators' angle scores disagree most, see supernet/fewshot.py)
     split: tuple[str, ...] | None = None
-    count: int = 1  # choice points chosen automatically when `split` is not given
+    count: int | None = None  # choice points chosen automatically (None: 1); not with `split`, which names them
+
+    @property
+    def auto_count(self) -> int:
+        """How many choice points the automatic rule picks."""
+        return 1 if self.count is None else self.count
     epochs: int = 1  # epochs each sub-supernet trains, starting from the shared supernet's weights
     lr: float | None = None  # peak learning rate of each sub-supernet's cosine schedule (None: search.train.lr)
 

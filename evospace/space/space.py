@@ -471,9 +471,9 @@ def _check_branches(config: SpaceConfig, choice_points: tuple[ChoicePoint, ...],
                 fail(f"search.few_shot.split[{i}]", f"{label} is a multi-branch choice point; a few-shot split fixes "
                                                     f"one operator per sub-supernet, so it only splits single-branch "
                                                     f"points ({', '.join(single) or 'the space has none'})")
-        if search.few_shot.split is None and search.few_shot.count > len(single):
+        if search.few_shot.split is None and search.few_shot.auto_count > len(single):
             fail("search.few_shot.count", f"only {len(single)} choice point(s) are single-branch, and only those "
-                                          f"can be split; got {search.few_shot.count}")
+                                          f"can be split; got {search.few_shot.auto_count}")
     if learning is None:
         return
     key = "search.branch_learning"
@@ -512,9 +512,12 @@ def _check_few_shot(config: FewShotConfig, choice_points: tuple[ChoicePoint, ...
                      f"unknown choice point {label!r}{closest(label, labels)}; expected one of {', '.join(labels)}")
             if label in config.split[:i]:
                 fail(f"search.few_shot.split[{i}]", f"{label!r} is listed twice")
-    if not 1 <= config.count <= len(labels):
+    if config.split is not None and config.count is not None:
+        fail("search.few_shot.count", "give either `split` (the choice points to split on) or `count` (how many "
+                                      "to choose automatically), not both")
+    if not 1 <= config.auto_count <= len(labels):
         fail("search.few_shot.count", f"must be between 1 and the number of choice points ({len(labels)}), "
-                                      f"got {config.count}")
+                                      f"got {config.auto_count}")
     if config.epochs < 1:
         fail("search.few_shot.epochs", f"must be ≥ 1, got {config.epochs}")
     if config.lr is not None and config.lr <= 0:
