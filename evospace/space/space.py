@@ -512,7 +512,8 @@ def _check_few_shot(config: FewShotConfig, choice_points: tuple[ChoicePoint, ...
                      f"unknown choice point {label!r}{closest(label, labels)}; expected one of {', '.join(labels)}")
             if label in config.split[:i]:
                 fail(f"search.few_shot.split[{i}]", f"{label!r} is listed twice")
-    if config.split is not None and config.count is not None:
+    # count 1 beside a split is what run.yaml files of earlier versions resolved the default to: still accepted
+    if config.split is not None and config.count not in (None, 1):
         fail("search.few_shot.count", "give either `split` (the choice points to split on) or `count` (how many "
                                       "to choose automatically), not both")
     if not 1 <= config.auto_count <= len(labels):

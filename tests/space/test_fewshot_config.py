@@ -31,7 +31,7 @@ def test_off_by_default_and_parsed_when_given(tiny_space_dict: dict) -> None:
     ({"split": []}, "search.few_shot.split", "at least one choice point"),
     ({"count": 0}, "search.few_shot.count", "between 1 and the number of choice points (3)"),
     ({"count": 4}, "search.few_shot.count", "got 4"),
-    ({"split": ["s1.b1"], "count": 1}, "search.few_shot.count", "not both"),
+    ({"split": ["s1.b1"], "count": 2}, "search.few_shot.count", "not both"),
     ({"epochs": 0}, "search.few_shot.epochs", "must be ≥ 1"),
     ({"lr": -0.1}, "search.few_shot.lr", "must be > 0"),
     ({"epoch": 2}, "search.few_shot.epoch", "did you mean 'epochs'"),
