@@ -43,8 +43,8 @@ GRAPH_FORMATS = ("json", "graphml", "gexf", "dot")
 NODE_FIELDS = ("label", "op", "born", "died", "rounds", "added", "removed", "scores", "params", "flops")
 EDGE_FIELDS = ("rounds",)
 GRAPH_FIELDS = ("run", "space", "skeleton", "labels", "rounds_total", "rounds_started", "rounds_finished",
-                "finished", "stop_reason", "sizes", "few_shot", "round")
-_ENCODED = {"rounds", "scores", "labels", "sizes", "few_shot"}  # list/dict attributes, JSON strings in storable form
+                "finished", "stop_reason", "sizes", "few_shot", "branches", "round")
+_ENCODED = {"rounds", "scores", "labels", "sizes", "few_shot", "branches"}  # list/dict attributes, JSON strings in storable form
 
 
 def node_id(label: str, op: str) -> str:
@@ -146,12 +146,18 @@ def removed(graph: nx.DiGraph, round_index: int) -> list[str]:
 
 
 def final_size(graph: nx.DiGraph) -> int:
-    """Architectures spanned by the operators still active (the final subspace of a finished run)."""
+    """Architectures spanned by the operators still active (the final subspace of a finished run).
+
+    A multi-branch point counts its allowed branch sets.
+    """
     counts = {label: 0 for label in graph.graph["labels"]}
     for data in graph.nodes.values():
         if data["died"] is None:
             counts[data["label"]] += 1
-    return math.prod(counts.values())
+    branches = graph.graph.get("branches") or {}
+    return math.prod(
+        sum(math.comb(n, k) for k in range(branches[label][0], min(branches[label][1], n) + 1))
+        if label in branches else n for label, n in counts.items())
 
 
 def _node_of(graph: nx.DiGraph, event: dict) -> dict:
@@ -195,6 +201,7 @@ def _run_attributes(run: Run, events: list[dict], started: dict[int, dict], fini
         "stop_reason": reason,
         "sizes": {index: event["size"] for index, event in sorted(started.items())},
         "few_shot": few_shot_splits(events),
+        "branches": {label: [b.min, b.max] for label, b in run.space.branch_bounds.items()},  # multi-branch points
     }
 
 

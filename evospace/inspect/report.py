@@ -183,13 +183,19 @@ def plot_space(graph: nx.DiGraph) -> Figure:
     ax = fig.add_subplot()
     cmap = ListedColormap(_red_yellow_green(256)).with_extremes(bad="white")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
-    unscored = False
+    unscored = pruned = False
     for i, (_, key) in enumerate(rows):
         data = graph.nodes[key]
         for j, r in enumerate(rounds):
             if r not in data["rounds"]:
                 continue
-            if np.isnan(values[i, j]):  # active, not scored yet: the round has not finished
+            within = data["scores"].get(r, {})
+            if np.isnan(values[i, j]) and data["died"] == r and within.get("probability") is not None:
+                # left within the round (branch learning): its probability, not a score
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.7", edgecolor="none"))
+                pruned = True
+                ax.text(j, i, f"p={within['probability']:.2f}", ha="center", va="center", fontsize=7)
+            elif np.isnan(values[i, j]):  # active, not scored yet: the round has not finished
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.85", edgecolor="none"))
                 unscored = True
                 ax.text(j, i, "active", ha="center", va="center", fontsize=7, color="0.3")
@@ -198,7 +204,7 @@ def plot_space(graph: nx.DiGraph) -> Figure:
             if data["died"] == r:
                 ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, edgecolor="black", lw=1.8,
                                        linestyle="--"))
-    ax.set_xticks(range(len(rounds)), [f"round {r}\n{graph.graph['sizes'][r]:,} archs" for r in rounds])
+    ax.set_xticks(range(len(rounds)), [f"round {r}\n{_compact(graph.graph['sizes'][r])} archs" for r in rounds])
     ax.xaxis.tick_top()
     names = [readable_op(graph.nodes[key]["op"]) for _, key in rows]
     ax.set_yticks(range(len(rows)), names, fontsize=9)
@@ -229,9 +235,19 @@ def plot_space(graph: nx.DiGraph) -> Figure:
                Patch(facecolor="white", edgecolor="0.6", label="not active in that round")]
     if unscored:
         handles.append(Patch(facecolor="0.85", label="active, not scored yet"))
+    if pruned:
+        handles.append(Patch(facecolor="0.7", label="left within the round (branch probability p)"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=len(handles), fontsize=8,
               frameon=False)
     return fig
+
+
+def _compact(count: int) -> str:
+    """``1,234`` up to a million, then ``28.4M`` / ``3.1G`` (column headers stay narrow)."""
+    for size, suffix in ((10**9, "G"), (10**6, "M")):
+        if count >= size:
+            return f"{count / size:.1f}{suffix}"
+    return f"{count:,}"
 
 
 def _red_yellow_green(n: int):
@@ -277,8 +293,8 @@ def plot_op_scores(graph: nx.DiGraph, metric: str = "accuracy") -> Figure:
             xs, ys = zip(*points)
             colour, marker = styles[data["op"]]
             ax.plot(xs, ys, color=colour, marker=marker, ms=6, lw=1.6)
-            if data["died"] is not None and data["died"] in data["scores"]:
-                y = data["scores"][data["died"]][metric]
+            y = data["scores"].get(data["died"], {}).get(metric) if data["died"] is not None else None
+            if y is not None:  # an operator pruned within a round (branch learning) has no score there
                 ax.plot([data["died"]], [y], marker=marker, color=colour, ms=13, markeredgecolor="black")
                 ax.plot([data["died"]], [y], "x", color="black", ms=7, mew=1.8)
         ax.set_title(f"choice point {label}", fontsize=10)

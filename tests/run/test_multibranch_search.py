@@ -124,3 +124,15 @@ def test_exported_multibranch_models_run_without_evospace(reference, tmp_path) -
                                 timeout=120)
         assert result.returncode == 0, result.stderr
         assert f"{record['params']} parameters" in result.stdout
+
+
+def test_reports_show_operators_pruned_within_a_round(reference) -> None:
+    from evospace.inspect.graph import final_size
+    from evospace.inspect.report import draw_figures
+
+    run = Run.open(reference)
+    graph = run.graph()
+    assert final_size(graph) == run.rounds[-1].next_subspace.size  # branch sets counted, not operators
+    figures = draw_figures(run, graph)
+    assert set(figures) == {"space", "scores", "fitness", "front"}
+    assert all(data.startswith(b"\x89PNG") for data in figures.values())
