@@ -44,7 +44,8 @@ NODE_FIELDS = ("label", "op", "born", "died", "rounds", "added", "removed", "sco
 EDGE_FIELDS = ("rounds",)
 GRAPH_FIELDS = ("run", "space", "skeleton", "labels", "rounds_total", "rounds_started", "rounds_finished",
                 "finished", "stop_reason", "sizes", "few_shot", "branches", "round")
-_ENCODED = {"rounds", "scores", "labels", "sizes", "few_shot", "branches"}  # list/dict attributes, JSON strings in storable form
+# list/dict attributes, JSON strings in storable form
+_ENCODED = {"rounds", "scores", "labels", "sizes", "few_shot", "branches"}
 
 
 def node_id(label: str, op: str) -> str:
