@@ -161,7 +161,7 @@ class SupernetBackend(Backend):
                 subspace = subspace.remove(item.label, [item.op])
             self.supernet.apply_subspace(subspace, round_index, inherit_weights=True)
             self.branches.sync(subspace)
-            kept = set(reference_weights(self.supernet))
+            kept = {name for name, p in self.supernet.named_parameters() if p.ndim > 1}  # the angle's kernels
             self.reference = {k: v for k, v in self.reference.items() if k in kept}
         return pruned
 
