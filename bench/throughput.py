@@ -12,7 +12,10 @@ They run interleaved in one process (blocks of K steps, alternating which goes f
 repetitions) and each side's step time is the median over its blocks, so drifts of a shared machine
 hit both alike.
 
-    python bench/throughput.py [--quick] [--reps R] [--block K] [--threads T]
+    python bench/throughput.py [--quick] [--reps R] [--block K] [--threads T] [--space FILE]
+
+``--space spaces/mnist1d_multibranch.yaml`` measures a multi-branch architecture (a set of operators
+averaged at each choice point) the same way.
 
 Final line: ``RESULT supernet_steps_per_s=... standalone_steps_per_s=... ratio=...`` where ratio =
 supernet step time / stand-alone step time (target ≤ 1.10).
@@ -44,11 +47,12 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=20, help="steps per timed block (K)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: a shared machine)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--space", default=str(SPACE), help="space file (default spaces/mnist1d.yaml)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     reps = args.reps or (8 if args.quick else 30)
 
-    space = load_space(SPACE)
+    space = load_space(args.space)
     cfg = space.config.search.train
     batch = space.config.data.batch_size
     data = load_data(space.config.data.name, val_fraction=space.config.data.val_fraction,
