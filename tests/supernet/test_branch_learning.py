@@ -178,3 +178,22 @@ def test_logits_survive_a_snapshot_and_a_change_of_operators() -> None:
     assert learner.state[label]["sep_k5"] == [0.0, 0.0, 0.0]  # a newcomer starts at p = 1/2
     assert learner.state[label]["conv_k3"] == copy_.state[label]["conv_k3"]
     assert copy.deepcopy(learner.probabilities())[label]["sep_k5"] == pytest.approx(0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.01, 0.99), min_size=1, max_size=5), st.integers(0, 3), st.integers(0, 4))
+def test_inclusion_is_exact_under_the_bounds(probs: list[float], low: int, span: int) -> None:
+    """P(o ∈ S | bounds allow S) by the size law equals the brute-force sum over every allowed set."""
+    n = len(probs)
+    bounds = BranchBounds(min(low, n), min(low, n) + span)
+    p = torch.tensor(probs, dtype=torch.float64)
+    weights, hits = 0.0, np.zeros(n)
+    for members in itertools.product([False, True], repeat=n):
+        if not bounds.allows(sum(members)):
+            continue
+        w = float(np.prod([q if m else 1 - q for q, m in zip(probs, members)]))
+        weights += w
+        hits += w * np.array(members, dtype=float)
+    from evospace.supernet.branch_learning import inclusion
+
+    assert np.allclose(inclusion(p, bounds).numpy(), hits / weights, atol=1e-12)
