@@ -17,6 +17,13 @@ step runs more operators and adds architecture steps).
     python bench/multibranch.py [--quick] [--seeds N] [--epochs E] [--top K] [--target P] [--out DIR]
 
 Final line: ``RESULT hv_multibranch=… hv_single=… seeds=N`` (mean hypervolumes over the seeds).
+
+Measured (full run, 3 seeds, 15 retraining epochs, 6 architectures per front): hypervolume 0.881 ± 0.008
+multi-branch against 0.833 ± 0.036 single-branch, ahead on every seed. The multi-branch fronts reach smaller
+architectures at the same accuracy (4.4–4.7k parameters at 96–98% against 5.5–9.3k at 97.6–98.1%); above
+~10k parameters both sit at 98.2–98.9%. A multi-branch search took 1.0 min per seed against 0.7 for the
+single-branch one (more operators per step, plus the architecture steps). Before the expected cost was
+conditioned on the branch bounds the multi-branch search lost on every seed (0.678 ± 0.120).
 """
 
 from __future__ import annotations
