@@ -113,6 +113,22 @@ def test_single_process_checkpoint_resumes_under_torchrun_and_back(space_file, t
     assert [e["event"] for e in events(out)].count("finished") == 1
 
 
+def test_a_single_process_run_stopped_mid_round_finishes_under_torchrun(space_file, tmp_path):
+    out = tmp_path / "run"
+    proc = launch("search", str(space_file), "--out", str(out), "--quiet", nproc=1)
+    wait_for(out, 6, proc)  # a mid-round checkpoint of round 0
+    proc.send_signal(signal.SIGTERM)
+    assert "evospace resume" in finish(proc) and proc.returncode == 130
+    proc = launch("resume", str(out), "--quiet")
+    err = finish(proc)
+    assert proc.returncode == 0, err
+    rows = events(out)
+    assert [(e["from"], e["processes"]) for e in rows if e["event"] == "resumed"] == [("checkpoint", 2)]
+    assert [e["event"] for e in rows].count("finished") == 1
+    state = json.loads((out / "rounds" / "001" / "state.json").read_text())
+    assert state["processes"] == 2 and state["controller"]["finished"]
+
+
 def test_a_rank_killed_mid_training_stops_the_run_and_it_resumes(space_file, tmp_path):
     out = tmp_path / "run"
     proc = launch("search", str(space_file), "--out", str(out), "--quiet")
@@ -137,8 +153,9 @@ def test_two_processes_score_like_one(tmp_path):
     space (4 epochs, 1200 samples, seeds 0 and 1): mean relative difference of the architectures' angles
     0.06–0.11 against 0.32–0.42 between two seeds on one process; supernet accuracy, mean absolute difference
     0.014–0.025 against 0.08 between seeds; operator angles at most 0.08–0.15 apart (relative) against
-    0.56–0.60 between seeds. The bounds below sit at about twice the measured 1-vs-2 figures and well under
-    the seed-to-seed noise: the processes must agree far better than two seeds do.
+    0.56–0.60 between seeds; operator accuracies at most 0.022–0.055 apart against 0.17 between seeds. The
+    bounds below sit at about twice the measured 1-vs-2 figures and well under the seed-to-seed noise: the
+    processes must agree far better than two seeds do.
     """
     from conftest import tiny_variant
 
@@ -161,7 +178,7 @@ def test_two_processes_score_like_one(tmp_path):
     for label, ops in one["ops"].items():
         for op, score in ops.items():
             assert abs(score["angle"] - two["ops"][label][op]["angle"]) / score["angle"] < 0.3, (label, op)
-            assert abs(score["accuracy"] - two["ops"][label][op]["accuracy"]) < 0.06, (label, op)
+            assert abs(score["accuracy"] - two["ops"][label][op]["accuracy"]) < 0.1, (label, op)
 
 
 def test_resuming_a_finished_two_process_run_says_so(two_process_run, tmp_path):
