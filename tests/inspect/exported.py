@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
@@ -23,3 +26,11 @@ def imports(source: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             names.add(node.module)
     return names
+
+
+def run_alone(path: Path) -> subprocess.CompletedProcess:
+    """Run a model.py as ``__main__`` in a fresh interpreter; its output ends with whether evospace was loaded."""
+    probe = ("import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__'); "
+             "print('evospace loaded' if any(m.split('.')[0] == 'evospace' for m in sys.modules) else 'torch only')")
+    return subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, cwd=path.parent,
+                          timeout=120)

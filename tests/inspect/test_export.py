@@ -1,13 +1,11 @@
 """model.py is self-contained and is build_model's network; export picks the final front, then the population."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 from conftest import TINY_SPACE
-from exported import exec_model, imports
+from exported import exec_model, imports, run_alone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,10 +69,7 @@ def test_model_py_runs_alone_without_evospace(tmp_path):
     arch = dict(zip(space.labels, ["mb_e2_k3", "max_pool_k3", "sep_k3"]))
     path = tmp_path / "model.py"
     path.write_text(model_source(space, arch))
-    probe = ("import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__'); "
-             "print('evospace loaded' if any(m.split('.')[0] == 'evospace' for m in sys.modules) else 'torch only')")
-    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=120)
+    done = run_alone(path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == [f"{space.cost(arch).params} parameters, output (2, 10)", "torch only"]
 

@@ -1,14 +1,12 @@
 """model.py of a multi-branch architecture runs with torch only and loads the supernet's path; check_arch takes sets."""
 
 import copy
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from conftest import TINY_SPACE, multi_branch_stages
-from exported import exec_model, imports
+from exported import exec_model, imports, run_alone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,10 +79,7 @@ def test_model_py_of_any_multi_branch_arch_is_the_supernets_path(supernet, seed)
 def test_multi_branch_model_py_runs_alone_without_evospace(tmp_path):
     path = tmp_path / "model.py"
     path.write_text(model_source(SPACE, ARCH))
-    probe = ("import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__'); "
-             "print('evospace loaded' if any(m.split('.')[0] == 'evospace' for m in sys.modules) else 'torch only')")
-    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=120)
+    done = run_alone(path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == [f"{SPACE.cost(ARCH).params} parameters, output (2, 10)", "torch only"]
 
