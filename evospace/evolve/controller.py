@@ -414,9 +414,9 @@ class Search:
             return
         trainer.refresh_params()
         state = self.state
+        state.subspace = self.backend.subspace
         threshold = self.config.branch_learning.prune_below
         for item in pruned:
-            state.subspace = state.subspace.remove(item.label, [item.op])
             state.born[item.label].pop(item.op, None)
             self.store.append("events", {
                 "event": "op_removed", "round": trainer.round, "label": item.label, "op": item.op, "epoch": epoch,

@@ -27,6 +27,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from evospace.errors import RunError
+from evospace.space.branches import BranchBounds
+from evospace.space.subspace import Subspace
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -151,14 +153,12 @@ def final_size(graph: nx.DiGraph) -> int:
 
     A multi-branch point counts its allowed branch sets.
     """
-    counts = {label: 0 for label in graph.graph["labels"]}
+    active: dict[str, list[str]] = {label: [] for label in graph.graph["labels"]}
     for data in graph.nodes.values():
         if data["died"] is None:
-            counts[data["label"]] += 1
-    branches = graph.graph.get("branches") or {}
-    return math.prod(
-        sum(math.comb(n, k) for k in range(branches[label][0], min(branches[label][1], n) + 1))
-        if label in branches else n for label, n in counts.items())
+            active[data["label"]].append(data["op"])
+    bounds = {label: BranchBounds(*b) for label, b in (graph.graph.get("branches") or {}).items()}
+    return Subspace(active, bounds).size
 
 
 def _node_of(graph: nx.DiGraph, event: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,14 +81,17 @@ class SearchSpace:
     def pool(self) -> tuple[str, ...]:
         return self.config.pool
 
-    @property
+    @functools.cached_property
     def branch_bounds(self) -> dict[str, BranchBounds]:
-        """Branch bounds of the multi-branch choice points (empty in a one-operator-per-point space)."""
+        """Branch bounds of the multi-branch choice points (empty in a one-operator-per-point space).
+
+        Computed once and shared: read it, do not change it.
+        """
         return {cp.label: cp.branches for cp in self.choice_points if cp.branches is not None}
 
     @property
     def multi_branch(self) -> bool:
-        return any(cp.branches is not None for cp in self.choice_points)
+        return bool(self.branch_bounds)
 
     def subspace(self, active) -> Subspace:
         """A subspace of this space holding ``active`` (``{label: ops}``), with its branch bounds."""
@@ -171,13 +175,9 @@ class SearchSpace:
 
         A multi-branch block costs the sum of its branches: averaging them is free by the FLOP convention.
         """
-        if label in self._branch_labels:
+        if label in self.branch_bounds:
             return _total(self._cost_table[(label, name)] for name in split_branches(op))
         return self._cost_table[(label, op)]
-
-    @functools.cached_property
-    def _branch_labels(self) -> frozenset[str]:
-        return frozenset(self.branch_bounds)
 
     def cost(self, arch: Arch) -> OpCost:
         """Exact parameters and FLOPs of a stand-alone model of ``arch``."""
@@ -331,10 +331,10 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
         bounds = _stage_bounds(stage, key, len(config.pool), skeleton.kind, fail)
         for b in range(stage.depth):
             stride = stage.stride if b == 0 else 1
-            point_bounds = bounds
-            if bounds is not None and bounds.min == 0 and not (c_in == stage.channels and stride == 1):
-                point_bounds = BranchBounds(1, bounds.max)  # a block that changes the shape cannot be skipped
-            choice_points.append(ChoicePoint(f"s{s + 1}.b{b + 1}", c_in, stage.channels, stride, side, point_bounds))
+            point = ChoicePoint(f"s{s + 1}.b{b + 1}", c_in, stage.channels, stride, side, bounds)
+            if bounds is not None and bounds.min == 0 and not point.keeps_shape:
+                point = dataclasses.replace(point, branches=BranchBounds(1, bounds.max))  # it cannot be skipped
+            choice_points.append(point)
             side = (side - 1) // stride + 1
             c_in = stage.channels
     if skeleton.kind == "cell":

@@ -16,11 +16,12 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
 from evospace.errors import EvospaceError
-from evospace.space.branches import EMPTY, BranchBounds, branch_choices, branch_key, split_branches
+from evospace.space.branches import BranchBounds, branch_choices, branch_key, split_branches
 
 __all__ = ["Arch", "Subspace", "SubspaceDiff", "InactiveOpError"]
 
@@ -55,7 +56,7 @@ class Subspace:
         {'s1.b2': ('skip',)}
     """
 
-    __slots__ = ("_active", "_bounds", "_choices")
+    __slots__ = ("_active", "_bounds", "_choices", "_members")
 
     def __init__(self, active: Mapping[str, tuple[str, ...] | list[str]],
                  bounds: Mapping[str, BranchBounds] | None = None) -> None:
@@ -67,7 +68,8 @@ class Subspace:
             cleaned[label] = ops
         self._active = cleaned
         self._bounds = {label: b for label, b in (bounds or {}).items() if label in cleaned}
-        self._choices: dict[str, tuple[str, ...]] = {}
+        self._choices: dict[str, tuple[str, ...]] = {}  # listed on first use, like the membership tables
+        self._members: dict[str, np.ndarray] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -82,9 +84,9 @@ class Subspace:
         return self._active.items()
 
     @property
-    def bounds(self) -> dict[str, BranchBounds]:
-        """Branch bounds of the multi-branch choice points (absent: one operator per architecture)."""
-        return dict(self._bounds)
+    def bounds(self) -> Mapping[str, BranchBounds]:
+        """Branch bounds of the multi-branch choice points (absent: one operator per architecture); read-only."""
+        return MappingProxyType(self._bounds)
 
     def is_multi(self, label: str) -> bool:
         return label in self._bounds
@@ -102,14 +104,17 @@ class Subspace:
         return split_branches(value) if label in self._bounds else (value,)
 
     def membership(self, label: str) -> np.ndarray:
-        """``[choice, operator]`` booleans: whether each choice of ``label`` runs each active operator."""
-        ops = self._active[label]
-        choices = self.choices(label)
-        table = np.zeros((len(choices), len(ops)), dtype=bool)
-        for c, value in enumerate(choices):
-            for op in self.branches(label, value):
-                table[c, ops.index(op)] = True
-        return table
+        """``[choice, operator]`` booleans: whether each choice of ``label`` runs each active operator (read-only)."""
+        if label not in self._members:
+            ops = self._active[label]
+            choices = self.choices(label)
+            table = np.zeros((len(choices), len(ops)), dtype=bool)
+            for c, value in enumerate(choices):
+                for op in self.branches(label, value):
+                    table[c, ops.index(op)] = True
+            table.flags.writeable = False
+            self._members[label] = table
+        return self._members[label]
 
     @property
     def size(self) -> int:
@@ -126,13 +131,8 @@ class Subspace:
 
     def normalize(self, arch: Mapping[str, object]) -> Arch:
         """``arch`` with every branch set in canonical text (sets, lists or unsorted text accepted)."""
-        out = {}
-        for label, value in arch.items():
-            if label in self._bounds and not (isinstance(value, str) and value == EMPTY):
-                out[label] = branch_key(value)  # type: ignore[arg-type]
-            else:
-                out[label] = value  # type: ignore[assignment]
-        return out
+        return {label: branch_key(value) if label in self._bounds else value  # type: ignore[arg-type]
+                for label, value in arch.items()}
 
     def __contains__(self, arch: object) -> bool:
         if not isinstance(arch, Mapping) or set(arch) != set(self._active):

@@ -182,6 +182,8 @@ class BranchLearner:
         self.state = {label: {op: list(self.state.get(label, {}).get(op, [0.0, 0.0, 0.0]))
                               for op in subspace.ops(label)}
                       for label in subspace.labels if subspace.is_multi(label)}
+        self._costs = {label: self._cost_vector(label) for label in self.state}  # change only with the subspace
+        self._fixed_cost = self._fixed()
 
     def logits(self, label: str) -> np.ndarray:
         return np.array([self.state[label][op][0] for op in self.subspace.ops(label)])
@@ -208,8 +210,7 @@ class BranchLearner:
     def expected_cost(self) -> float:
         """``E[cost]`` of an architecture under the current probabilities."""
         probs = {label: torch.sigmoid(torch.tensor(self.logits(label))) for label in self.state}
-        costs = {label: self._cost_vector(label) for label in self.state}
-        return float(expected_cost(probs, costs, self._fixed(), self.subspace.bounds))
+        return float(expected_cost(probs, self._costs, self._fixed_cost, self.subspace.bounds))
 
     # -- sampling --------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Arch:
@@ -259,8 +260,8 @@ class BranchLearner:
             if second is not None:
                 member = self.subspace.membership(label)
                 choices = self.subspace.choices(label)
-                a = torch.from_numpy(member[choices.index(first)])
-                b = torch.from_numpy(member[choices.index(second)])
+                a = torch.tensor(member[choices.index(first)])
+                b = torch.tensor(member[choices.index(second)])
                 w_a, w_b = two_sample_weights(logits[label], a, b)
                 pairs[label] = (second, w_a.to(x.device), w_b.to(x.device))
         was = supernet.training
@@ -271,9 +272,8 @@ class BranchLearner:
             supernet.train(was)
         loss = F.cross_entropy(out, y)
         probs = {label: torch.sigmoid(logits[label]) for label in labels}
-        costs = {label: self._cost_vector(label) for label in labels}
         target = float(self.config.target)
-        penalty = ((expected_cost(probs, costs, self._fixed(), self.subspace.bounds) - target) / target) ** 2
+        penalty = ((expected_cost(probs, self._costs, self._fixed_cost, self.subspace.bounds) - target) / target) ** 2
         total = loss.double().cpu() + self.config.weight * penalty
         grads = torch.autograd.grad(total, [logits[label] for label in labels], allow_unused=True)
         grads = [g if g is not None else torch.zeros_like(logits[label]) for g, label in zip(grads, labels)]

@@ -67,17 +67,7 @@ class Supernet(nn.Module):
         self._multi = frozenset(space.branch_bounds)
 
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
-        x = self.stem(x)
-        for label, key in self._keys:
-            try:
-                if label in self._multi:
-                    x = _mean_of([self.choices[key][op] for op in split_branches(arch[label])], x)
-                else:
-                    x = self.choices[key][arch[label]](x)
-            except KeyError:
-                self.subspace.check(arch)  # raises InactiveOpError naming the choice point or operator
-                raise
-        return self.head(x)
+        return self.forward_two_sample(x, arch, {})
 
     def forward_two_sample(self, x: torch.Tensor, arch: Arch,
                            pairs: dict[str, tuple[str, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
@@ -89,15 +79,19 @@ class Supernet(nn.Module):
         """
         x = self.stem(x)
         for label, key in self._keys:
-            if label not in self._multi:
-                x = self.choices[key][arch[label]](x)
-                continue
-            ops = self.choices[key]
-            y_a = _mean_of([ops[op] for op in split_branches(arch[label])], x)
-            if label in pairs:
-                other, w_a, w_b = pairs[label]
-                y_b = _mean_of([ops[op] for op in split_branches(other)], x)
-                y_a = y_a + (w_a - w_a.detach()) * y_a + (w_b - w_b.detach()) * y_b
+            try:
+                if label not in self._multi:
+                    x = self.choices[key][arch[label]](x)
+                    continue
+                ops = self.choices[key]
+                y_a = _mean_of([ops[op] for op in split_branches(arch[label])], x)
+                if label in pairs:
+                    other, w_a, w_b = pairs[label]
+                    y_b = _mean_of([ops[op] for op in split_branches(other)], x)
+                    y_a = y_a + (w_a - w_a.detach()) * y_a + (w_b - w_b.detach()) * y_b
+            except KeyError:
+                self.subspace.check(arch)  # raises InactiveOpError naming the choice point or operator
+                raise
             x = y_a
         return self.head(x)
 
@@ -172,7 +166,10 @@ def _mean_of(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
 
 
 class MultiBranch(nn.Module):
-    """A multi-branch block: the mean of its branches' outputs, or its input when it has none."""
+    """A multi-branch block: the mean of its branches' outputs, or its input when it has none.
+
+    Self-contained on purpose (it does not call ``_mean_of``): model.py copies its source.
+    """
 
     def __init__(self, branches: dict[str, nn.Module]) -> None:
         super().__init__()
