@@ -9,7 +9,9 @@ compared with a supernet of another space::
 
 One row per architecture, appended and fsynced as soon as it is trained: an interrupted build resumes
 where it stopped (a torn last line is dropped). Architectures are trained in a seeded shuffled order, so a
-partial file is a uniform sample of the space, usable while the build runs. Seed ``i`` initialises the
+partial file is a uniform sample of the space, usable while the build runs. A space too large to train
+whole gets a *sampled* ground truth (``sample=N``): N distinct architectures drawn uniformly with their own
+seed, recorded in the header as ``sample=N sample_seed=S``. Seed ``i`` initialises the
 model with ``build_model(space, arch, seed=i)`` and orders the data with seed ``i``; ``val_acc`` and
 ``test_acc`` are means over the seeds.
 """
@@ -41,6 +43,7 @@ __all__ = ["GroundTruth", "GroundTruthSpec", "NoiseCeiling", "build_ground_truth
            "noise_ceiling", "truth_fingerprint"]
 
 MAGIC = "# evospace ground truth"
+_FIRST_DATA_KEYS = ("name", "val_fraction", "batch_size", "samples")
 
 
 def truth_fingerprint(space: SearchSpace) -> str:
@@ -50,8 +53,11 @@ def truth_fingerprint(space: SearchSpace) -> str:
     orphan every ground truth already built.
     """
     config = space.config
+    # only the data keys that existed when ground truths were first built, plus any later key that is set:
+    # a new optional key left at its default must not orphan the files already built
+    data = {k: v for k, v in to_dict(config.data).items() if k in _FIRST_DATA_KEYS or v is not None}
     key = {
-        "data": to_dict(config.data),
+        "data": data,
         "stem": config.skeleton.stem.channels,
         "dims": config.skeleton.dims,
         "head": config.skeleton.stages[-1].channels if config.skeleton.stages else None,
@@ -72,19 +78,29 @@ class GroundTruthSpec:
     seeds: int  # training seeds per architecture
     max_shift: int  # random-shift augmentation range
     recipe: str  # the training recipe (search.train) as compact JSON
-    archs: int  # architectures in the space
+    archs: int  # architectures the file holds when complete (the space's size, or the sample's)
+    sample_seed: int | None = None  # seed of the uniform sample of a sampled ground truth (None: every architecture)
+
+    @property
+    def sampled(self) -> bool:
+        return self.sample_seed is not None
 
     def header(self) -> str:
+        sample = f" sample={self.archs} sample_seed={self.sample_seed}" if self.sampled else ""
         return (f"# space={self.space} fingerprint={self.fingerprint} epochs={self.epochs} seeds={self.seeds} "
-                f"max_shift={self.max_shift} recipe={self.recipe} archs={self.archs}")
+                f"max_shift={self.max_shift} recipe={self.recipe} archs={self.archs}{sample}")
 
     @classmethod
-    def for_space(cls, space: SearchSpace, epochs: int, seeds: int, max_shift: int) -> GroundTruthSpec:
+    def for_space(cls, space: SearchSpace, epochs: int, seeds: int, max_shift: int,
+                  sample: int | None = None, sample_seed: int = 0) -> GroundTruthSpec:
         # recalibration only concerns supernet scoring, so it does not make two ground truths differ
         train = {k: v for k, v in to_dict(space.config.search.train).items() if k != "recalibration_batches"}
         recipe = json.dumps(train, sort_keys=True, separators=(",", ":"))
-        return cls(space.name, truth_fingerprint(space), epochs, seeds, max_shift, recipe,
-                   space.initial_subspace().size)
+        size = space.initial_subspace().size
+        if sample is None:
+            return cls(space.name, truth_fingerprint(space), epochs, seeds, max_shift, recipe, size)
+        return cls(space.name, truth_fingerprint(space), epochs, seeds, max_shift, recipe, min(sample, size),
+                   sample_seed)
 
     @classmethod
     def parse(cls, line: str, source: str) -> GroundTruthSpec:
@@ -93,8 +109,9 @@ class GroundTruthSpec:
             key, _, value = item.partition("=")
             fields[key] = value
         try:
+            sample_seed = int(fields["sample_seed"]) if "sample_seed" in fields else None
             return cls(fields["space"], fields["fingerprint"], int(fields["epochs"]), int(fields["seeds"]),
-                       int(fields["max_shift"]), fields["recipe"], int(fields["archs"]))
+                       int(fields["max_shift"]), fields["recipe"], int(fields["archs"]), sample_seed)
         except (KeyError, ValueError):
             raise EvospaceError(f"{source}: the second line is not a ground-truth header "
                                 f"(expected '# space=... fingerprint=... epochs=...'); rebuild the file") from None
@@ -200,10 +217,27 @@ def load_ground_truth(path: str | Path, space: SearchSpace) -> GroundTruth:
                        column("test_acc"), val_seeds, test_seeds)
 
 
-def build_order(space: SearchSpace) -> np.ndarray:
-    """Index rows of the initial subspace in the order a ground truth trains them (a seeded shuffle)."""
+def build_order(space: SearchSpace, sample: int | None = None, sample_seed: int = 0) -> np.ndarray:
+    """Index rows of the initial subspace in the order a ground truth trains them.
+
+    Every architecture in a seeded shuffle, or (``sample``) that many distinct architectures drawn uniformly
+    with ``sample_seed``, without listing the space: a sample of a space of millions costs only the sample.
+    """
     subspace = space.initial_subspace()
-    return subspace.all_indices()[numpy_stream(space.config.seed, "groundtruth-order").permutation(subspace.size)]
+    if sample is None:
+        return subspace.all_indices()[numpy_stream(space.config.seed, "groundtruth-order").permutation(subspace.size)]
+    counts = [len(subspace.choices(label)) for label in subspace.labels]
+    size = subspace.size
+    rng = numpy_stream(sample_seed, "groundtruth-sample")
+    if sample >= size:
+        flat = rng.permutation(size)
+    else:
+        chosen: dict[int, None] = {}  # insertion-ordered: the draw order is the training order
+        while len(chosen) < sample:
+            for value in rng.integers(0, size, sample - len(chosen)):
+                chosen.setdefault(int(value))
+        flat = np.fromiter(chosen, dtype=np.int64)
+    return np.stack(np.unravel_index(flat, counts), axis=1).astype(np.int64)
 
 
 def _append(path: Path, line: str) -> None:
@@ -214,8 +248,8 @@ def _append(path: Path, line: str) -> None:
 
 
 def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *, epochs: int, seeds: int = 2,
-                       max_shift: int = 0, limit: int | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> GroundTruth:
+                       max_shift: int = 0, limit: int | None = None, sample: int | None = None,
+                       sample_seed: int = 0, progress: Callable[[int, int], None] | None = None) -> GroundTruth:
     """Train every architecture of ``space``'s initial subspace stand-alone and append one row each to ``out``.
 
     Resumes an existing file built with the same spec; refuses one built otherwise.
@@ -224,13 +258,14 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         data: the space's data splits (validation carved with the space seed, as the search does).
         epochs, seeds, max_shift: the recipe's free parameters (the rest is ``search.train``).
         limit: stop after this many architectures in total (for a quick look).
+        sample, sample_seed: train only ``sample`` architectures drawn uniformly with ``sample_seed``.
         progress: called with (architectures done, total) after each row.
 
     Returns:
         The ground truth as written so far.
     """
     out = Path(out)
-    spec = GroundTruthSpec.for_space(space, epochs, seeds, max_shift)
+    spec = GroundTruthSpec.for_space(space, epochs, seeds, max_shift, sample, sample_seed)
     subspace = space.initial_subspace()
     columns = _columns(space.labels, seeds)
     done: set[tuple[str, ...]] = set()
@@ -238,7 +273,8 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         old, old_columns, rows, end = _read(out)
         if old != spec or old_columns != columns:
             raise EvospaceError(f"{out}: already holds a ground truth built differently ({old.header()[2:]}); "
-                                f"pass the same space, --epochs and --seeds to resume, or another --out")
+                                f"pass the same space, --epochs, --seeds and --sample/--seed to resume, "
+                                f"or another --out")
         with open(out, "r+b") as f:
             f.truncate(end)
         done = {tuple(r[label] for label in space.labels) for r in rows}
@@ -247,7 +283,7 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(columns)
         _append(out, f"{MAGIC}\n{spec.header()}\n{buffer.getvalue()}")
-    rows_all = build_order(space)
+    rows_all = build_order(space, spec.archs if spec.sampled else None, sample_seed)
     total = len(rows_all) if limit is None else min(limit, len(rows_all))
     config = space.config
     count = len(done)

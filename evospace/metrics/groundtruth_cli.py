@@ -25,9 +25,14 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.seeds < 1:
         raise EvospaceError(f"--epochs and --seeds must be ≥ 1, got {args.epochs} and {args.seeds}")
     size = space.initial_subspace().size
-    if size > args.max_archs:
+    if args.sample is not None and args.sample < 2:
+        raise EvospaceError(f"--sample must be ≥ 2 (a ranking needs two architectures), got {args.sample}")
+    if args.sample is None and size > args.max_archs:
         raise EvospaceError(f"{args.space}: {size:,} architectures is more than --max-archs {args.max_archs:,}; "
-                            f"a ground truth trains every one, so use a smaller space or raise --max-archs")
+                            f"a ground truth trains every one, so train a uniform sample (--sample N) or raise "
+                            f"--max-archs")
+    if args.sample is not None:
+        size = min(size, args.sample)
     cfg = space.config
     data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
                      split_seed=cfg.seed, device=resolve_device(args.device))
@@ -42,7 +47,8 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
         bar.refresh()
 
     truth = build_ground_truth(space, args.out, data, epochs=args.epochs, seeds=args.seeds,
-                               max_shift=args.max_shift, limit=args.limit, progress=progress)
+                               max_shift=args.max_shift, limit=args.limit, sample=args.sample,
+                               sample_seed=args.seed, progress=progress)
     bar.close()
     acc = truth.test_acc * 100
     _info(f"{len(truth.archs)}/{truth.spec.archs} architectures; test accuracy {acc.min():.1f}–{acc.max():.1f}% "
@@ -62,6 +68,8 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=2, help="training seeds per architecture (default 2)")
     p.add_argument("--max-shift", type=int, default=0, help="random-shift augmentation range (default 0)")
     p.add_argument("--limit", type=int, help="stop after this many architectures (a quick look)")
+    p.add_argument("--sample", type=int, help="train a uniform sample of this many architectures (large spaces)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --sample draw (default 0)")
     p.add_argument("--max-archs", type=int, default=5000, help="refuse spaces larger than this (default 5000)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda[:N] (default cpu)")

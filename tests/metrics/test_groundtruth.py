@@ -79,3 +79,32 @@ def test_noise_ceiling_of_a_perfectly_repeatable_truth(tmp_path, tiny_space, tin
                        truth.val_acc, np.stack([truth.val_acc, truth.val_acc], 1), truth.test_seeds)
     assert noise_ceiling(same).between_seeds_val == pytest.approx(1.0)
     assert noise_ceiling(same).val_vs_test == pytest.approx(1.0)
+
+
+def test_a_sampled_ground_truth_draws_distinct_architectures_and_resumes(tmp_path, tiny_space, tiny_data):
+    subspace = tiny_space.initial_subspace()
+    rows = build_order(tiny_space, 7, 3)
+    assert rows.shape == (7, len(subspace.labels))
+    assert len({tuple(r) for r in rows}) == 7  # without replacement
+    np.testing.assert_array_equal(rows, build_order(tiny_space, 7, 3))
+    assert not np.array_equal(rows, build_order(tiny_space, 7, 4))
+    assert {tuple(r) for r in build_order(tiny_space, 10**6, 0)} == {tuple(r) for r in subspace.all_indices()}
+    out = tmp_path / "gt.csv"
+    first = build_ground_truth(tiny_space, out, tiny_data, epochs=1, seeds=1, sample=4, sample_seed=3, limit=2)
+    assert first.spec.sampled and first.spec.archs == 4 and not first.complete
+    assert "sample=4 sample_seed=3" in out.read_text().splitlines()[1]
+    second = build_ground_truth(tiny_space, out, tiny_data, epochs=1, seeds=1, sample=4, sample_seed=3)
+    assert second.complete and second.archs == [
+        subspace.decode(r) for r in build_order(tiny_space, 4, 3)]
+    with pytest.raises(EvospaceError, match="built differently"):
+        build_ground_truth(tiny_space, out, tiny_data, epochs=1, seeds=1, sample=4, sample_seed=5)
+
+
+def test_cli_samples_a_space_too_large_to_train_whole(tmp_path, tiny_space_file, capsys):
+    out = tmp_path / "gt.csv"
+    assert main(["groundtruth", str(tiny_space_file), "--out", str(out), "--max-archs", "10", "--sample", "3",
+                 "--seed", "1", "--epochs", "1", "--seeds", "1", "--quiet"]) == 0
+    assert "3/3 architectures" in capsys.readouterr().err
+    assert main(["groundtruth", str(tiny_space_file), "--out", str(tmp_path / "b.csv"), "--sample", "1",
+                 "--quiet"]) == 2
+    assert "--sample must be ≥ 2" in capsys.readouterr().err
