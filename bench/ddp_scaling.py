@@ -41,8 +41,8 @@ def worker(evaluations: int) -> None:
 
     from evospace.data import load_data
     from evospace.distributed import group as join_group
-    from evospace.evolve.backend import SupernetBackend
-    from evospace.run.rng import numpy_stream
+    from evospace.evolve import SupernetBackend
+    from evospace.run import numpy_stream
     from evospace.space import load_space
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))

@@ -147,8 +147,8 @@ def _steps_per_round(run: Path) -> int:
 
 def overhead(work: Path, quick: bool) -> float:
     """Checkpoint seconds / round seconds for one round of the default space, timed inside this process."""
-    from evospace.evolve.controller import Search
-    from evospace.run.store import RunStore
+    from evospace.evolve import Search
+    from evospace.run import RunStore
     from evospace.space import load_space
 
     timers = {"round": 0.0, "train": 0.0, "checkpoint": 0.0, "round snapshot": 0.0}

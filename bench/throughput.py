@@ -32,10 +32,9 @@ from pathlib import Path
 import torch
 
 from evospace.data import load_data
-from evospace.run.rng import numpy_stream, torch_stream
+from evospace.run import numpy_stream, torch_stream
 from evospace.space import load_space
-from evospace.supernet.supernet import Supernet, build_model
-from evospace.supernet.train import RoundTrainer, cosine_lr, make_optimizer, train_step
+from evospace.supernet import RoundTrainer, Supernet, build_model, cosine_lr, make_optimizer, train_step
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "mnist1d.yaml"
 

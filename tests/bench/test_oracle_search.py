@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evospace.bench.tabular import TabularOracle, TabularTable
+from evospace.bench import TabularOracle, TabularTable
 from evospace.cli import main
-from evospace.evolve.controller import Search
-from evospace.run.run import Run
+from evospace.evolve import OracleBackend, Search
+from evospace.run import Run
 from evospace.space import load_space
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,8 +36,8 @@ def test_search_spends_exactly_the_budget(tmp_path: Path) -> None:
     space = load_space(SPACE)
     table = TabularTable.load(TABLE, space)
     oracle = TabularOracle(table, budget=30)
-    result = Search(space, tmp_path / "run", progress=False, log=lambda _: None, oracle=oracle,
-                    oracle_spec={"table": str(TABLE), "budget": 30}).run()
+    result = Search(space, tmp_path / "run", progress=False, log=lambda _: None,
+                    backend=OracleBackend(space, oracle, {"table": str(TABLE), "budget": 30})).run()
     assert oracle.queries == 30 and result.stop_reason == "query budget spent"
     # what the run reports as best is the best by validation among the queried architectures
     assert table.index(result.best["arch"]) == oracle.best()

@@ -15,8 +15,8 @@ import torch
 
 from evospace.data import load_data
 from evospace.distributed import group as join_group
-from evospace.evolve.backend import SupernetBackend
-from evospace.run.rng import numpy_stream
+from evospace.evolve import SupernetBackend
+from evospace.run import numpy_stream
 from evospace.space import load_space
 
 
