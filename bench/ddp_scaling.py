@@ -63,7 +63,7 @@ def worker(evaluations: int) -> None:
     group.barrier()
     train_seconds = time.perf_counter() - marks[0]
     steps = trainer.steps_per_epoch - WARMUP
-    backend.finish_training(0)
+    backend.after_training(trainer)
     scorer = backend.scorer(0)
     archs = [scorer.supernet.subspace.decode(row)
              for row in scorer.supernet.subspace.sample_indices(numpy_stream(0, "bench-evals"), evaluations)]

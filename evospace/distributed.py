@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError
@@ -110,8 +111,6 @@ class Group:
         """Replace every present gradient by its mean over the ranks (one flattened all-reduce)."""
         if not self.distributed:
             return
-        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
         grads = [p.grad for p in params if p.grad is not None]
         if not grads:
             return
@@ -176,8 +175,6 @@ class Group:
         """Overwrite ``tensors`` with rank 0's (e.g. BN running statistics, which drift apart per rank)."""
         if not self.distributed or not tensors:
             return
-        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
         floats = [t for t in tensors if t.is_floating_point()]
         others = [t for t in tensors if not t.is_floating_point()]
         for group in (floats, others):

@@ -67,8 +67,11 @@ class Backend(ABC):
         """After each training epoch: figures to record, operators that left the subspace (none by default)."""
         return EpochReport()
 
-    def after_training(self, trainer: RoundTrainer, hooks: RoundHooks) -> None:  # noqa: B027 (a trainer's hook)
-        """Once the round's training is over, before scoring (only called when there was a trainer)."""
+    def after_training(self, trainer: RoundTrainer, hooks: RoundHooks | None = None) -> None:  # noqa: B027
+        """Once the round's training is over, before scoring (only called when there was a trainer).
+
+        ``hooks`` lets this work write snapshots and journal lines (none: it writes nothing).
+        """
 
     @abstractmethod
     def scorer(self, round_index: int) -> Scorer:
@@ -159,7 +162,7 @@ class SupernetBackend(Backend):
             trainer.refresh_params()
         return EpochReport(tuple(row for report in reports for row in report.rows), removed)
 
-    def after_training(self, trainer: RoundTrainer, hooks: RoundHooks) -> None:
+    def after_training(self, trainer: RoundTrainer, hooks: RoundHooks | None = None) -> None:
         """Give every rank rank 0's BN running statistics (they drift apart per rank) and check the weights; then
         the extensions' work between training and scoring.
 
@@ -169,11 +172,12 @@ class SupernetBackend(Backend):
         if self.group.distributed:
             self.group.broadcast_tensors(list(self.supernet.buffers()), "sharing BN statistics")
             tensors = list(self.supernet.state_dict().values())
-            for extension in self.extensions:  # what follows the averaged gradients too (branch logits)
-                tensors += [t for group in extension.tensors().values() for t in group.values()]
+            for extension in self.extensions:  # their tensors too (branch logits follow the averaged gradients);
+                for _, group in sorted(extension.tensors().items()):  # by name: a restored group's order is not fixed
+                    tensors += [t for _, t in sorted(group.items())]
             self.group.check_agree(f"the supernet weights after round {trainer.round}'s training", digest(tensors))
         for extension in self.extensions:
-            extension.after_training(self, trainer.round, hooks)
+            extension.after_training(self, trainer.round, hooks or RoundHooks.ignored())
 
     def scorer(self, round_index: int) -> Scorer:
         search = self.space.config.search

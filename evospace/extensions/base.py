@@ -78,6 +78,11 @@ class RoundHooks:
     record: Callable[[Event], None]  # append an event to events.jsonl
     metrics: Callable[[dict], None]  # append a row to metrics.jsonl
 
+    @classmethod
+    def ignored(cls) -> RoundHooks:
+        """Hooks that write nothing (a backend driven outside a search, e.g. by a benchmark)."""
+        return cls(lambda done: None, lambda event: None, lambda row: None)
+
 
 @dataclass(frozen=True)
 class Removal:
@@ -132,7 +137,7 @@ class RoundExtension:
         """The supernet now holds ``net.supernet.subspace``."""
 
     def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Named tensor groups to snapshot (one ``NAME.safetensors`` file each)."""
+        """Named tensor groups to snapshot (one ``NAME.safetensors`` file each; their keys' order is not kept)."""
         return {}
 
     def state(self) -> dict[str, Any]:

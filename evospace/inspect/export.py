@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as st_load
 from torch import nn
+from tqdm.auto import tqdm
 
 from evospace.data import load_data
 from evospace.device import resolve_device
@@ -604,8 +605,6 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _bar(total: int, initial: int, out: Path):
-    from tqdm.auto import tqdm
-
+def _bar(total: int, initial: int, out: Path) -> tqdm:
     return tqdm(total=total, initial=initial, desc=f"train {out.name}", unit="epoch", leave=False, dynamic_ncols=True)
 

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from evospace.errors import RunError
 from evospace.run.events import History, RoundStarted
 from evospace.run.run import Run
 from evospace.space.branches import BranchBounds
 from evospace.space.subspace import Subspace
+
+if TYPE_CHECKING:  # networkx is imported when a graph is built (the command line starts faster)
+    import networkx as nx
 
 __all__ = ["lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
            "ordered_nodes", "final_size", "few_shot_splits", "to_storable",
@@ -67,6 +68,8 @@ def lineage_graph(run: Run) -> nx.DiGraph:
         >>> g.nodes["s1.b1/conv_k3"]["born"], g.nodes["s1.b1/conv_k3"]["died"]  # doctest: +SKIP
         (0, 1)
     """
+    import networkx as nx
+
     history = run.history
     started = history.started
     finished_rounds = run.rounds
@@ -188,10 +191,15 @@ def _run_attributes(run: Run, history: History, finished_rounds: list) -> dict:
         "rounds_finished": len(finished_rounds),
         "finished": finished,
         "stop_reason": reason,
-        "sizes": {index: event.size for index, event in sorted(history.started.items())},
+        "sizes": {index: _size(run, event) for index, event in sorted(history.started.items())},
         "few_shot": few_shot_splits(history),
         "branches": {label: [b.min, b.max] for label, b in run.space.branch_bounds.items()},  # multi-branch points
     }
+
+
+def _size(run: Run, event: RoundStarted) -> int:
+    """Architectures of a started round (the earliest runs did not record it: counted from its subspace)."""
+    return event.size if event.size is not None else run.space.subspace_from_config(event.subspace).size
 
 
 def few_shot_splits(history: History) -> dict[int, dict]:
@@ -223,6 +231,8 @@ def from_storable(graph: nx.DiGraph) -> nx.DiGraph:
 
     Attributes the file formats add on their own (GEXF's edge ``id``, GraphML's ``node_default``) are dropped.
     """
+    import networkx as nx
+
     out = nx.DiGraph()
     out.graph.update(_decoded(graph.graph, GRAPH_FIELDS, fill=False))
     for key, data in graph.nodes(data=True):
@@ -255,6 +265,8 @@ def export_graph(graph: nx.DiGraph, fmt: str) -> str:
     ``json`` is networkx's node-link data of the rich graph; ``graphml`` and ``gexf`` hold the storable
     form; ``dot`` is written here (no pydot needed) with one cluster per choice point, for Graphviz.
     """
+    import networkx as nx
+
     if fmt == "json":
         return json.dumps(nx.node_link_data(graph, edges="edges"), indent=1) + "\n"
     if fmt == "graphml":
@@ -268,6 +280,8 @@ def export_graph(graph: nx.DiGraph, fmt: str) -> str:
 
 def read_graph(path: str, fmt: str) -> nx.DiGraph:
     """Read a ``json``, ``graphml`` or ``gexf`` export back into the rich graph :func:`lineage_graph` made."""
+    import networkx as nx
+
     if fmt == "json":
         with open(path) as f:
             return from_storable(nx.node_link_graph(json.load(f), directed=True, edges="edges"))

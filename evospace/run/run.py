@@ -131,7 +131,9 @@ class Run:
         history = self.history
         current = history.last_started
         rounds_done, finished = self._progress()
-        size = current.size if current is not None else None
+        size = None
+        if current is not None:  # the earliest runs did not record the size: count it
+            size = current.size if current.size is not None else self.space.subspace_from_config(current.subspace).size
         if finished and history.finished is not None:  # the final, shrunk subspace rather than the last one trained
             size = self.space.subspace_from_config(history.finished.subspace).size
         current_round = None if finished or current is None else current.round

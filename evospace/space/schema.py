@@ -8,6 +8,7 @@ its tournament) come after, in :func:`validate`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
@@ -335,8 +336,6 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     The key must exist in the schema (even if the file leaves it at its default); the result is
     validated like the file itself.
     """
-    import copy
-
     data = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:

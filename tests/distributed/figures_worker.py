@@ -36,7 +36,7 @@ def main() -> None:
     losses = []
     while not trainer.done:
         losses.append(trainer.train_epoch().loss)
-    backend.finish_training(0)
+    backend.after_training(trainer)
     scorer = backend.scorer(0)
     subspace = backend.subspace
     archs = [subspace.decode(row) for row in subspace.all_indices()]
