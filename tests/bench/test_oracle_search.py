@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,9 @@ import pytest
 
 from evospace.bench import TabularOracle, TabularTable
 from evospace.cli import main
+from evospace.errors import RunError
 from evospace.evolve import OracleBackend, Search
-from evospace.run import Run
+from evospace.run import Run, read_jsonl
 from evospace.space import load_space
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,3 +57,22 @@ def test_mismatches_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
     status = main(["search", *argv, "--out", str(tmp_path / "run"), "--quiet"])
     err = capsys.readouterr().err
     assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_oracle_run_resumes_from_its_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    argv = ["search", str(SPACE), "--oracle", str(TABLE), "--budget", "300", "--quiet", "--set", "search.rounds=3"]
+    assert main([*argv, "--out", str(whole)]) == 0
+    shutil.copytree(whole, cut)
+    rounds = sorted((cut / "rounds").iterdir())
+    assert len(rounds) == 3
+    shutil.rmtree(rounds[-1])  # as if killed before the last round was written
+    with pytest.raises(RunError, match="was scored by an oracle .* pass load_oracle"):
+        Search.resume(cut, progress=False, log=lambda _: None)
+    assert main(["resume", str(cut), "--quiet"]) == 0
+    for name in ("events.jsonl", "metrics.jsonl"):
+        kept = [{k: v for k, v in row.items() if k not in ("time", "seconds")} for row in read_jsonl(whole / name)]
+        again = [{k: v for k, v in row.items() if k not in ("time", "seconds")} for row in read_jsonl(cut / name)
+                 if row.get("event") != "resumed"]
+        assert again == kept, name
+    assert (whole / "best" / "arch.json").read_bytes() == (cut / "best" / "arch.json").read_bytes()
