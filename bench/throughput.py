@@ -1,6 +1,6 @@
 """Throughput: one architecture trained as a supernet path vs the same child trained alone.
 
-DESIGN.md §5 asks that a supernet step cost at most 10% more than a step of the same child trained on
+A supernet step should cost at most 10% more than a step of the same child trained on
 its own. Both sides use the real :func:`evospace.supernet.train.train_step` on the same batches:
 
 * supernet: ``Supernet`` of the default space's initial subspace, ``forward(x, arch)`` with one fixed

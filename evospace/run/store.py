@@ -1,6 +1,6 @@
 """The run directory: atomic files, checksummed snapshots, append-only journals. No pickle anywhere.
 
-Layout (DESIGN.md §6)::
+Layout (docs/architecture.md, section 5)::
 
     runs/NAME/run.yaml                  resolved space, seed, versions (written once)
     runs/NAME/events.jsonl              append-only decisions
