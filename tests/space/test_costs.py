@@ -9,7 +9,7 @@ from torch import nn
 
 from evospace.space import OpCost, conv_cost, fixed_cost, head_cost, load_space, module_cost, stem_cost
 from evospace.space.ops import conv_bn
-from evospace.supernet.skeleton import make_head, make_stem
+from evospace.supernet import make_head, make_stem
 
 REPO = Path(__file__).resolve().parents[2]
 SPACES = sorted((REPO / "spaces").glob("*.yaml"))
