@@ -3,8 +3,9 @@
 Few-shot sub-supernets and branch learning are the two built in (``extensions/few_shot.py``,
 ``extensions/learned_branches.py``); the supernet backend calls every extension it holds, in order, and
 knows none of them. A new feature (a predictor trained during the round, a zero-cost warm-up, ...) is a
-subclass of :class:`RoundExtension` plus one line in :func:`evospace.extensions.for_space`: no change to the
-backend, the controller or the run directory's code.
+subclass of :class:`RoundExtension` with a ``for_space(space, net)`` classmethod, plus its name in
+``evospace.extensions.KNOWN``: no change to the backend or the controller (a new kind of journal line is added to
+:mod:`evospace.run.events`, where every kind is defined).
 
 Call order within round r (every hook is optional; ``net`` is the backend, see :class:`SupernetRound`)::
 
@@ -14,7 +15,7 @@ Call order within round r (every hook is optional; ``net`` is the backend, see :
     scorer(net, r, scorer) -> Scorer          the round's scorer, kept, wrapped (to add a metric) or replaced
     sampler(r) -> rng -> arch | None          how the population's first generation is drawn
     op_extras() -> {label: {op: {...}}}       figures recorded beside the operator scores (state.json, inspect)
-    subspace_changed(net)                     the supernet holds a new subspace (grown, shrunk, pruned, restored)
+    subspace_changed(net)                     the supernet holds a new subspace (grown, shrunk or pruned)
 
 Snapshots: ``tensors()`` adds named tensor groups (one safetensors file each), ``state()`` adds JSON entries
 under the snapshot's ``backend`` key, and ``restore(net, tensors, state)`` reads them back after the supernet
