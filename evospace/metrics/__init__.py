@@ -1,8 +1,77 @@
 """Scores of architectures and operators from a supernet, and how well they rank against a ground truth."""
 
-from evospace.metrics.accuracy import AccuracyEvaluator
-from evospace.metrics.angle import AngleScorer, naive_angle, reference_weights
-from evospace.metrics.ranking import kendall_tau, precision_at_k, spearman_rho
+from __future__ import annotations
 
-__all__ = ["AccuracyEvaluator", "AngleScorer", "naive_angle", "reference_weights", "kendall_tau", "precision_at_k",
-           "spearman_rho"]
+from evospace.metrics.accuracy import (
+    AccuracyEvaluator,
+)
+from evospace.metrics.angle import (
+    DEFINITIONS,
+    AngleScorer,
+    PieceStats,
+    naive_angle,
+    path_vectors,
+    reference_weights,
+)
+from evospace.metrics.groundtruth import (
+    GroundTruth,
+    GroundTruthSpec,
+    NoiseCeiling,
+    build_ground_truth,
+    build_order,
+    load_ground_truth,
+    noise_ceiling,
+    truth_fingerprint,
+)
+from evospace.metrics.magnitude import (
+    magnitude_table,
+    op_magnitudes,
+)
+from evospace.metrics.ranking import (
+    average_ranks,
+    kendall_tau,
+    precision_at_k,
+    spearman_rho,
+)
+from evospace.metrics.scores import (
+    CachedScorer,
+    RoundScorer,
+    architecture_rows,
+    covering_sample,
+    magnitude_sums,
+    op_means,
+)
+from evospace.metrics.sub_supernet_scores import (
+    FewShotScorer,
+)
+
+__all__ = [
+    "AccuracyEvaluator",
+    "AngleScorer",
+    "CachedScorer",
+    "DEFINITIONS",
+    "FewShotScorer",
+    "GroundTruth",
+    "GroundTruthSpec",
+    "NoiseCeiling",
+    "PieceStats",
+    "RoundScorer",
+    "architecture_rows",
+    "average_ranks",
+    "build_ground_truth",
+    "build_order",
+    "covering_sample",
+    "kendall_tau",
+    "load_ground_truth",
+    "magnitude_sums",
+    "magnitude_table",
+    "naive_angle",
+    "noise_ceiling",
+    "op_magnitudes",
+    "op_means",
+    "path_vectors",
+    "precision_at_k",
+    "reference_weights",
+    "spearman_rho",
+    "truth_fingerprint",
+]

@@ -6,10 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from evospace.space import SearchSpace, Subspace
-from evospace.space.subspace import InactiveOpError
-from evospace.supernet.bn import batch_norms, recalibrated
-from evospace.supernet.supernet import Supernet, build_model
+from evospace.space import InactiveOpError, SearchSpace, Subspace
+from evospace.supernet import Supernet, batch_norms, build_model, recalibrated
 
 
 def perturb(net: nn.Module, seed: int) -> None:

@@ -1,7 +1,7 @@
 """Scores of a round split into few-shot sub-supernets: each architecture is scored by the one that owns it.
 
 The owner of an architecture is the sub-supernet whose split operators it uses
-(:class:`~evospace.supernet.fewshot.SubSupernets`). Angles come from per-owner piece statistics against the
+(:class:`~evospace.supernet.sub_supernets.SubSupernets`). Angles come from per-owner piece statistics against the
 same reference ``V0`` as the one-shot supernet, so the angles of different owners are on one scale; accuracy
 swaps the owner's delta into the supernet before the BN recalibration and validation pass. Operator scores
 are means over architectures as in :class:`~evospace.metrics.scores.RoundScorer`, whose interface this
@@ -24,7 +24,7 @@ from evospace.metrics.scores import CachedScorer, magnitude_sums
 from evospace.space.schema import ScoreConfig
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
-from evospace.supernet.fewshot import SubSupernets
+from evospace.supernet.sub_supernets import SubSupernets
 
 __all__ = ["FewShotScorer"]
 
@@ -86,9 +86,14 @@ class FewShotScorer(CachedScorer):
         return self._per_owner(rows, lambda i, r: magnitude_sums(self._magnitudes[i], r))
 
     def _compute(self, arch: Arch) -> dict[str, float]:
+        """The owner's weights swapped in for the evaluation, the shared ones back afterwards: scoring leaves the
+        supernet as it found it (snapshots hold the shared weights)."""
         owner = self.sub.owner_of(arch)
         self.sub.activate(owner)
-        cost = self.space.cost(arch)
-        return {"accuracy": self.accuracy.accuracy(self.supernet, arch),
-                "angle": self.angles[self.sub.owners.index(owner)].score(arch),
-                "params": float(cost.params), "flops": float(cost.flops)}
+        try:
+            cost = self.space.cost(arch)
+            return {"accuracy": self.accuracy.accuracy(self.supernet, arch),
+                    "angle": self.angles[self.sub.owners.index(owner)].score(arch),
+                    "params": float(cost.params), "flops": float(cost.flops)}
+        finally:
+            self.sub.activate(None)
