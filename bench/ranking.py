@@ -1,402 +1,326 @@
-"""How well supernet metrics rank architectures and operators against a stand-alone ground truth.
+"""How well each score ranks architectures and operators of any space against its stand-alone ground truth.
 
-For each seed and each training budget E (1, 2, 5, 10, 20 epochs, each a fresh supernet with its own cosine
-schedule, as a search round), trains a uniform single-path supernet on spaces/mnist1d_rank.yaml and scores
-every architecture by: the angle (every definition), accuracy with and without BN recalibration, magnitude,
-combined scores rank_mean(...), and the trivial baselines (parameter count, FLOPs, a random score).
-Truth = mean stand-alone test accuracy over the ground truth's seeds. Operators are ranked within each
-choice point (what shrinking decides): the operator's mean ground-truth accuracy vs its score (the mean of
-the metric over the architectures that contain it; combined: the mean of those per-metric ranks), τ averaged
-over the choice points.
+For each seed: a supernet of the space's initial subspace trains ``--epochs`` epochs (default: the space's
+``search.epochs_per_round``, one round), then every ground-truth architecture gets every signal of
+:mod:`evospace.metrics.signals` (costs, zero-cost proxies, supernet metrics) and the angle under each
+definition. The calibrated score (:mod:`evospace.metrics.predictor`) is fitted as a run fits it: on the space's
+``search.scoring`` settings, with ``anchors`` architectures trained stand-alone. The anchors are drawn from the
+ground truth; when the ground truth was built with the anchors' own recipe (same epochs, no augmentation, the
+space's ``search.train``) their accuracy is *replayed* from its seed-0 validation column, which is exactly what
+a run with that seed would measure, else they are trained here. Anchors are left out of every τ of the
+calibrated score.
 
-Two studies at E = 5: accuracy τ vs the number of BN recalibration batches (1, 4, 20), and the angle
-reference of a grown supernet (round 0 trains 3 of 5 operators per choice point for 5 epochs, round 1 grows
-the other 2 and trains 5 more; survivors' reference = their weights at birth vs at the start of round 1).
+Truth = mean stand-alone test accuracy over the ground truth's seeds (its validation accuracy never scores
+anything but the anchors). Operators are ranked within each choice point: the operator's mean ground-truth
+accuracy vs its score (the mean over the ground-truth architectures containing it), τ averaged over the points.
 
-Few-shot study (issue 10) at equal compute, counted in training steps: a supernet trained E0 = 5 epochs is
-split on the choice point whose operators' angle scores vary most (the controller's default rule), each of its
-K = 5 sub-supernets trains ``--fs-epochs`` E more epochs on its own part of the space and scores the
-architectures it owns (``fewshot``); against it, a fresh one-shot supernet trained E0 + K·E epochs
-(``oneshot_equal``). ``--fs-per-label`` also splits on every choice point in turn, to see which split pays.
+    python bench/ranking.py [--space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv]
+                            [--seeds 3] [--epochs E] [--quick] [--save FILE.npz] [--studies]
 
-Scores of every architecture can be saved (``--save FILE.safetensors``) and the statistics recomputed later
-against a more complete ground truth without training again (``--load FILE.safetensors``).
+``--save`` writes every signal of every seed (``bench/ranking_loso.py`` reads such files to choose the score's
+settings leave-one-space-out). ``--studies`` also runs ``bench/ranking_studies.py`` (training budget,
+recalibration batches, angle reference after a grow step, few-shot) on the default space.
 
-    python bench/ranking.py [--quick] [--seeds N] [--gt bench/data/mnist1d_rank_gt.csv]
-    python bench/ranking.py --fewshot-only --seeds 8 [--fs-epochs 1] [--fs-per-label]
-
-Final line (means at 5 epochs): ``RESULT epochs=5 tau_angle=... tau_acc_bn=... tau_acc_nobn=...
-tau_magnitude=... tau_combined=... tau_params=... tau_flops=... tau_ops_angle=... gt_ceiling=...`` where
-``tau_angle`` uses ScoreConfig's default definition, ``tau_combined`` the default shrink score
-rank_mean(angle, accuracy), and ``gt_ceiling`` is the ground truth's τ between its two seeds' test accuracies;
-then ``tau_fewshot=... tau_oneshot_equal=...`` (the angle, as the controller scores) and
-``tau_oneshot_e0=...`` (the supernet before the split). ``--fewshot-only`` skips everything else and its
-RESULT line holds only the few-shot keys.
+Final line: ``RESULT space=... archs=... epochs=E tau_default=... tau_ops_default=... tau_params=...
+tau_flops=... tau_ops_params=... tau_ops_flops=... gt_ceiling=... ceiling_share=... margin=...
+supernet_epochs=... supernet_steps=... standalone_trainings=... seconds=... ms_per_arch=...`` plus
+``tau_<signal>`` for every signal. ``tau_default`` is the score the controller uses with the space's settings
+(its first objective), ``tau_ops_default`` its shrink score; ``margin`` = tau_default − max(tau_params,
+tau_flops); ``seconds`` is what the score costs once per round (supernet training and anchors, replayed anchors
+counted at the ground truth's own training time) and ``ms_per_arch`` what every scored architecture adds.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
-from collections import defaultdict
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
 
 from evospace.data import load_data
 from evospace.evolve import combined_scores
 from evospace.metrics import (
     DEFINITIONS,
-    AccuracyEvaluator,
+    SIGNALS,
     AngleScorer,
-    FewShotScorer,
-    average_ranks,
-    build_order,
+    SignalComputer,
+    fit_calibrated,
     kendall_tau,
     load_ground_truth,
-    magnitude_table,
     noise_ceiling,
     op_means,
-    precision_at_k,
     reference_weights,
+    stratified_picks,
 )
 from evospace.run import numpy_stream
-from evospace.space import ScoreConfig, Subspace, TrainConfig, load_space
-from evospace.supernet import RoundTrainer, SubSupernets, Supernet, choose_split, disagreement
+from evospace.space import load_space, parse_score
+from evospace.supernet import RoundTrainer, Supernet, build_model, train_standalone
 
 ROOT = Path(__file__).resolve().parents[1]
-SPACE = ROOT / "spaces" / "mnist1d_rank.yaml"
-GROUND_TRUTH = ROOT / "bench" / "data" / "mnist1d_rank_gt.csv"
-DEFAULT_ANGLE = ScoreConfig().angle_definition
-DEFAULT_RECAL = TrainConfig().recalibration_batches
-RECAL_STUDY = tuple(sorted({1, 4, 20, DEFAULT_RECAL}))
-STUDY_EPOCHS = 5
-TOP = 0.05  # precision@5%
-# name -> metrics whose ranks are averaged (the controller's rank_mean); "angle"/"acc_bn" are the defaults
-COMBINED = {"combined": ("angle", "acc_bn"), "comb_ang_mag": ("angle", "magnitude"),
-            "comb_all": ("angle", "acc_bn", "magnitude")}
+DEFAULT_SPACE = ROOT / "spaces" / "mnist1d_rank.yaml"
+DEFAULT_GT = ROOT / "bench" / "data" / "mnist1d_rank_gt.csv"
 
 
-# -- phase 1: train supernets and score every architecture -------------------------------------------------
-def train(net: Supernet, data, space, epochs: int, seed: int, round_index: int = 0) -> None:
-    trainer = RoundTrainer(net, data, space.config.search.train, batch_size=space.config.data.batch_size,
-                           epochs=epochs, round_index=round_index, seed=seed, sampling="uniform")
+# -- phase 1: signals of every ground-truth architecture, per seed -----------------------------------------
+def train_supernet(space, data, epochs: int, seed: int) -> tuple[Supernet, dict, float, int]:
+    """A supernet of the initial subspace trained like one round of a run (its reference taken at birth)."""
+    cfg = space.config
+    net = Supernet(space, space.initial_subspace(), seed=seed)
+    reference = reference_weights(net)
+    trainer = RoundTrainer(net, data, cfg.search.train, batch_size=cfg.data.batch_size, epochs=epochs,
+                           round_index=0, seed=seed, sampling=cfg.search.sampling)
+    start = time.perf_counter()
     while not trainer.done:
         trainer.train_epoch()
+    return net, reference, time.perf_counter() - start, trainer.total_steps
 
 
-def score_supernet(space, data, epochs: int, seed: int, eval_rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric over every architecture (odometer order); accuracy only on ``eval_rows`` (else NaN)."""
-    subspace = space.initial_subspace()
-    all_rows = subspace.all_indices()
-    net = Supernet(space, subspace, seed=seed)
-    reference = reference_weights(net)
-    train(net, data, space, epochs, seed)
-    out = {f"angle_{d}": AngleScorer(net, reference, d).score_indices(all_rows) for d in DEFINITIONS}
-    table = magnitude_table(net)
-    out["magnitude"] = table[np.arange(table.shape[0])[None, :], all_rows].sum(axis=1)
-    flat = np.ravel_multi_index(eval_rows.T, [len(subspace.ops(label)) for label in subspace.labels])
-    archs = [subspace.decode(r) for r in eval_rows]
-    recal = RECAL_STUDY if epochs == STUDY_EPOCHS else (DEFAULT_RECAL,)
-    for batches in recal:
-        evaluator = AccuracyEvaluator(data, batch_size=space.config.data.batch_size, batches=batches, seed=seed)
-        out[f"acc_bn{batches}"] = np.full(len(all_rows), np.nan)
-        out[f"acc_bn{batches}"][flat] = evaluator.accuracy_many(net, archs)
-    out["acc_nobn"] = np.full(len(all_rows), np.nan)
-    out["acc_nobn"][flat] = evaluator.accuracy_many(net, archs, recalibrate=False)
-    out["random"] = numpy_stream(seed, "random-baseline", epochs).random(len(all_rows))
-    return out
-
-
-def score_grown(space, data, epochs: int, seed: int) -> dict[str, np.ndarray]:
-    """Angles of every architecture after a grow step, under both reference rules."""
-    full = space.initial_subspace()
-    rng = numpy_stream(seed, "grown-start")
-    start = Subspace({label: tuple(full.ops(label)[i] for i in sorted(rng.permutation(len(full.ops(label)))[:3]))
-                      for label in full.labels})
-    net = Supernet(space, start, seed=seed)
-    birth = reference_weights(net)
-    train(net, data, space, epochs, seed, round_index=0)
-    net.apply_subspace(full, round_index=1)
-    at_round = reference_weights(net)
-    birth = {k: birth.get(k, v) for k, v in at_round.items()}  # newcomers: their fresh weights either way
-    train(net, data, space, epochs, seed, round_index=1)
-    all_rows = full.all_indices()
-    return {f"grown_{rule}_{d}": AngleScorer(net, reference, d).score_indices(all_rows)
-            for rule, reference in (("birth", birth), ("round", at_round)) for d in DEFINITIONS}
-
-
-def collect(space, data, seeds: int, budgets: list[int], eval_rows: np.ndarray) -> dict[str, np.ndarray]:
-    arrays = {}
-    for seed in range(seeds):
-        for epochs in budgets:
-            for name, values in score_supernet(space, data, epochs, seed, eval_rows).items():
-                arrays[f"s{seed}/e{epochs}/{name}"] = values
-            print(f"  seed {seed}: {epochs} epoch(s) scored", file=sys.stderr, flush=True)
-        if STUDY_EPOCHS in budgets:
-            for name, values in score_grown(space, data, STUDY_EPOCHS, seed).items():
-                arrays[f"s{seed}/e{STUDY_EPOCHS}/{name}"] = values
-    return arrays
-
-
-def score_few_shot(space, data, seed: int, sub_epochs: int, lr: float | None, per_label: bool,
-                   acc_rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Angles of every architecture (and accuracy of ``acc_rows``): one-shot at E0, few-shot after the split,
-    one-shot at equal steps."""
-    subspace = space.initial_subspace()
-    all_rows = subspace.all_indices()
+def collect(space, truth, data, epochs: int, seed: int) -> dict[str, np.ndarray]:
+    """Every signal (and every angle definition) of every ground-truth architecture, with the timings."""
     cfg = space.config
-    flat = np.ravel_multi_index(acc_rows.T, [len(subspace.ops(label)) for label in subspace.labels])
-    archs = [subspace.decode(r) for r in acc_rows]
-    evaluator = AccuracyEvaluator(data, batch_size=cfg.data.batch_size, batches=DEFAULT_RECAL, seed=seed)
-
-    def accuracy(evaluate) -> np.ndarray:
-        values = np.full(len(all_rows), np.nan)
-        values[flat] = [evaluate(arch) for arch in archs]
-        return values
-
-    net = Supernet(space, subspace, seed=seed)
-    reference = reference_weights(net)
-    train(net, data, space, STUDY_EPOCHS, seed)
-    angles = AngleScorer(net, reference, DEFAULT_ANGLE).score_indices(all_rows)
-    chosen = choose_split(disagreement(op_means(subspace, all_rows, angles)), 1)[0]
-    out = {"oneshot_e0": angles, "chosen": np.array([subspace.labels.index(chosen)], dtype=float),
-           "acc_oneshot_e0": accuracy(lambda arch: evaluator.accuracy(net, arch))}
-    oneshot_bytes = sum(t.numel() * t.element_size() for t in net.state_dict().values())
-    for label in subspace.labels if per_label else (chosen,):
-        sub = SubSupernets(net, 0, (label,))
-        for owner in sub.owners:
-            sub.train(owner, data, cfg.search.train, batch_size=cfg.data.batch_size, epochs=sub_epochs,
-                      lr=lr if lr is not None else cfg.search.train.lr, seed=seed)
-        scorer = FewShotScorer(space, sub, reference, data, ScoreConfig(), batch_size=cfg.data.batch_size,
-                               recalibration_batches=DEFAULT_RECAL, seed=seed)
-        out[f"split_{label}"] = scorer.angle_indices(all_rows)
-        if label == chosen:
-            out["acc_fewshot"] = accuracy(lambda arch: scorer.evaluate(arch)["accuracy"])  # noqa: B023
-        sub.activate(None)
-        memory = sub.memory()
-        out[f"bytes_{label}"] = np.array([oneshot_bytes, memory["shared_bytes"] + memory["delta_bytes"]], dtype=float)
-        steps = sum(row["steps"] for rows in sub.figures.values() for row in rows)
-    out["fewshot"] = out[f"split_{chosen}"]
-    equal_epochs = STUDY_EPOCHS + len(subspace.ops(chosen)) * sub_epochs
-    eq = Supernet(space, subspace, seed=seed)
-    eq_reference = reference_weights(eq)
-    train(eq, data, space, equal_epochs, seed)
-    out["oneshot_equal"] = AngleScorer(eq, eq_reference, DEFAULT_ANGLE).score_indices(all_rows)
-    out["acc_oneshot_equal"] = accuracy(lambda arch: evaluator.accuracy(eq, arch))
-    print(f"  seed {seed}: few-shot split on {chosen} ({steps} sub-supernet steps); one-shot at equal compute "
-          f"trained {equal_epochs} epochs", file=sys.stderr, flush=True)
+    net, reference, train_seconds, steps = train_supernet(space, data, epochs, seed)
+    computer = SignalComputer(space, SIGNALS, data=data, seed=seed, batch_size=cfg.data.batch_size,
+                              recalibration_batches=cfg.search.train.recalibration_batches,
+                              angle_definition=cfg.search.scoring.angle_definition)
+    computer.use_supernet(net, reference)
+    start = time.perf_counter()
+    values = computer.values(truth.archs)
+    per_arch = (time.perf_counter() - start) / max(len(truth.archs), 1)
+    out = {name: values[:, j] for j, name in enumerate(SIGNALS)}
+    rows = truth.indices(net.subspace)
+    for definition in DEFINITIONS:
+        out[f"angle_{definition}"] = AngleScorer(net, reference, definition).score_indices(rows)
+    out["train_seconds"] = np.array([train_seconds])
+    out["steps"] = np.array([steps])
+    out["seconds_per_arch"] = np.array([per_arch])
     return out
 
 
-def collect_few_shot(space, data, seeds: int, sub_epochs: int, lr: float | None, per_label: bool,
-                     acc_rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {f"fewshot/s{seed}/{name}": values for seed in range(seeds)
-            for name, values in score_few_shot(space, data, seed, sub_epochs, lr, per_label, acc_rows).items()}
+def replayable(space, truth) -> bool:
+    """Whether the ground truth's seed-0 validation accuracy is what an anchor of this space would measure."""
+    scoring = space.config.search.scoring
+    spec = truth.spec
+    recipe = type(spec).for_space(space, scoring.anchor_epochs, spec.seeds, 0).recipe
+    return spec.epochs == scoring.anchor_epochs and spec.max_shift == 0 and spec.recipe == recipe
 
 
-# -- phase 2: statistics against the ground truth ----------------------------------------------------------
-def with_derived(metrics: dict[str, np.ndarray], costs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Add the default angle and accuracy, the baselines' costs and the combined scores."""
-    out = dict(metrics)
-    out["angle"] = out[f"angle_{DEFAULT_ANGLE}"]
-    out["acc_bn"] = out[f"acc_bn{DEFAULT_RECAL}"]
-    out.update(costs)
-    for name, parts in COMBINED.items():
-        values = np.full(len(out["angle"]), np.nan)
-        finite = np.all([np.isfinite(out[p]) for p in parts], axis=0)
-        values[finite] = np.mean([average_ranks(out[p][finite]) for p in parts], axis=0)
-        out[name] = values
-    return out
+class Anchors:
+    """The anchors' validation accuracy, replayed from the ground truth when it used their recipe, else trained
+    here (once per architecture); ``seconds`` counts what training them took (replayed: the ground truth's time
+    for one seed)."""
+
+    def __init__(self, space, truth, data, seed: int) -> None:
+        self.space, self.truth, self.data, self.seed = space, truth, data, seed
+        self.replayed = replayable(space, truth)
+        self.labels: dict[int, float] = {}
+        self.seconds: dict[int, float] = {}
+
+    def __call__(self, picks: np.ndarray) -> np.ndarray:
+        for i in map(int, picks):
+            if i in self.labels:
+                continue
+            if self.replayed:
+                self.labels[i] = float(self.truth.val_seeds[i, 0])
+                self.seconds[i] = float(self.truth.seconds[i]) / max(self.truth.spec.seeds, 1)
+                continue
+            cfg = self.space.config
+            start = time.perf_counter()
+            model = build_model(self.space, self.truth.archs[i], seed=self.seed).to(self.data.x_train.device)
+            self.labels[i] = train_standalone(model, self.data, cfg.search.train,
+                                              epochs=cfg.search.scoring.anchor_epochs,
+                                              batch_size=cfg.data.batch_size, seed=self.seed).val_acc
+            self.seconds[i] = time.perf_counter() - start
+        return np.array([self.labels[int(i)] for i in picks])
+
+    def cost(self, picks: np.ndarray) -> float:
+        return float(sum(self.seconds[int(i)] for i in picks))
 
 
-def ops_tau(subspace: Subspace, truth_ops: dict, scores: dict) -> float:
-    """Mean over choice points of τ(operator's mean ground-truth accuracy, its score)."""
-    return float(np.mean([kendall_tau([scores[label][op] for op in subspace.ops(label)],
-                                      [truth_ops[label][op] for op in subspace.ops(label)])
-                          for label in subspace.labels]))
+def anchor_picks(space, signals: dict[str, np.ndarray], count: int, seed: int) -> np.ndarray:
+    """The anchors a run would choose: one per stratum of the prior score, among a uniform sample of
+    ``search.scoring.accuracy_samples`` architectures (the run's reference sample)."""
+    scoring = space.config.search.scoring
+    names = scoring.signals
+    table = np.stack([signals[name] for name in names], axis=1)
+    candidates = numpy_stream(seed, "bench-anchors").permutation(len(table))[:scoring.accuracy_samples]
+    prior = fit_calibrated(names, table[candidates], tuple(scoring.prior), scoring.ridge)(table[candidates])
+    return candidates[stratified_picks(prior, count, numpy_stream(seed, "anchors"))]
 
 
-def op_score_tables(subspace: Subspace, metrics: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Operator scores of every metric: means over the scored architectures; combined: rank means."""
-    all_rows = subspace.all_indices()
-    tables = {}
-    for name, values in metrics.items():
-        if name in COMBINED or name in ("params", "flops"):
+# -- phase 2: scores and statistics ------------------------------------------------------------------------
+def op_tau(rows: np.ndarray, score: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over choice points of τ(operator's mean true accuracy, operator's mean score)."""
+    taus = []
+    for k in range(rows.shape[1]):
+        present = np.unique(rows[:, k])
+        if len(present) < 2:
             continue
-        finite = np.isfinite(values)
-        tables[name] = op_means(subspace, all_rows[finite], values[finite])
-    for name, parts in COMBINED.items():
-        per_metric = {label: {op: {p: tables[p][label][op] for p in parts} for op in subspace.ops(label)}
-                      for label in subspace.labels}
-        tables[name] = combined_scores(per_metric, parts)
-    return tables
+        taus.append(kendall_tau([score[rows[:, k] == i].mean() for i in present],
+                                [truth[rows[:, k] == i].mean() for i in present]))
+    return float(np.mean(taus)) if taus else float("nan")
 
 
-def fmt(values: list[float]) -> str:
+def calibrated(space, signals: dict[str, np.ndarray], picks: np.ndarray, labels: np.ndarray,
+               names: tuple[str, ...] | None = None) -> np.ndarray:
+    """The calibrated score of every architecture, fitted as a run fits it on the anchors ``picks``."""
+    scoring = space.config.search.scoring
+    names = names or scoring.signals
+    table = np.stack([signals[name] for name in names], axis=1)
+    prior = tuple(p for p in scoring.prior if p in names) or names
+    return fit_calibrated(names, table, prior, scoring.ridge, table[picks], labels)(table)
+
+
+def default_scores(space, signals, picks, labels, rows) -> tuple[np.ndarray, np.ndarray, bool]:
+    """What the controller ranks architectures by (its first objective) and operators by (its shrink score).
+
+    Returns the architecture score, the operator score per ground-truth architecture (its mean over the
+    architectures containing an operator is the operator's score) and whether anchors were used.
+    """
+    search = space.config.search
+    by_name = {"score": lambda: calibrated(space, signals, picks, labels), "angle": lambda: signals["angle"],
+               "accuracy": lambda: signals["accuracy"], "magnitude": lambda: signals["magnitude"]}
+    first = search.objectives[0]
+    arch_score = by_name[first]()
+    parts = parse_score(search.shrink.score)
+    if len(parts) == 1:
+        op_score = by_name[parts[0]]()
+    else:  # rank_mean: the operator's rank per metric within its choice point, averaged
+        subspace = space.initial_subspace()
+        tables = {m: op_means(subspace, rows, by_name[m]()) for m in parts}
+        combined = combined_scores({label: {op: {m: tables[m][label][op] for m in parts}
+                                            for op in subspace.ops(label)} for label in subspace.labels}, parts)
+        op_score = np.array([np.mean([combined[label][subspace.ops(label)[i]] for label, i in
+                                      zip(subspace.labels, row)]) for row in rows])
+    uses_anchors = "score" in (first, *parts) and search.scoring.anchors > 0
+    return arch_score, op_score, uses_anchors
+
+
+def fmt(values) -> str:
+    values = [v for v in values if v == v]
     return f"{np.mean(values):6.3f} ±{np.std(values):5.3f}" if values else "      —       "
-
-
-def report(arrays: dict[str, np.ndarray], space, truth) -> str:
-    """Print the tables; return the RESULT line's one-shot part ("" without one-shot scores)."""
-    subspace = space.initial_subspace()
-    counts = [len(subspace.ops(label)) for label in subspace.labels]
-    gt_flat = np.ravel_multi_index(truth.indices(subspace).T, counts)
-    truth_ops = op_means(subspace, truth.indices(subspace), truth.test_acc)
-    archs = list(subspace)
-    costs = {"params": np.array([space.cost(a).params for a in archs], dtype=float),
-             "flops": np.array([space.cost(a).flops for a in archs], dtype=float)}
-    runs = sorted({tuple(key.split("/")[:2]) for key in arrays if not key.startswith("fewshot/")})
-    if not runs:
-        return ""
-    tau, prec, tau_ops, tau_all = defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list)
-    budgets = sorted({int(e[1:]) for _, e in runs})
-    evaluated = 0
-    for seed, epochs in runs:
-        prefix = f"{seed}/{epochs}/"
-        metrics = with_derived({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, costs)
-        e = int(epochs[1:])
-        keep = np.all([np.isfinite(v[gt_flat]) for v in metrics.values()], axis=0)
-        rows, truth_test = gt_flat[keep], truth.test_acc[keep]
-        evaluated = len(rows)
-        for name, values in metrics.items():
-            tau[(e, name)].append(kendall_tau(values[rows], truth_test))
-            if np.isfinite(values[gt_flat]).all():
-                tau_all[(e, name)].append(kendall_tau(values[gt_flat], truth.test_acc))
-            prec[(e, name)].append(precision_at_k(values[rows], truth_test, TOP))
-        for name, table in op_score_tables(subspace, metrics).items():
-            tau_ops[(e, name)].append(ops_tau(subspace, truth_ops, table))
-
-    names = [*(f"angle_{d}" for d in DEFINITIONS), "acc_bn", "acc_nobn", "magnitude", *COMBINED,
-             "params", "flops", "random"]
-    print(f"\n{evaluated} ground-truth architectures scored by every metric (the last column: every ground-truth "
-          f"architecture, for metrics without an accuracy pass); τ = Kendall τ vs mean test accuracy; mean ± std "
-          f"over {len(runs) // max(len(budgets), 1)} supernet seed(s)")
-    for e in budgets:
-        print(f"\n{e:2d} epoch(s)        Kendall τ       precision@5%    operator τ      τ on all {len(gt_flat)}")
-        for name in names:
-            print(f"  {name:<14} {fmt(tau[(e, name)])}  {fmt(prec[(e, name)])}  {fmt(tau_ops.get((e, name), []))}  "
-                  f"{fmt(tau_all.get((e, name), []))}")
-    if STUDY_EPOCHS in budgets:
-        print(f"\nBN recalibration batches at {STUDY_EPOCHS} epochs: τ of accuracy (architectures, operators)")
-        for batches in RECAL_STUDY:
-            print(f"  {batches:2d} batches  {fmt(tau[(STUDY_EPOCHS, f'acc_bn{batches}')])}  "
-                  f"{fmt(tau_ops[(STUDY_EPOCHS, f'acc_bn{batches}')])}")
-        print(f"\nangle reference after a grow step (3 → 5 operators per choice point, {STUDY_EPOCHS} + "
-              f"{STUDY_EPOCHS} epochs)")
-        print("  definition  birth τ         round τ         birth op τ      round op τ")
-        for d in DEFINITIONS:
-            b, r = f"grown_birth_{d}", f"grown_round_{d}"
-            print(f"  {d:<10} {fmt(tau[(STUDY_EPOCHS, b)])} {fmt(tau[(STUDY_EPOCHS, r)])} "
-                  f"{fmt(tau_ops[(STUDY_EPOCHS, b)])} {fmt(tau_ops[(STUDY_EPOCHS, r)])}")
-    ceiling = noise_ceiling(truth)
-    e = STUDY_EPOCHS if STUDY_EPOCHS in budgets else budgets[-1]
-    mean = lambda name: float(np.mean(tau[(e, name)]))  # noqa: E731
-    return (f"RESULT epochs={e} tau_angle={mean('angle'):.3f} tau_acc_bn={mean('acc_bn'):.3f} "
-            f"tau_acc_nobn={mean('acc_nobn'):.3f} tau_magnitude={mean('magnitude'):.3f} "
-            f"tau_combined={mean('combined'):.3f} tau_params={mean('params'):.3f} tau_flops={mean('flops'):.3f} "
-            f"tau_ops_angle={float(np.mean(tau_ops[(e, 'angle')])):.3f} gt_ceiling={ceiling.between_seeds_test:.3f}")
-
-
-def report_few_shot(arrays: dict[str, np.ndarray], space, truth) -> str:
-    """Print the few-shot table; return the RESULT keys it adds ("" without few-shot scores)."""
-    subspace = space.initial_subspace()
-    counts = [len(subspace.ops(label)) for label in subspace.labels]
-    gt_flat = np.ravel_multi_index(truth.indices(subspace).T, counts)
-    truth_ops = op_means(subspace, truth.indices(subspace), truth.test_acc)
-    seeds = sorted({key.split("/")[1] for key in arrays if key.startswith("fewshot/")}, key=lambda s: int(s[1:]))
-    if not seeds:
-        return ""
-    names = {key.split("/")[2] for key in arrays if key.startswith("fewshot/")}
-    scored = ["oneshot_e0", "fewshot", "oneshot_equal", *sorted(n for n in names if n.startswith("split_")),
-              *(n for n in ("acc_oneshot_e0", "acc_fewshot", "acc_oneshot_equal")
-                if any(np.isfinite(v).any() for k, v in arrays.items() if k.startswith("fewshot/") and k.endswith(n)))]
-    tau, tau_ops, prec = defaultdict(list), defaultdict(list), defaultdict(list)
-    for seed in seeds:
-        for name in scored:
-            if f"fewshot/{seed}/{name}" not in arrays:  # a split label the default rule chose for other seeds
-                continue
-            values = arrays[f"fewshot/{seed}/{name}"][gt_flat]
-            finite = np.isfinite(values)
-            if not finite.any():
-                continue
-            tau[name].append(kendall_tau(values[finite], truth.test_acc[finite]))
-            prec[name].append(precision_at_k(values[finite], truth.test_acc[finite], TOP))
-            rows = truth.indices(subspace)[finite]
-            tau_ops[name].append(ops_tau(subspace, truth_ops, op_means(subspace, rows, values[finite])))
-    gain = np.array(tau["fewshot"]) - np.array(tau["oneshot_equal"])
-    chosen = [subspace.labels[int(arrays[f"fewshot/{seed}/chosen"][0])] for seed in seeds]
-    print(f"\nfew-shot vs one-shot, {len(seeds)} seed(s); angle ({DEFAULT_ANGLE}) over all {len(gt_flat)} ground-truth "
-          f"architectures, acc_* (BN recalibrated) over the scored sample; mean ± std over seeds")
-    print("                      Kendall τ       precision@5%    operator τ")
-    for name in scored:
-        print(f"  {name:<19} {fmt(tau[name])}  {fmt(prec[name])}  {fmt(tau_ops[name])}")
-    print(f"  angle τ gain few-shot − one-shot at equal steps: {fmt(list(gain))} (per seed: "
-          f"{' '.join(f'{g:+.3f}' for g in gain)}); split chosen: {', '.join(chosen)}")
-    for name in sorted(names):
-        if name.startswith("bytes_"):
-            b = np.mean([arrays[f"fewshot/{seed}/{name}"] for seed in seeds if f"fewshot/{seed}/{name}" in arrays],
-                        axis=0)
-            # tensors held at the phase's peak (the process's RSS high-water mark cannot isolate one phase)
-            print(f"  memory, split on {name[6:]}: one-shot supernet {b[0] / 1024:.0f} KiB; few-shot adds a shared "
-                  f"copy + deltas of {b[1] / 1024:.0f} KiB: {(b[0] + b[1]) / b[0]:.2f}x the one-shot tensors at "
-                  f"the phase's peak")
-    mean = lambda name: float(np.mean(tau[name]))  # noqa: E731
-    return (f" tau_fewshot={mean('fewshot'):.3f} tau_oneshot_equal={mean('oneshot_equal'):.3f} "
-            f"tau_oneshot_e0={mean('oneshot_e0'):.3f} tau_gain_sd={float(np.std(gain)):.3f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed, budgets 1 and 5, accuracy of 60 architectures")
+    parser.add_argument("--space", default=str(DEFAULT_SPACE), help="space file (default spaces/mnist1d_rank.yaml)")
+    parser.add_argument("--gt", help="its ground truth, written by `evospace groundtruth` (default: the shipped one "
+                                     "of the default space)")
     parser.add_argument("--seeds", type=int, help="supernet seeds (default 3; 1 with --quick)")
-    parser.add_argument("--epochs", help="comma-separated budgets (default 1,2,5,10,20)")
-    parser.add_argument("--archs", type=int, help="architectures whose accuracy is scored (default 200; 60 quick)")
-    parser.add_argument("--gt", default=str(GROUND_TRUTH), help="ground-truth CSV")
-    parser.add_argument("--save", help="write every architecture's scores to this .safetensors file")
-    parser.add_argument("--load", help="skip training: read scores written by --save")
-    parser.add_argument("--fewshot-only", action="store_true", help="run only the few-shot study")
-    parser.add_argument("--fs-epochs", type=int, default=1, help="epochs per few-shot sub-supernet (default 1)")
-    parser.add_argument("--fs-lr", type=float, help="sub-supernets' peak learning rate (default: the space's)")
-    parser.add_argument("--fs-per-label", action="store_true", help="also split on every choice point in turn")
-    parser.add_argument("--fs-archs", type=int, help="architectures whose accuracy the few-shot study scores "
-                                                      "(default 100; 0 quick)")
+    parser.add_argument("--epochs", type=int, help="supernet epochs (default: the space's search.epochs_per_round)")
+    parser.add_argument("--quick", action="store_true", help="one seed, at most 120 architectures")
+    parser.add_argument("--save", help="write every signal of every seed to this .npz file")
+    parser.add_argument("--studies", action="store_true", help="then run bench/ranking_studies.py (default space)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.gt is None and Path(args.space).resolve() != DEFAULT_SPACE:
+        parser.error("--gt: the ground truth of that space is needed (build one with `evospace groundtruth`)")
 
-    space = load_space(SPACE)
-    truth = load_ground_truth(args.gt, space)
+    space = load_space(args.space)
+    truth = load_ground_truth(args.gt or DEFAULT_GT, space)
+    if args.quick:
+        truth = truth.head(120)
+    if len(truth.archs) < 8:
+        print(f"{args.gt}: only {len(truth.archs)} architectures trained so far; need at least 8", file=sys.stderr)
+        return 2
+    cfg = space.config
+    scoring = cfg.search.scoring
+    epochs = args.epochs or cfg.search.epochs_per_round
+    seeds = args.seeds or (1 if args.quick else 3)
     ceiling = noise_ceiling(truth)
-    print(f"ground truth: {len(truth.archs)}/{truth.spec.archs} architectures "
-          f"({'complete' if truth.complete else 'PARTIAL: a uniform sample'}), {truth.spec.epochs} epochs x "
-          f"{truth.spec.seeds} seeds; test accuracy {truth.test_acc.min():.3f}–{truth.test_acc.max():.3f} "
-          f"(median {np.median(truth.test_acc):.3f})")
-    print(f"noise ceiling (Kendall τ): seed vs seed test {ceiling.between_seeds_test:.3f}, "
-          f"val {ceiling.between_seeds_val:.3f}; mean val vs mean test {ceiling.val_vs_test:.3f}")
-    if args.load:
-        arrays = load_file(args.load)
-    else:
-        seeds = args.seeds or (1 if args.quick else 3)
-        budgets = [int(e) for e in (args.epochs or ("1,5" if args.quick else "1,2,5,10,20")).split(",")]
-        # accuracy costs a recalibration and a validation pass per architecture: score the first ones the
-        # ground truth trains (a seeded uniform sample, present even in a partial ground truth)
-        eval_rows = build_order(space)[:args.archs or (60 if args.quick else 200)]
-        acc_rows = build_order(space)[:args.fs_archs if args.fs_archs is not None else 0 if args.quick else 100]
-        shown = "no one-shot budgets (few-shot study only)" if args.fewshot_only else f"{budgets} epochs"
-        print(f"training {seeds} supernet seed(s) for {shown}; angle {DEFAULT_ANGLE!r}, recalibration "
-              f"{DEFAULT_RECAL} batches; accuracy of {0 if args.fewshot_only else len(eval_rows)} architectures "
-              f"(few-shot study: {len(acc_rows)}); few-shot sub-supernets {args.fs_epochs} epoch(s) each", flush=True)
-        cfg = space.config
-        data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
-                         split_seed=cfg.seed)
-        arrays = {} if args.fewshot_only else collect(space, data, seeds, budgets, eval_rows)
-        arrays.update(collect_few_shot(space, data, seeds, args.fs_epochs, args.fs_lr, args.fs_per_label, acc_rows))
-        if args.save:
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, args.save)
-    result = report(arrays, space, truth)
-    print((result or "RESULT") + report_few_shot(arrays, space, truth))
+    rows = truth.indices(space.initial_subspace())
+    t = truth.test_acc
+    print(f"{space.name}: {len(truth.archs)}/{truth.spec.archs} ground-truth architectures "
+          f"({'complete' if truth.complete else 'partial: a uniform sample so far'}), test accuracy "
+          f"{t.min():.3f}–{t.max():.3f} (median {np.median(t):.3f}); noise ceiling (seed vs seed test τ) "
+          f"{ceiling.between_seeds_test:.3f}")
+    print(f"default score: objective {cfg.search.objectives[0]!r}, shrink score {cfg.search.shrink.score!r}; "
+          f"calibrated score: signals {', '.join(scoring.signals)}; prior {', '.join(scoring.prior)}; "
+          f"{scoring.anchors} anchors x {scoring.anchor_epochs} epochs; ridge {scoring.ridge:g}")
+    print(f"training {seeds} supernet seed(s) for {epochs} epoch(s) each", flush=True)
+    data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
+                     split_seed=cfg.seed)
+
+    per_seed, saved = [], {}
+    counts = sorted({0, 4, 8, 16, scoring.anchors})
+    for seed in range(seeds):
+        signals = collect(space, truth, data, epochs, seed)
+        anchors = Anchors(space, truth, data, seed)
+        picks = {k: anchor_picks(space, signals, k, seed) for k in counts}
+        labels = {k: anchors(p) for k, p in picks.items()}
+        per_seed.append((signals, picks, labels, anchors))
+        saved.update({f"s{seed}/{k}": v for k, v in signals.items()})
+        for k in counts:
+            saved[f"s{seed}/anchor_picks_{k}"], saved[f"s{seed}/anchor_labels_{k}"] = picks[k], labels[k]
+        print(f"  seed {seed}: supernet {signals['train_seconds'][0]:.1f} s, signals "
+              f"{1000 * signals['seconds_per_arch'][0]:.0f} ms per architecture, anchors "
+              f"{'replayed from the ground truth' if anchors.replayed else 'trained'}", file=sys.stderr, flush=True)
+    if args.save:
+        np.savez(args.save, test_acc=t, test_seeds=truth.test_seeds, val_seed0=truth.val_seeds[:, 0], rows=rows,
+                 epochs=np.array([epochs]), space=np.array(space.name), **saved)
+
+    tau, tau_ops = {}, {}
+    baselines = {"params": truth.params, "flops": truth.flops}
+    for name, values in baselines.items():
+        tau[name], tau_ops[name] = [kendall_tau(values, t)], [op_tau(rows, values, t)]
+    # params and FLOPs are the baselines above; angle_ops is a signal of its own
+    columns = [*(s for s in SIGNALS if s not in baselines), *(f"angle_{d}" for d in DEFINITIONS if d != "ops")]
+    for name in columns:
+        tau[name] = [kendall_tau(s[name], t) for s, *_ in per_seed]
+        tau_ops[name] = [op_tau(rows, s[name], t) for s, *_ in per_seed]
+    curve = {}
+    for k in counts:
+        for label, names in (("all signals", None), ("no supernet", ("params", "flops", "synflow", "snip",
+                                                                      "grad_norm", "naswot"))):
+            curve[(label, k)] = []
+            for signals, picks, labels, _ in per_seed:
+                score = calibrated(space, signals, picks[k], labels[k], names=names)
+                keep = np.ones(len(t), bool)
+                keep[picks[k]] = False
+                curve[(label, k)].append((kendall_tau(score[keep], t[keep]), op_tau(rows, score, t)))
+    default, default_ops, used = [], [], False
+    k = scoring.anchors
+    for signals, picks, labels, _ in per_seed:
+        arch_score, op_score, used = default_scores(space, signals, picks[k], labels[k], rows)
+        keep = np.ones(len(t), bool)
+        if used:
+            keep[picks[k]] = False
+        default.append(kendall_tau(arch_score[keep], t[keep]))
+        default_ops.append(op_tau(rows, op_score, t))
+
+    print(f"\nτ = Kendall τ vs mean test accuracy over {len(t)} architectures; mean ± std over {seeds} seed(s)")
+    print("  signal             architecture τ   operator τ")
+    for name in [*baselines, *columns]:
+        print(f"  {name:<17} {fmt(tau[name])}   {fmt(tau_ops[name])}")
+    steps = int(per_seed[0][0]["steps"][0])
+    print(f"\nτ against cost (supernet: {epochs} epochs = {steps} steps; params/FLOPs cost nothing)")
+    print("  score                         stand-alone  architecture τ   operator τ")
+    for (label, k), values in curve.items():
+        print(f"  calibrated, {label:<12} {k:3d}         {fmt([v[0] for v in values])}   "
+              f"{fmt([v[1] for v in values])}")
+    anchors = scoring.anchors if used else 0
+    train_seconds = float(np.mean([s["train_seconds"][0] for s, *_ in per_seed]))
+    anchor_seconds = float(np.mean([a.cost(p[k]) for _, p, _, a in per_seed])) if used else 0.0
+    ms = 1000 * float(np.mean([s["seconds_per_arch"][0] for s, *_ in per_seed]))
+    d, d_ops = float(np.mean(default)), float(np.mean(default_ops))
+    best_cost = max(tau["params"][0], tau["flops"][0])
+    share = d / ceiling.between_seeds_test if ceiling.between_seeds_test > 0 else float("nan")
+    print(f"\ndefault score: τ {fmt(default)} (ceiling share {share:.2f}), operator τ {fmt(default_ops)}; "
+          f"margin over the better of params/FLOPs {d - best_cost:+.3f}; cost {epochs} supernet epochs, "
+          f"{anchors} stand-alone trainings, {train_seconds + anchor_seconds:.1f} s + {ms:.0f} ms per architecture")
+    signal_keys = " ".join(f"tau_{name}={np.mean(tau[name]):.3f}" for name in columns)
+    print(f"RESULT space={space.name} archs={len(t)} epochs={epochs} tau_default={d:.3f} tau_ops_default={d_ops:.3f} "
+          f"tau_params={tau['params'][0]:.3f} tau_flops={tau['flops'][0]:.3f} "
+          f"tau_ops_params={tau_ops['params'][0]:.3f} tau_ops_flops={tau_ops['flops'][0]:.3f} "
+          f"gt_ceiling={ceiling.between_seeds_test:.3f} ceiling_share={share:.3f} margin={d - best_cost:.3f} "
+          f"supernet_epochs={epochs} supernet_steps={steps} standalone_trainings={anchors} "
+          f"seconds={train_seconds + anchor_seconds:.1f} ms_per_arch={ms:.1f} {signal_keys}")
+    if args.studies:
+        return subprocess.call([sys.executable, str(ROOT / "bench" / "ranking_studies.py"),
+                                *(["--quick"] if args.quick else [])])
     return 0
 
 

@@ -43,7 +43,7 @@ TINY_SPACE: dict = {
         "population": {"size": 4, "generations": 1, "tournament": 2},
         "shrink": {"keep": 2},
         "grow": {"per_round": 1},
-        "scoring": {"accuracy_samples": 8},
+        "scoring": {"accuracy_samples": 8, "anchors": 3, "anchor_epochs": 1},
     },
     "seed": 0,
 }
@@ -74,6 +74,8 @@ TINY_OVERRIDES: tuple[str, ...] = (
     "search.population.generations=1",
     "search.population.tournament=2",
     "search.scoring.accuracy_samples=8",
+    "search.scoring.anchors=3",
+    "search.scoring.anchor_epochs=1",
     "data.samples=600",
     "skeleton.stem.channels=4",
     f"skeleton.stages={TINY_STAGES}",

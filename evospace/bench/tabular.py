@@ -32,6 +32,7 @@ import numpy as np
 from evospace.errors import BudgetExhausted, DataError, EvospaceError
 from evospace.evolve.oracle import OracleBackend
 from evospace.space.ops import OpCost
+from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace, cell_labels
 from evospace.space.subspace import Arch
 
@@ -380,6 +381,14 @@ def load_oracle(spec: dict, space: SearchSpace) -> OracleBackend:
     ``run.yaml`` records ``spec`` as its ``oracle`` entry, and ``Search.resume`` rebuilds the backend with this.
 
     Raises:
-        EvospaceError: the table cannot be read for ``space`` (one line naming the file).
+        EvospaceError: the table cannot be read for ``space`` (one line naming the file), or the space ranks by
+            the calibrated score, which needs a supernet.
     """
-    return OracleBackend(space, TabularOracle(TabularTable.load(spec["table"], space), budget=spec.get("budget")), spec)
+    table = TabularTable.load(spec["table"], space)
+    search = space.config.search
+    if "score" in search.objectives or "score" in parse_score(search.shrink.score):
+        key = "search.objectives" if "score" in search.objectives else "search.shrink.score"
+        raise EvospaceError(f"{space.source}: {key}: the calibrated score ('score') weighs supernet signals that a "
+                            f"table does not have; with --oracle rank by accuracy, e.g. --set "
+                            f"search.objectives=[accuracy] --set search.shrink.score=accuracy")
+    return OracleBackend(space, TabularOracle(table, budget=spec.get("budget")), spec)

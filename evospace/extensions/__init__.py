@@ -16,15 +16,16 @@ from evospace.extensions.base import (
     SupernetRound,
     evaluated_op_means,
 )
+from evospace.extensions.calibrated_score import CalibratedScoring
 from evospace.extensions.few_shot import FewShot
 from evospace.extensions.learned_branches import LearnedBranches
 from evospace.space.space import SearchSpace
 
-__all__ = ["AddedMetrics", "EpochReport", "FewShot", "LearnedBranches", "Removal", "RoundExtension", "RoundHooks",
-           "Scorer", "SupernetRound", "evaluated_op_means", "for_space", "KNOWN"]
+__all__ = ["AddedMetrics", "CalibratedScoring", "EpochReport", "FewShot", "LearnedBranches", "Removal",
+           "RoundExtension", "RoundHooks", "Scorer", "SupernetRound", "evaluated_op_means", "for_space", "KNOWN"]
 
 # Every extension, in the order the backend calls them (snapshots list their tensor groups and state in it).
-KNOWN: tuple[type, ...] = (FewShot, LearnedBranches)
+KNOWN: tuple[type, ...] = (FewShot, LearnedBranches, CalibratedScoring)
 
 
 def for_space(space: SearchSpace, net: SupernetRound) -> list[RoundExtension]:

@@ -49,6 +49,8 @@ class FewShot(RoundExtension):
         self.seed = space.config.seed
         self.batch_size = space.config.data.batch_size
         self.split: SubSupernets | None = None  # this round's sub-supernets, from the split to the next subspace
+        self.recorded: int | None = None  # the last round whose split is journalled (a snapshot taken after it
+        # by a later extension must not journal it twice on resume)
 
     @classmethod
     def for_space(cls, space: SearchSpace, net: SupernetRound) -> FewShot | None:
@@ -71,10 +73,12 @@ class FewShot(RoundExtension):
                                **row})
             hooks.checkpoint(len(sub.deltas))
         steps = sum(row["steps"] for rows in sub.figures.values() for row in rows)
-        hooks.record(FewShotSplit(
-            round=sub.round, labels=list(sub.labels), owners=[list(owner) for owner in sub.owners],
-            epochs=few_shot.epochs, lr=lr, steps=steps, reason=sub.info.get("reason", ""),
-            disagreement=sub.info.get("disagreement", {}), **sub.memory()))
+        if self.recorded != sub.round:
+            self.recorded = sub.round
+            hooks.record(FewShotSplit(
+                round=sub.round, labels=list(sub.labels), owners=[list(owner) for owner in sub.owners],
+                epochs=few_shot.epochs, lr=lr, steps=steps, reason=sub.info.get("reason", ""),
+                disagreement=sub.info.get("disagreement", {}), **sub.memory()))
         if net.group.distributed:  # every rank trains every sub-supernet on the whole batch: same deltas
             net.group.check_agree(f"the few-shot sub-supernets of round {round_index}",
                                   digest(t for _, t in sorted(sub.tensors().items())))
@@ -96,12 +100,15 @@ class FewShot(RoundExtension):
         return {"few_shot": self.split.tensors()} if self.split is not None else {}
 
     def state(self) -> dict[str, Any]:
-        return {"few_shot": self.split.state()} if self.split is not None else {}
+        if self.split is None:
+            return {}
+        return {"few_shot": self.split.state(), "few_shot_recorded": self.recorded}
 
     def restore(self, net: SupernetRound, tensors: Mapping[str, dict[str, torch.Tensor]],
                 state: Mapping[str, Any]) -> None:
         saved = state.get("few_shot")
         self.split = SubSupernets.restore(net.supernet, saved, tensors["few_shot"]) if saved else None
+        self.recorded = state.get("few_shot_recorded")
 
 
 def choose_labels(supernet, reference: dict[str, torch.Tensor], config: SearchConfig,

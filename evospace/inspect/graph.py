@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # networkx is imported when a graph is built (the command lin
     import networkx as nx
 
 __all__ = ["lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
-           "ordered_nodes", "final_size", "few_shot_splits", "to_storable",
+           "ordered_nodes", "final_size", "few_shot_splits", "score_fits", "to_storable",
            "from_storable", "export_graph", "read_graph", "GRAPH_FORMATS", "NODE_FIELDS", "EDGE_FIELDS",
            "GRAPH_FIELDS"]
 
@@ -45,9 +45,9 @@ GRAPH_FORMATS = ("json", "graphml", "gexf", "dot")
 NODE_FIELDS = ("label", "op", "born", "died", "rounds", "added", "removed", "scores", "params", "flops")
 EDGE_FIELDS = ("rounds",)
 GRAPH_FIELDS = ("run", "space", "skeleton", "labels", "rounds_total", "rounds_started", "rounds_finished",
-                "finished", "stop_reason", "sizes", "few_shot", "branches", "round")
+                "finished", "stop_reason", "sizes", "few_shot", "branches", "score_fits", "round")
 # list/dict attributes, JSON strings in storable form
-_ENCODED = {"rounds", "scores", "labels", "sizes", "few_shot", "branches"}
+_ENCODED = {"rounds", "scores", "labels", "sizes", "few_shot", "branches", "score_fits"}
 
 
 def node_id(label: str, op: str) -> str:
@@ -193,6 +193,7 @@ def _run_attributes(run: Run, history: History, finished_rounds: list) -> dict:
         "stop_reason": reason,
         "sizes": {index: _size(run, event) for index, event in sorted(history.started.items())},
         "few_shot": few_shot_splits(history),
+        "score_fits": score_fits(history),
         "branches": {label: [b.min, b.max] for label, b in run.space.branch_bounds.items()},  # multi-branch points
     }
 
@@ -210,6 +211,15 @@ def few_shot_splits(history: History) -> dict[int, dict]:
     """
     return {r: {"labels": e.labels, "owners": e.owners, "epochs": e.epochs, "reason": e.reason}
             for r, e in history.few_shot.items()}
+
+
+def score_fits(history: History) -> dict[int, dict]:
+    """``{round: fit}`` of every round ranked by the calibrated score (``score_fitted`` events).
+
+    Each fit holds the ``weights`` of the signals, the ``anchors`` it used of the ``of`` trained, and its ``prior``.
+    """
+    return {r: {"weights": e.weights, "anchors": e.anchors, "of": e.of, "prior": e.prior}
+            for r, e in history.scores.items()}
 
 
 # -- storable form -----------------------------------------------------------------------------------
@@ -252,7 +262,7 @@ def _decoded(attrs: dict, fields: tuple[str, ...], fill: bool) -> dict:
         value = attrs[key]
         if key in _ENCODED and isinstance(value, str):
             value = json.loads(value)
-        if key in ("scores", "sizes", "few_shot") and isinstance(value, dict):  # JSON object keys are strings
+        if key in ("scores", "sizes", "few_shot", "score_fits") and isinstance(value, dict):  # JSON keys are strings
             value = {int(k): v for k, v in value.items()}
         out[key] = value
     return out

@@ -42,6 +42,10 @@ def render_run(run, graph) -> str:
     if g.get("few_shot"):
         lines += ["", "Few-shot splits (scores from one sub-supernet per operator combination)"]
         lines += [f"  round {r}: {_split(split)}" for r, split in sorted(g["few_shot"].items())]
+    if g.get("score_fits"):
+        lines += ["", "Calibrated score per round: the weight of each signal's standardised rank, and the anchors "
+                      "(architectures trained stand-alone) it was fitted on"]
+        lines += [f"  round {r}: {_fit(fit)}" for r, fit in sorted(g["score_fits"].items())]
     lines += ["", "Lineage: who entered and left when"]
     for r in sorted(set(rounds) | {d["born"] for d in graph.nodes.values()}):
         new = entered(graph, r)
@@ -65,20 +69,25 @@ def render_round(run, graph, round_index: int) -> str:
     sub = round_subgraph(graph, round_index)
     lines = _header(run, graph)
     lines += ["", f"Round {round_index}: {graph.graph['sizes'][round_index]:,} architectures", ""]
-    rows = [["choice point", "operator", "params", "FLOPs", "angle", "accuracy", "combined", "", "since"]]
+    metrics = ("score", "angle", "accuracy", "combined") if graph.graph.get("score_fits") else (
+        "angle", "accuracy", "combined")
+    rows = [["choice point", "operator", "params", "FLOPs", *metrics, "", "since"]]
     previous = None
     for key in _ordered(sub):
         data = sub.nodes[key]
         s = data["scores"].get(round_index) or {}
         rows.append([data["label"] if data["label"] != previous else "", data["op"], f"{data['params']:,}",
-                     f"{data['flops']:,}"] + [_num(s.get(m)) if s else "not scored yet" if m == "angle" else ""
-                                               for m in ("angle", "accuracy", "combined")]
+                     f"{data['flops']:,}"] + [_num(s.get(m)) if s else "not scored yet" if m == metrics[0] else ""
+                                               for m in metrics]
                     + ["✗ removed" if data["died"] == round_index else "", f"round {data['born']}"])
         previous = data["label"]
     lines += _table(rows, right_from=2)
     split = graph.graph.get("few_shot", {}).get(round_index)
     if split:
         lines += ["", f"Few-shot: {_split(split)}"]
+    fit = graph.graph.get("score_fits", {}).get(round_index)
+    if fit:
+        lines += ["", f"Calibrated score: {_fit(fit)}"]
     new, gone = entered(graph, round_index), removed(graph, round_index)
     lines += ["", f"Entered at the start of round {round_index}: " + (f"{len(new)}" if new else "none")]
     lines += _grouped(graph, new) if round_index else []
@@ -137,6 +146,12 @@ def _split(split: dict) -> str:
     """One line: where a round was split, into how many sub-supernets, and why."""
     return (f"split on {', '.join(split['labels'])} into {len(split['owners'])} sub-supernets × {split['epochs']} "
             f"epoch(s) ({split['reason']})")
+
+
+def _fit(fit: dict) -> str:
+    weights = sorted(fit["weights"].items(), key=lambda item: -abs(item[1]))
+    return (", ".join(f"{name} {weight:+.2f}" for name, weight in weights)
+            + f"; {fit['anchors']} of {fit['of']} anchors, shrunk toward {fit['prior']}")
 
 
 def _life(data: dict) -> str:

@@ -27,6 +27,19 @@ from evospace.metrics.magnitude import (
     magnitude_table,
     op_magnitudes,
 )
+from evospace.metrics.predictor import (
+    CalibratedScore,
+    RankNormalizer,
+    fit_calibrated,
+    prior_weights,
+    signal_matrix,
+    stratified_picks,
+)
+from evospace.metrics.proxies import (
+    PROXIES,
+    proxy_score,
+    proxy_scores,
+)
 from evospace.metrics.ranking import (
     average_ranks,
     kendall_tau,
@@ -41,11 +54,34 @@ from evospace.metrics.scores import (
     magnitude_sums,
     op_means,
 )
+from evospace.metrics.signals import (
+    COST_SIGNALS,
+    PROXY_BATCH,
+    PROXY_SIGNALS,
+    SIGNALS,
+    SUPERNET_SIGNALS,
+    SignalComputer,
+)
 from evospace.metrics.sub_supernet_scores import (
     FewShotScorer,
 )
 
 __all__ = [
+    "COST_SIGNALS",
+    "CalibratedScore",
+    "PROXIES",
+    "PROXY_BATCH",
+    "PROXY_SIGNALS",
+    "RankNormalizer",
+    "SIGNALS",
+    "SUPERNET_SIGNALS",
+    "SignalComputer",
+    "fit_calibrated",
+    "prior_weights",
+    "proxy_score",
+    "proxy_scores",
+    "signal_matrix",
+    "stratified_picks",
     "AccuracyEvaluator",
     "AngleScorer",
     "CachedScorer",

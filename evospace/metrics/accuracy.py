@@ -68,6 +68,24 @@ class AccuracyEvaluator:
         with recalibrated(modules, forward, self.recal_batches):
             return self._top1(forward)
 
+    def accuracy_and_loss(self, supernet, arch: Arch) -> tuple[float, float]:
+        """Validation top-1 and mean cross-entropy of ``arch`` after recalibration, from one pass."""
+        supernet.subspace.check(arch)
+        forward = lambda x: supernet(x, arch)  # noqa: E731
+        with recalibrated(supernet.path_modules(arch), forward, self.recal_batches), torch.no_grad():
+            correct, loss = 0, 0.0
+            for i in range(0, len(self.y_val), self.eval_batch):
+                logits, y = forward(self.x_val[i:i + self.eval_batch]), self.y_val[i:i + self.eval_batch]
+                correct += int((logits.argmax(1) == y).sum())
+                loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+        count = max(len(self.y_val), 1)
+        return correct / count, loss / count
+
+    def accuracy_and_loss_many(self, supernet, archs: Iterable[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        """Validation top-1 and cross-entropy of each architecture (two arrays)."""
+        pairs = [self.accuracy_and_loss(supernet, arch) for arch in archs]
+        return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs], dtype=float)
+
     def accuracy_many(self, supernet, archs: Iterable[Arch], recalibrate: bool = True) -> np.ndarray:
         """Validation top-1 of each architecture; the recalibration and validation tensors are reused."""
         return np.array([self.accuracy(supernet, arch, recalibrate) for arch in archs], dtype=float)

@@ -130,10 +130,18 @@ class GroundTruth:
     test_acc: np.ndarray
     val_seeds: np.ndarray  # shape (archs, seeds)
     test_seeds: np.ndarray
+    seconds: np.ndarray | None = None  # training time of each architecture, over all its seeds
 
     @property
     def complete(self) -> bool:
         return len(self.archs) == self.spec.archs
+
+    def head(self, count: int) -> GroundTruth:
+        """The first ``count`` architectures (a uniform sample too: rows are in a seeded random order)."""
+        cut = slice(0, count)
+        return GroundTruth(self.spec, self.labels, self.archs[cut], self.params[cut], self.flops[cut],
+                           self.val_acc[cut], self.test_acc[cut], self.val_seeds[cut], self.test_seeds[cut],
+                           None if self.seconds is None else self.seconds[cut])
 
     def indices(self, subspace: Subspace) -> np.ndarray:
         """The architectures as index rows of ``subspace`` (for vectorised scoring)."""
@@ -214,7 +222,7 @@ def load_ground_truth(path: str | Path, space: SearchSpace) -> GroundTruth:
     val_seeds = np.stack([column(f"val_acc_seed{i}") for i in seeds], axis=1) if rows else np.zeros((0, spec.seeds))
     test_seeds = np.stack([column(f"test_acc_seed{i}") for i in seeds], axis=1) if rows else np.zeros((0, spec.seeds))
     return GroundTruth(spec, labels, archs, column("params"), column("flops"), column("val_acc"),
-                       column("test_acc"), val_seeds, test_seeds)
+                       column("test_acc"), val_seeds, test_seeds, column("seconds"))
 
 
 def build_order(space: SearchSpace, sample: int | None = None, sample_seed: int = 0) -> np.ndarray:

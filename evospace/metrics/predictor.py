@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RankNormalizer", "CalibratedScore", "fit_calibrated", "prior_weights", "signal_matrix"]
+__all__ = ["RankNormalizer", "CalibratedScore", "fit_calibrated", "prior_weights", "signal_matrix", "stratified_picks"]
 
 _UNIT_STD = np.sqrt(1.0 / 12.0)  # standard deviation of a uniform rank in [0, 1]
 
@@ -116,3 +116,18 @@ def fit_calibrated(names: Sequence[str], reference: np.ndarray, prior: Sequence[
 def signal_matrix(signals: Sequence[Mapping[str, float]], names: Sequence[str]) -> np.ndarray:
     """Rows of raw values in ``names`` order from per-architecture ``{signal: value}`` mappings."""
     return np.array([[float(s[name]) for name in names] for s in signals], dtype=float).reshape(-1, len(names))
+
+
+def stratified_picks(scores: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` distinct indices of ``scores``, one drawn from each of ``count`` equal strata of their ranks.
+
+    Anchors spread evenly along the prior score teach the ridge fit its slopes with less variance than a
+    uniform draw of the same size (measured on the shipped ground truths: τ +0.02–0.03 on two spaces, equal on
+    the others, ``bench/ranking.py``). Fewer candidates than ``count``: every one of them.
+    """
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    if count >= len(scores):
+        return np.arange(len(scores))
+    order = np.argsort(scores, kind="stable")
+    edges = np.linspace(0, len(scores), count + 1).round().astype(int)
+    return np.array([order[rng.integers(edges[i], edges[i + 1])] for i in range(count)], dtype=np.int64)

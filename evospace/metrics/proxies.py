@@ -92,15 +92,40 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 PROXIES: dict[str, _Proxy] = {"synflow": synflow, "snip": snip, "grad_norm": grad_norm, "naswot": naswot}
 
 
+def _check(names) -> None:
+    for name in names:
+        if name not in PROXIES:
+            raise EvospaceError(f"unknown zero-cost proxy {name!r}{closest(name, PROXIES)}; "
+                                f"known: {', '.join(PROXIES)}")
+
+
 def proxy_score(name: str, build: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor) -> float:
-    """One proxy of the model that ``build`` makes (a fresh model per proxy: some proxies change it)."""
-    if name not in PROXIES:
-        raise EvospaceError(f"unknown zero-cost proxy {name!r}{closest(name, PROXIES)}; known: {', '.join(PROXIES)}")
-    with torch.random.fork_rng(devices=[]):  # a proxy draws nothing, but models built inside must not move
-        return PROXIES[name](build().to(x.device), x, y)  # the caller's streams either
+    """One proxy of the model that ``build`` makes."""
+    return proxy_scores((name,), build, x, y)[name]
 
 
 def proxy_scores(names: tuple[str, ...] | list[str], build: Callable[[], nn.Module], x: torch.Tensor,
                  y: torch.Tensor) -> dict[str, float]:
-    """Several proxies of one architecture, each on a fresh model from ``build``."""
-    return {name: proxy_score(name, build, x, y) for name in names}
+    """Several proxies of one architecture, from at most two fresh models of ``build``.
+
+    ``synflow`` changes its model, so it gets one of its own; ``naswot`` (a forward without gradients, which
+    touches no weight) and the gradient proxies (one backward shared by ``snip`` and ``grad_norm``) share the
+    other. Each value equals what the proxy computes alone on a fresh model.
+    """
+    _check(names)
+    out: dict[str, float] = {}
+    with torch.random.fork_rng(devices=[]):  # models built here must not move the caller's streams
+        if "synflow" in names:
+            out["synflow"] = synflow(build().to(x.device), x, y)
+        rest = [n for n in names if n != "synflow"]
+        if rest:
+            model = build().to(x.device)
+            if "naswot" in rest:
+                out["naswot"] = naswot(model, x, y)
+            if "snip" in rest or "grad_norm" in rest:
+                grads = _backward_loss(model, x, y)
+                if "snip" in rest:
+                    out["snip"] = float(sum(float((w.detach() * w.grad).abs().sum()) for w in grads))
+                if "grad_norm" in rest:
+                    out["grad_norm"] = float(sum(float(w.grad.pow(2).sum()) for w in grads) ** 0.5)
+    return {name: out[name] for name in names}

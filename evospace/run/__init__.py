@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evospace.run.events import (
     EVENT_KINDS,
+    AnchorTrained,
     Event,
     FewShotSplit,
     Finished,
@@ -16,6 +17,7 @@ from evospace.run.events import (
     RoundEnded,
     RoundStarted,
     RunStarted,
+    ScoreFitted,
     UnknownEvent,
     parse_events,
     replay,
@@ -65,6 +67,8 @@ from evospace.run.store import (
 )
 
 __all__ = [
+    "AnchorTrained",
+    "ScoreFitted",
     "CHECKPOINT_ROUND",
     "Checkpointed",
     "EVENT_KINDS",

@@ -17,6 +17,9 @@ finished          rounds, reason, subspace, best, time
 resumed           from ("round" | "checkpoint"), snapshot, round, processes*, time
 few_shot_split    round, labels, owners, epochs, lr, steps, reason, disagreement, supernet_bytes, shared_bytes,
                   delta_bytes
+anchor_trained    round, index, arch, val_acc, epochs, seconds
+score_fitted      round, weights ({signal: weight}), anchors (used), of (trained), prior ("signals" | "round R"),
+                  reference (architectures ranking the signals)
 ================  ==============================================================================================
 
 (* optional.) ``time`` is ``time.time()`` and ``seconds`` a duration: the only fields that differ between
@@ -43,7 +46,8 @@ from typing import Any, ClassVar
 from evospace.errors import RunError
 
 __all__ = ["Event", "RunStarted", "OpAdded", "OpRemoved", "Front", "RoundStarted", "RoundEnded", "Finished",
-           "Resumed", "FewShotSplit", "UnknownEvent", "EVENT_KINDS", "parse_events", "OperatorLife", "History",
+           "Resumed", "FewShotSplit", "AnchorTrained", "ScoreFitted", "UnknownEvent", "EVENT_KINDS", "parse_events",
+           "OperatorLife", "History",
            "replay"]
 
 
@@ -219,8 +223,35 @@ class FewShotSplit(Event):
     delta_bytes: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class AnchorTrained(Event):
+    """An anchor of the calibrated score was trained stand-alone (``search.scoring.anchors``)."""
+
+    kind: ClassVar[str] = "anchor_trained"
+    round: int  # the round whose scoring needed it
+    index: int  # its place among the run's anchors
+    arch: dict
+    val_acc: float  # validation top-1 after training
+    epochs: int
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreFitted(Event):
+    """Round ``round``'s calibrated score: the weight of each signal and what they were fitted on."""
+
+    kind: ClassVar[str] = "score_fitted"
+    round: int
+    weights: dict  # {signal: weight on its standardised rank}
+    anchors: int  # anchors inside the round's subspace, which the fit used
+    of: int  # anchors trained so far
+    prior: str  # what the weights were shrunk toward: "signals" (the prior mix) or "round R" (an earlier fit)
+    reference: int  # architectures of the subspace that rank the signals
+
+
 EVENT_KINDS: dict[str, type[Event]] = {cls.kind: cls for cls in (
-    RunStarted, OpAdded, OpRemoved, Front, RoundStarted, RoundEnded, Finished, Resumed, FewShotSplit)}
+    RunStarted, OpAdded, OpRemoved, Front, RoundStarted, RoundEnded, Finished, Resumed, FewShotSplit, AnchorTrained,
+    ScoreFitted)}
 
 
 def parse_events(rows: Iterable[Mapping[str, Any]], source: str = "events.jsonl") -> list[Event]:
@@ -262,6 +293,8 @@ class History:
     finished: Finished | None  # the stop, if the journal holds one
     few_shot: dict[int, FewShotSplit]  # rounds scored by few-shot sub-supernets
     resumed: list[Resumed]
+    anchors: list[AnchorTrained] = field(default_factory=list)  # the calibrated score's anchors, in order
+    scores: dict[int, ScoreFitted] = field(default_factory=dict)  # each round's calibrated score
 
 
 def replay(events: Iterable[Event], source: str = "events.jsonl") -> History:
@@ -295,4 +328,8 @@ def replay(events: Iterable[Event], source: str = "events.jsonl") -> History:
             history.few_shot[event.round] = event
         elif isinstance(event, Resumed):
             history.resumed.append(event)
+        elif isinstance(event, AnchorTrained):
+            history.anchors.append(event)
+        elif isinstance(event, ScoreFitted):
+            history.scores[event.round] = event
     return history

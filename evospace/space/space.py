@@ -21,6 +21,7 @@ from evospace.space.schema import (
     FewShotConfig,
     SpaceConfig,
     apply_overrides,
+    check_signals,
     from_dict,
     parse_score,
     read_space_file,
@@ -331,8 +332,9 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
                                   "space; use params or flops for a chain")
     if len(set(search.objectives)) != len(search.objectives):
         fail("search.objectives", "lists an objective twice")
-    if search.objectives[0] not in ("accuracy", "angle"):
-        fail("search.objectives[0]", "the first objective must be a supernet metric (accuracy or angle)")
+    if search.objectives[0] not in ("score", "accuracy", "angle"):
+        fail("search.objectives[0]", "the first objective must rank architectures by quality: score (the calibrated "
+                                     "score), accuracy or angle")
     for key in ("max_params", "max_flops"):
         value = getattr(search.constraints, key)
         if value is not None and value < 1:
@@ -360,6 +362,7 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
     for key in ("accuracy_samples", "exhaustive_limit", "angle_samples"):
         if getattr(scoring, key) < 1:
             fail(f"search.scoring.{key}", f"must be ≥ 1, got {getattr(scoring, key)}")
+    _check_calibrated_score(scoring, fail)
     if search.checkpoint_every < 1:
         fail("search.checkpoint_every", f"must be ≥ 1, got {search.checkpoint_every}")
     if search.few_shot is not None:
@@ -369,6 +372,32 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
     space = SearchSpace(config, source, info, tuple(choice_points))
     _check_feasible(space, source)
     return space
+
+
+def _check_calibrated_score(scoring, fail) -> None:
+    """The calibrated score's signals are known and distinct, its prior a non-empty subset, its numbers sane."""
+    for key in ("signals", "prior"):
+        names = getattr(scoring, key)
+        if not names:
+            fail(f"search.scoring.{key}", "must name at least one signal, e.g. [flops]")
+        for i, name in enumerate(names):
+            try:
+                check_signals([name])
+            except ValueError as err:
+                fail(f"search.scoring.{key}[{i}]", str(err))
+            if name in names[:i]:
+                fail(f"search.scoring.{key}[{i}]", f"{name!r} is listed twice")
+    for i, name in enumerate(scoring.prior):
+        if name not in scoring.signals:
+            fail(f"search.scoring.prior[{i}]", f"{name!r} is not among search.scoring.signals; add it there or "
+                                               f"drop it here")
+    if not 0 <= scoring.anchors <= 1000:
+        fail("search.scoring.anchors", f"must be between 0 (the prior alone) and 1000, got {scoring.anchors}")
+    if not 1 <= scoring.anchor_epochs <= 1000:
+        fail("search.scoring.anchor_epochs", f"must be between 1 and 1000, got {scoring.anchor_epochs}")
+    if not scoring.ridge > 0 or scoring.ridge != scoring.ridge:
+        fail("search.scoring.ridge", f"must be > 0 (.inf keeps the prior whatever the anchors say), "
+                                     f"got {scoring.ridge}")
 
 
 def _stage_bounds(stage, key: str, pool_size: int, kind: str, fail) -> BranchBounds | None:

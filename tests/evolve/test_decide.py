@@ -24,8 +24,9 @@ def _front(state: SearchState) -> list[dict]:
 
 
 def _space(tiny_space_dict: dict, **search) -> SearchSpace:
+    """The tiny space ranking operators by the angle alone (the scores below are angles)."""
     data = copy.deepcopy(tiny_space_dict)
-    data["search"].update(search)
+    data["search"].update({"shrink": {"keep": 2, "score": "angle"}, **search})
     return space_from_dict(data, "<tiny>")
 
 
@@ -62,9 +63,10 @@ def test_a_round_shrinks_grows_and_says_why(tiny_space_dict: dict) -> None:
 ])
 def test_the_stop_rule(tiny_space_dict: dict, search: dict, budget_spent: bool, budgeted: bool, reason: str) -> None:
     data = copy.deepcopy(tiny_space_dict)
+    data["search"]["shrink"] = {"keep": 2, "score": "angle"}  # the scores below are angles
     if search.pop("initial", 1) is None:  # every pool operator active, nothing to drop: the space is settled
         data["initial"] = {"ops": data["pool"]}
-        data["search"]["shrink"] = {"keep": len(data["pool"])}
+        data["search"]["shrink"] = {"keep": len(data["pool"]), "score": "angle"}
     data["search"].update(search)
     space = space_from_dict(data, "<tiny>")
     state = SearchState.initial(space)

@@ -19,7 +19,9 @@ from evospace.extensions import AddedMetrics, EpochReport, RoundExtension, evalu
 from evospace.run import read_jsonl
 from evospace.space import Subspace, space_from_dict
 
-SPACE = tiny_variant("tiny_extension", search={"rounds": 2})
+# ranked by the angle: the extensions below are the only ones in play, and the calibrated score is not among them
+SPACE = tiny_variant("tiny_extension", search={"rounds": 2, "objectives": ["angle"],
+                                               "shrink": {"keep": 2, "score": "angle"}})
 
 
 class Counting(RoundExtension):

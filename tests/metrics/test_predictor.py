@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from evospace.metrics.predictor import RankNormalizer, fit_calibrated, prior_weights, signal_matrix
+from evospace.metrics.predictor import RankNormalizer, fit_calibrated, prior_weights, signal_matrix, stratified_picks
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
@@ -70,3 +70,14 @@ def test_a_previous_fit_can_be_the_prior():
 def test_signal_matrix_keeps_the_names_order():
     rows = signal_matrix([{"a": 1, "b": 2}, {"b": 4, "a": 3}], ("b", "a"))
     np.testing.assert_array_equal(rows, [[2, 1], [4, 3]])
+
+
+def test_stratified_picks_take_one_from_each_stratum_of_the_ranks():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=100)
+    picks = stratified_picks(scores, 10, np.random.default_rng(1))
+    assert len(set(picks.tolist())) == 10
+    ranks = np.argsort(np.argsort(scores))
+    assert sorted(ranks[picks] // 10) == list(range(10))  # one per decile
+    np.testing.assert_array_equal(picks, stratified_picks(scores, 10, np.random.default_rng(1)))
+    np.testing.assert_array_equal(stratified_picks(scores[:4], 10, rng), np.arange(4))

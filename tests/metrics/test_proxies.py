@@ -54,3 +54,10 @@ def test_proxies_leave_the_global_generator_and_the_model_builder_alone(tiny_spa
 def test_an_unknown_proxy_names_the_known_ones(tiny_space, batch):
     with pytest.raises(EvospaceError, match="unknown zero-cost proxy 'synflw'.*synflow"):
         proxy_score("synflw", lambda: build_model(tiny_space, {l: "skip" for l in tiny_space.labels}), *batch)
+
+
+def test_proxies_computed_together_equal_each_alone(tiny_space, batch):
+    arch = {label: "mb_e2_k3" for label in tiny_space.labels}
+    together = proxy_scores(tuple(PROXIES), lambda: build_model(tiny_space, arch, seed=1), *batch)
+    for name in PROXIES:
+        assert proxy_score(name, lambda: build_model(tiny_space, arch, seed=1), *batch) == together[name]

@@ -16,6 +16,7 @@ from evospace.errors import RunError
 from evospace.inspect import lineage_graph
 from evospace.run import (
     EVENT_KINDS,
+    AnchorTrained,
     Event,
     FewShotSplit,
     Finished,
@@ -27,6 +28,7 @@ from evospace.run import (
     RoundStarted,
     Run,
     RunStarted,
+    ScoreFitted,
     UnknownEvent,
     parse_events,
     read_jsonl,
@@ -61,6 +63,11 @@ EVENTS = {
                             owners=st.lists(st.lists(names)), epochs=st.integers(1, 9), lr=floats,
                             steps=st.integers(0), reason=names, disagreement=st.dictionaries(names, floats),
                             supernet_bytes=st.integers(0), shared_bytes=st.integers(0), delta_bytes=st.integers(0)),
+    AnchorTrained: st.builds(AnchorTrained, round=st.integers(0, 99), index=st.integers(0, 99),
+                             arch=st.dictionaries(names, names), val_acc=st.floats(0, 1), epochs=st.integers(1, 9),
+                             seconds=floats),
+    ScoreFitted: st.builds(ScoreFitted, round=st.integers(0, 99), weights=st.dictionaries(names, floats),
+                           anchors=st.integers(0, 99), of=st.integers(0, 99), prior=names, reference=st.integers(0)),
 }
 
 

@@ -111,10 +111,11 @@ def test_sigint_stops_like_sigterm(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(("killed", "said"), [
-    # the `finished` event is out, the round is not written yet
-    ("append", "resuming {out} from checkpoint 000000024 (round 0)"),
+    # the `finished` event is out, the round is not written yet: the newest checkpoint is the last anchor's of the
+    # calibrated score (3 of them), right after the trained state's (step 24)
+    ("append", "resuming {out} from checkpoint 000000027 (round 0)"),
     # every file of the round is written but COMPLETE
-    ("write_round", "resuming {out} from checkpoint 000000024 (round 0)"),
+    ("write_round", "resuming {out} from checkpoint 000000027 (round 0)"),
     # the round is on disk: only the tidying after it is left
     ("clear_checkpoints", "{out} is already finished; nothing to resume"),
     ("write_best", "{out} is already finished; nothing to resume"),

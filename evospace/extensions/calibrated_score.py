@@ -1,0 +1,175 @@
+"""The calibrated score as a round extension: anchors trained stand-alone, a fit per round, the ``score`` metric.
+
+When an objective or the shrink score names ``score`` (the default), every round, between the supernet's
+training and its scoring (``after_training``)::
+
+    signals  = search.scoring.signals of a reference sample of the round's subspace (accuracy_samples
+               architectures covering every operator) and of the anchors still inside it
+    anchors  = in the first round, search.scoring.anchors architectures of the reference sample, one from
+               each equal stratum of its prior score (the prior mix's ranks), each trained stand-alone once per
+               run (search.train, anchor_epochs epochs, the run seed) and followed by a snapshot, so a run
+               stopped among them resumes at the next one
+    fit      = ridge toward the prior: the signals' prior mix in the first round, the previous round's weights
+               after it (anchors leave the subspace as it shrinks; what they taught stays)
+
+The round's scorer then gives every architecture a ``score`` (:class:`~evospace.extensions.AddedMetrics`):
+the population maximises it and the shrink rule ranks operators by its mean over the architectures scored
+this round, the reference sample included. The fit is journalled (``score_fitted``, with its weights) and
+recorded in ``metrics.jsonl`` (``kind: score``); each anchor is an ``anchor_trained`` event.
+
+Under torchrun every rank trains every anchor (the same seeds, so the same accuracy) and the ranks check
+that they agree. Snapshots hold the planned anchors, those trained so far with their accuracy, and every fit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from evospace.extensions.base import AddedMetrics, RoundExtension, RoundHooks, Scorer, SupernetRound
+from evospace.metrics.predictor import CalibratedScore, fit_calibrated, stratified_picks
+from evospace.metrics.scores import covering_sample
+from evospace.metrics.signals import SignalComputer
+from evospace.run.events import AnchorTrained, ScoreFitted
+from evospace.run.rng import numpy_stream
+from evospace.space.schema import parse_score
+from evospace.space.space import SearchSpace
+from evospace.space.subspace import Arch
+from evospace.supernet.standalone import train_standalone
+from evospace.supernet.supernet import build_model
+
+__all__ = ["CalibratedScoring", "uses_score"]
+
+METRIC = "score"
+
+
+def uses_score(space: SearchSpace) -> bool:
+    """Whether the search ranks anything by the calibrated score (an objective or the shrink score)."""
+    search = space.config.search
+    return METRIC in search.objectives or METRIC in parse_score(search.shrink.score)
+
+
+def draw_anchors(candidates: list[Arch], prior_scores: np.ndarray, count: int, seed: int) -> list[Arch]:
+    """``count`` distinct candidates, one per equal stratum of their prior scores (all of them if fewer)."""
+    distinct: dict[tuple[tuple[str, str], ...], int] = {}
+    for i, arch in enumerate(candidates):
+        distinct.setdefault(tuple(sorted(arch.items())), i)
+    keep = list(distinct.values())
+    picks = stratified_picks(np.asarray(prior_scores, dtype=float)[keep], count, numpy_stream(seed, "anchors"))
+    return [dict(candidates[keep[i]]) for i in picks]
+
+
+class CalibratedScoring(RoundExtension):
+    """``score``: signals weighed by weights fitted on stand-alone anchors (see the module docstring)."""
+
+    name = "calibrated_score"
+
+    def __init__(self, space: SearchSpace, net: SupernetRound) -> None:
+        config = space.config
+        self.space = space
+        self.scoring = config.search.scoring
+        self.seed = config.seed
+        self.computer = SignalComputer(space, self.scoring.signals, data=net.data, seed=self.seed,
+                                       batch_size=config.data.batch_size,
+                                       recalibration_batches=config.search.train.recalibration_batches,
+                                       angle_definition=self.scoring.angle_definition)
+        self.planned: list[Arch] | None = None  # the run's anchors, drawn in the first round that scores
+        self.anchors: list[dict] = []  # [{"arch", "val_acc"}] trained so far, in order
+        self.fits: dict[int, list[float]] = {}  # {round: the weights fitted in it}, journalled as they are made
+        self.score: CalibratedScore | None = None
+        self.fitted_round: int | None = None  # the round self.score belongs to
+        self.reference: list[Arch] = []
+        self._reference_round: int | None = None  # the round whose supernet the signals come from
+
+    @classmethod
+    def for_space(cls, space: SearchSpace, net: SupernetRound) -> CalibratedScoring | None:
+        """The extension if an objective or the shrink score is ``score``."""
+        return cls(space, net) if uses_score(space) else None
+
+    # -- between training and scoring --------------------------------------------------------------
+    def after_training(self, net: SupernetRound, round_index: int, hooks: RoundHooks) -> None:
+        """Train the anchors still missing (a snapshot after each), then fit this round's score."""
+        reference, values = self._reference(net, round_index)
+        if self.planned is None:
+            prior = fit_calibrated(self.scoring.signals, values, tuple(self.scoring.prior), self.scoring.ridge)
+            self.planned = draw_anchors(reference, prior(values), self.scoring.anchors, self.seed)
+        config = self.space.config
+        for index in range(len(self.anchors), len(self.planned)):
+            arch = self.planned[index]
+            start = time.perf_counter()
+            model = build_model(self.space, arch, seed=self.seed).to(net.data.x_train.device)
+            result = train_standalone(model, net.data, config.search.train, epochs=self.scoring.anchor_epochs,
+                                      batch_size=config.data.batch_size, seed=self.seed)
+            seconds = time.perf_counter() - start
+            self.anchors.append({"arch": dict(arch), "val_acc": result.val_acc})  # no clock: snapshots compare equal
+            hooks.record(AnchorTrained(round=round_index, index=index, arch=dict(arch), val_acc=result.val_acc,
+                                       epochs=self.scoring.anchor_epochs, seconds=seconds))
+            hooks.checkpoint(index + 1)
+        if net.group.distributed:
+            net.group.check_agree("the calibrated score's anchors", repr([a["val_acc"] for a in self.anchors]))
+        self._fit(net, round_index, hooks)
+
+    def _reference(self, net: SupernetRound, round_index: int) -> tuple[list[Arch], np.ndarray]:
+        """The round's reference sample and its signals under the round's trained supernet (once per round)."""
+        if self._reference_round != round_index:
+            subspace = net.supernet.subspace
+            self.computer.use_supernet(net.supernet, net.reference)
+            rows = covering_sample(subspace, numpy_stream(self.seed, "score-reference", round_index),
+                                   self.scoring.accuracy_samples)
+            self.reference = [subspace.decode(row) for row in rows]
+            self._reference_round = round_index
+        return self.reference, self.computer.values(self.reference)
+
+    def _fit(self, net: SupernetRound, round_index: int, hooks: RoundHooks) -> None:
+        subspace = net.supernet.subspace
+        reference, reference_values = self._reference(net, round_index)
+        inside = [a for a in self.anchors if a["arch"] in subspace]
+        values = self.computer.values([a["arch"] for a in inside]) if inside else None
+        earlier = [r for r in self.fits if r < round_index]
+        # the first fit shrinks toward the prior mix, later ones toward the previous fit (with no anchor left in
+        # the subspace, they keep it)
+        prior = np.array(self.fits[max(earlier)]) if earlier else tuple(self.scoring.prior)
+        self.score = fit_calibrated(self.scoring.signals, reference_values, prior, self.scoring.ridge, values,
+                                    [a["val_acc"] for a in inside])
+        self.fitted_round = round_index
+        if round_index in self.fits:  # resumed from a snapshot taken after this fit was journalled
+            return
+        self.fits[round_index] = [float(w) for w in self.score.weights]
+        prior_name = f"round {max(earlier)}" if earlier else "signals"
+        hooks.record(ScoreFitted(round=round_index, weights=self.score.parts(), anchors=self.score.anchors,
+                                 of=len(self.anchors), prior=prior_name, reference=len(self.reference)))
+        hooks.metrics({"kind": "score", "round": round_index, "weights": self.score.parts(),
+                       "anchors": self.score.anchors, "prior": prior_name})
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def scorer(self, net: SupernetRound, round_index: int, scorer: Scorer) -> Scorer:
+        """Every architecture gains ``score``; the reference sample is scored first, so every operator has one."""
+        if self.score is None or self.fitted_round != round_index:
+            self._fit(net, round_index, RoundHooks.ignored())  # resumed past after_training's snapshot
+        score = self.score
+
+        def metrics(arch: Arch) -> dict[str, float]:
+            return {METRIC: float(score(self.computer.values([arch]))[0])}
+
+        wrapped = AddedMetrics(scorer, metrics, (METRIC,), net.supernet.subspace, self.space.labels)
+        wrapped.evaluate_many(self.reference)
+        return wrapped
+
+    # -- snapshots ---------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {self.name: {"planned": self.planned, "anchors": self.anchors,
+                            "fits": {str(r): w for r, w in self.fits.items()}}}
+
+    def restore(self, net: SupernetRound, tensors: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+        saved = state.get(self.name)
+        if not saved:
+            return
+        self.planned = saved["planned"]
+        self.anchors = list(saved["anchors"])
+        self.fits = {int(r): list(w) for r, w in saved["fits"].items()}
+        self.score = None  # refitted from the restored supernet when the round scores
+        self.fitted_round = None
+        self._reference_round = None

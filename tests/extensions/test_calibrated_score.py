@@ -1,0 +1,170 @@
+"""The calibrated score in a search: anchors trained once and journalled, a fit per round shown by inspect, the
+``score`` metric ranking the population and the operators, and a run killed among the anchors (or while scoring)
+resuming bit for bit."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import filecmp
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_variant
+
+import evospace.extensions.calibrated_score as calibrated_module
+from evospace.cli import main
+from evospace.evolve import Search
+from evospace.extensions import AddedMetrics
+from evospace.extensions.calibrated_score import draw_anchors, uses_score
+from evospace.run import read_jsonl
+from evospace.space import space_from_dict
+
+ANCHORS = 3
+SPACE = tiny_variant("tiny_score", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
+                                                                    "anchor_epochs": 1}})
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in process: nothing catches it."""
+
+
+def search(out: Path) -> None:
+    Search(space_from_dict(copy.deepcopy(SPACE), "<tiny-score>"), out, device="cpu", progress=False,
+           log=lambda message: None).run()
+
+
+def resume(out: Path) -> None:
+    Search.resume(out, device="cpu", progress=False, log=lambda message: None).run()
+
+
+def events(out: Path, kind: str) -> list[dict]:
+    return [e for e in read_jsonl(out / "events.jsonl") if e["event"] == kind]
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    """Every round's state (but journal offsets and global RNG states), tensors, space, and the best."""
+    found = []
+    for index in ("000", "001"):
+        da, db = a / "rounds" / index, b / "rounds" / index
+        state_a, state_b = (json.loads((d / "state.json").read_text()) for d in (da, db))
+        found += [f"{index}/state.json: {key}" for key in sorted(set(state_a) | set(state_b))
+                  if key not in ("journals", "rng") and state_a.get(key) != state_b.get(key)]
+        found += [f"{index}/{name}" for name in ("supernet.safetensors", "reference.safetensors", "space.yaml")
+                  if not filecmp.cmp(da / name, db / name, shallow=False)]
+    if not filecmp.cmp(a / "best" / "arch.json", b / "best" / "arch.json", shallow=False):
+        found.append("best/arch.json")
+    return found
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("score") / "run"
+    search(out)
+    return out
+
+
+def test_the_default_search_ranks_by_the_calibrated_score(tiny_space) -> None:
+    assert tiny_space.config.search.objectives == ("score",)
+    assert tiny_space.config.search.shrink.score == "score"
+    assert uses_score(tiny_space)
+
+
+def test_anchors_are_trained_once_and_each_round_is_fitted(reference: Path) -> None:
+    anchors = events(reference, "anchor_trained")
+    assert [a["index"] for a in anchors] == list(range(ANCHORS)) and {a["round"] for a in anchors} == {0}
+    assert all(0.0 <= a["val_acc"] <= 1.0 and a["epochs"] == 1 for a in anchors)
+    assert len({json.dumps(a["arch"], sort_keys=True) for a in anchors}) == ANCHORS  # distinct architectures
+    fits = events(reference, "score_fitted")
+    assert [f["round"] for f in fits] == [0, 1]
+    assert fits[0]["prior"] == "signals" and fits[0]["anchors"] == ANCHORS and fits[0]["of"] == ANCHORS
+    assert fits[1]["prior"] == "round 0"
+    signals = SPACE["search"].get("scoring", {}).get("signals") or list(fits[0]["weights"])
+    assert list(fits[0]["weights"]) == list(signals)
+    rows = [row for row in read_jsonl(reference / "metrics.jsonl") if row["kind"] == "score"]
+    assert [row["round"] for row in rows] == [0, 1] and rows[0]["weights"] == fits[0]["weights"]
+    front = events(reference, "front")[-1]["front"]
+    assert all("score" in row["metrics"] for row in front)
+    scores = [row["metrics"]["score"] for row in front]
+    assert scores == sorted(scores, reverse=True)  # the front is ordered by the first objective
+    removed = [e for e in events(reference, "op_removed")]
+    assert removed and all("score" in e["scores"] for e in removed)
+
+
+def test_inspect_shows_each_rounds_fit(reference: Path) -> None:
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["inspect", str(reference)]) == 0
+    text = stdout.getvalue()
+    assert "Calibrated score per round" in text
+    assert "round 0: " in text and f"{ANCHORS} of {ANCHORS} anchors, shrunk toward signals" in text
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["inspect", str(reference), "--round", "1"]) == 0
+    assert "Calibrated score:" in stdout.getvalue() and "shrunk toward round 0" in stdout.getvalue()
+
+
+@pytest.mark.parametrize("kill_at", [2, ANCHORS + 1])  # the second anchor; the first evaluation after the fit
+def test_a_run_killed_among_the_anchors_resumes_bit_for_bit(reference: Path, tmp_path: Path, monkeypatch,
+                                                            kill_at: int) -> None:
+    real = calibrated_module.train_standalone
+    real_metrics = AddedMetrics.evaluate_many
+    calls = []
+
+    def count(kind):
+        calls.append(kind)
+        if len(calls) == kill_at:
+            raise Killed
+
+    def train_then_die(*args, **kwargs):
+        count("anchor")
+        return real(*args, **kwargs)
+
+    def evaluate_then_die(self, archs):
+        count("evaluate")
+        return real_metrics(self, archs)
+
+    monkeypatch.setattr(calibrated_module, "train_standalone", train_then_die)
+    monkeypatch.setattr(AddedMetrics, "evaluate_many", evaluate_then_die)
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        search(out)
+    trained = []
+
+    def train_and_count(*args, **kwargs):
+        trained.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrated_module, "train_standalone", train_and_count)
+    monkeypatch.setattr(AddedMetrics, "evaluate_many", real_metrics)
+    resume(out)
+    assert differences(reference, out) == []
+    # the anchors finished before the kill were loaded, not trained again
+    assert len(trained) == ANCHORS - min(kill_at - 1, ANCHORS)
+    assert [a["index"] for a in events(out, "anchor_trained")] == list(range(ANCHORS))
+
+
+def test_anchors_are_distinct_and_spread_along_the_prior(tiny_space) -> None:
+    subspace = tiny_space.initial_subspace()
+    candidates = [subspace.decode(row) for row in subspace.sample_indices(np.random.default_rng(0), 40)]
+    prior = np.arange(len(candidates), dtype=float)
+    drawn = draw_anchors(candidates, prior, 5, seed=3)
+    keys = [tuple(sorted(a.items())) for a in drawn]
+    assert len(set(keys)) == 5 and all(a in subspace for a in drawn)
+    assert draw_anchors(candidates, prior, 5, seed=3) == drawn
+    distinct = {tuple(sorted(a.items())) for a in candidates}
+    assert len(draw_anchors(candidates, prior, 10**6, seed=0)) == len(distinct)  # duplicates drawn once
+
+
+def test_no_anchors_rank_by_the_prior_mix(tmp_path: Path) -> None:
+    space = tiny_variant("tiny_prior", search={"rounds": 1, "scoring": {"accuracy_samples": 8, "anchors": 0}})
+    out = tmp_path / "run"
+    Search(space_from_dict(space, "<t>"), out, device="cpu", progress=False, log=lambda m: None).run()
+    assert events(out, "anchor_trained") == []
+    fit = events(out, "score_fitted")[0]
+    weights = np.array(list(fit["weights"].values()))
+    prior = [name in ("synflow", "snip", "flops", "neg_loss") for name in fit["weights"]]
+    np.testing.assert_allclose(weights, np.where(prior, 0.5, 0.0))
