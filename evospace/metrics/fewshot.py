@@ -20,7 +20,7 @@ from evospace.distributed import Group
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import AngleScorer
 from evospace.metrics.magnitude import magnitude_table
-from evospace.metrics.scores import CachedScorer, magnitude_sums
+from evospace.metrics.scores import CachedScorer, architecture_metrics, magnitude_sums
 from evospace.space.schema import ScoreConfig
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
@@ -85,10 +85,16 @@ class FewShotScorer(CachedScorer):
         """Summed operator magnitudes of architectures (index rows), each from its owner's weights."""
         return self._per_owner(rows, lambda i, r: magnitude_sums(self._magnitudes[i], r))
 
-    def _compute(self, arch: Arch) -> dict[str, float]:
-        owner = self.sub.owner_of(arch)
-        self.sub.activate(owner)
-        cost = self.space.cost(arch)
-        return {"accuracy": self.accuracy.accuracy(self.supernet, arch),
-                "angle": self.angles[self.sub.owners.index(owner)].score(arch),
-                "params": float(cost.params), "flops": float(cost.flops)}
+    def _compute_many(self, archs: list[Arch]) -> list[dict[str, float]]:
+        """Each owner's architectures together, with its delta swapped in (in order of first appearance)."""
+        by_owner: dict[tuple[str, ...], list[int]] = {}
+        for i, arch in enumerate(archs):
+            by_owner.setdefault(self.sub.owner_of(arch), []).append(i)
+        out: list[dict[str, float]] = [{} for _ in archs]
+        for owner, members in by_owner.items():
+            self.sub.activate(owner)
+            angle = self.angles[self.sub.owners.index(owner)]
+            accuracies = self.accuracy.accuracy_many(self.supernet, [archs[i] for i in members])
+            for i, accuracy in zip(members, accuracies):
+                out[i] = architecture_metrics(self.space, archs[i], float(accuracy), angle.score(archs[i]))
+        return out

@@ -22,7 +22,8 @@ from evospace.space.schema import ScoreConfig
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["CachedScorer", "RoundScorer", "magnitude_sums", "op_means", "covering_sample", "architecture_rows"]
+__all__ = ["CachedScorer", "RoundScorer", "magnitude_sums", "op_means", "covering_sample", "architecture_rows",
+           "architecture_metrics"]
 
 
 def op_means(subspace: Subspace, indices: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -47,9 +48,9 @@ class CachedScorer:
     """What every scorer of a round shares: a cache by architecture, evaluations dealt out across
     processes, and operator scores as means over architectures.
 
-    Subclasses give ``_compute(arch)`` (the metrics of one architecture), ``angle_indices(rows)`` and
-    ``magnitude_indices(rows)`` (vectorised over index rows), and set ``space``, ``supernet``, ``config``
-    and ``group``.
+    Subclasses give ``_compute_many(archs)`` (the metrics of several architectures, sharing what they can),
+    ``angle_indices(rows)`` and ``magnitude_indices(rows)`` (vectorised over index rows), and set ``space``,
+    ``supernet``, ``config`` and ``group``.
     """
 
     space: SearchSpace
@@ -60,7 +61,7 @@ class CachedScorer:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, ...], dict[str, float]] = {}
 
-    def _compute(self, arch: Arch) -> dict[str, float]:
+    def _compute_many(self, archs: list[Arch]) -> list[dict[str, float]]:
         raise NotImplementedError
 
     def angle_indices(self, rows: np.ndarray) -> np.ndarray:
@@ -73,22 +74,27 @@ class CachedScorer:
         """``accuracy`` (validation top-1, BN recalibrated), ``angle``, ``params``, ``flops`` of ``arch``."""
         key = tuple(arch[label] for label in self.space.labels)
         if key not in self._cache:
-            self._cache[key] = self._compute(arch)
+            self._cache[key] = self._compute_many([arch])[0]
         return self._cache[key]
 
     def evaluate_many(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
         """Metrics of each architecture; in a process group each rank evaluates a share and all get all.
 
+        The new architectures are computed together (:meth:`_compute_many` shares their common prefixes).
         The cache fills in the order of ``archs`` on every rank, as it would in one process, so that
         everything downstream (the population, the cache's order) is the same whatever the world size.
         """
-        keys = [tuple(arch[label] for label in self.space.labels) for arch in archs]
+        labels = self.space.labels
+        keys = [tuple(arch[label] for label in labels) for arch in archs]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
-        if self.group.distributed and todo:
-            mine = [self._compute(dict(zip(self.space.labels, key))) for key in self.group.shard(todo)]
-            for key, metrics in zip(todo, self.group.unshard(mine, len(todo), "evaluating architectures")):
+        if todo:
+            mine = self.group.shard(todo) if self.group.distributed else todo
+            computed = self._compute_many([dict(zip(labels, key)) for key in mine])
+            if self.group.distributed:
+                computed = self.group.unshard(computed, len(todo), "evaluating architectures")
+            for key, metrics in zip(todo, computed):
                 self._cache[key] = metrics
-        return [self.evaluate(arch) for arch in archs]
+        return [self._cache[key] for key in keys]
 
     @property
     def evaluated(self) -> int:
@@ -145,16 +151,22 @@ class RoundScorer(CachedScorer):
         self.angle = AngleScorer(supernet, reference, config.angle_definition)
         self.accuracy = AccuracyEvaluator(data, batch_size=batch_size, batches=recalibration_batches, seed=seed)
 
-    def _compute(self, arch: Arch) -> dict[str, float]:
-        cost = self.space.cost(arch)
-        return {"accuracy": self.accuracy.accuracy(self.supernet, arch), "angle": self.angle.score(arch),
-                "params": float(cost.params), "flops": float(cost.flops)}
+    def _compute_many(self, archs: list[Arch]) -> list[dict[str, float]]:
+        accuracies = self.accuracy.accuracy_many(self.supernet, archs)
+        return [architecture_metrics(self.space, arch, float(accuracy), self.angle.score(arch))
+                for arch, accuracy in zip(archs, accuracies)]
 
     def angle_indices(self, rows: np.ndarray) -> np.ndarray:
         return self.angle.score_indices(rows)
 
     def magnitude_indices(self, rows: np.ndarray) -> np.ndarray:
         return magnitude_sums(magnitude_table(self.supernet), rows)
+
+
+def architecture_metrics(space: SearchSpace, arch: Arch, accuracy: float, angle: float) -> dict[str, float]:
+    """The metrics recorded for an architecture: its scores and its costs."""
+    cost = space.cost(arch)
+    return {"accuracy": accuracy, "angle": angle, "params": float(cost.params), "flops": float(cost.flops)}
 
 
 def covering_sample(subspace: Subspace, rng: np.random.Generator, n: int) -> np.ndarray:
