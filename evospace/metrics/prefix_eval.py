@@ -158,7 +158,7 @@ class _Walk:
         done: dict[tuple[int, object], tuple[list, list]] = {}
         for start in range(0, len(children), self.per_pass):
             chunk = children[start:start + self.per_pass]
-            self._run_units(depth, nodes, chunk, done, needed)
+            self._run_units(nodes, chunk, done, needed)
             below = []
             for i, value, members, step in chunk:
                 parent = nodes[i]
@@ -176,7 +176,7 @@ class _Walk:
                         del done[i, unit.key]
             self.expand(depth + 1, below)
 
-    def _run_units(self, depth: int, nodes: list[_Node], chunk: list, done: dict, needed: bool) -> None:
+    def _run_units(self, nodes: list[_Node], chunk: list, done: dict, needed: bool) -> None:
         """Run the units ``chunk`` needs and ``done`` lacks; a unit several nodes need runs once for all."""
         passes: dict[tuple[object, int], tuple[Unit, list[int]]] = {}
         for i, _, _, step in chunk:
