@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from evospace.supernet.bn import batch_norms
-from evospace.supernet.prefix import PrefixNetwork, State, Unit
+from evospace.supernet.prefix import PrefixNetwork, PrefixUnit, State
 
 __all__ = ["PrefixEvaluator"]
 
@@ -178,7 +178,7 @@ class _Walk:
 
     def _run_units(self, nodes: list[_Node], chunk: list, done: dict, needed: bool) -> None:
         """Run the units ``chunk`` needs and ``done`` lacks; a unit several nodes need runs once for all."""
-        passes: dict[tuple[object, int], tuple[Unit, list[int]]] = {}
+        passes: dict[tuple[object, int], tuple[PrefixUnit, list[int]]] = {}
         for i, _, _, step in chunk:
             for unit in step.units:
                 if (i, unit.key) in done:
@@ -191,7 +191,7 @@ class _Walk:
                 done[i, unit.key] = result
 
     def leaves(self, nodes: list[_Node]) -> None:
-        passes: dict[tuple[object, int], tuple[Unit, list[_Node]]] = {}
+        passes: dict[tuple[object, int], tuple[PrefixUnit, list[_Node]]] = {}
         for node in nodes:
             unit = self.network.finish(node.prefix)
             passes.setdefault((unit.key, id(unit.module)), (unit, []))[1].append(node)
@@ -201,7 +201,7 @@ class _Walk:
                     logits = list(torch.cat(logits).split(self.ev.eval_batch))
                 self.out[node.members] = self.score(logits)
 
-    def run(self, unit: Unit, nodes: list[_Node], *, needed: bool) -> list[tuple[list[State], list[State]]]:
+    def run(self, unit: PrefixUnit, nodes: list[_Node], *, needed: bool) -> list[tuple[list[State], list[State]]]:
         """``unit`` recalibrated on each node's recalibration activations (train mode), then run on its
         validation activations (eval mode): ``(recalibration outputs, validation outputs)`` per node.
 

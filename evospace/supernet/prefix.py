@@ -35,13 +35,13 @@ from torch import nn
 
 from evospace.space.branches import split_branches
 
-__all__ = ["Unit", "Step", "PrefixNetwork", "ChainPrefix"]
+__all__ = ["PrefixUnit", "PrefixStep", "PrefixNetwork", "ChainPrefix"]
 
 State = Any  # whatever a network carries from one choice point to the next (a tensor for a chain)
 
 
 @dataclass(frozen=True)
-class Unit:
+class PrefixUnit:
     """A module run on the state before its choice point."""
 
     key: Hashable  # two units with one key at one trie node compute the same output
@@ -50,10 +50,10 @@ class Unit:
 
 
 @dataclass(frozen=True)
-class Step:
+class PrefixStep:
     """What choosing one value at a choice point runs, and how the state moves on."""
 
-    units: tuple[Unit, ...]  # run on the state before the choice point
+    units: tuple[PrefixUnit, ...]  # run on the state before the choice point
     combine: Callable[[State, list[torch.Tensor]], State]  # next state from it and the units' outputs (no modules)
 
 
@@ -62,13 +62,13 @@ class PrefixNetwork(Protocol):
 
     labels: tuple[str, ...]  # choice points in evaluation order
 
-    def root(self) -> Unit:
+    def root(self) -> PrefixUnit:
         """What runs on the input before any choice point (the stem); its output is the first state."""
 
-    def step(self, k: int, prefix: Sequence[str]) -> Step:
+    def step(self, k: int, prefix: Sequence[str]) -> PrefixStep:
         """Choice point ``k`` set to ``prefix[k]``, after ``prefix[:k]``."""
 
-    def finish(self, values: Sequence[str]) -> Unit:
+    def finish(self, values: Sequence[str]) -> PrefixUnit:
         """What turns the state after the last choice point into logits."""
 
 
@@ -85,20 +85,20 @@ class ChainPrefix:
         self.labels: tuple[str, ...] = supernet.space.labels
         self._multi = frozenset(supernet.space.branch_bounds)
 
-    def root(self) -> Unit:
-        return Unit("stem", self.supernet.stem, self.supernet.stem)
+    def root(self) -> PrefixUnit:
+        return PrefixUnit("stem", self.supernet.stem, self.supernet.stem)
 
-    def step(self, k: int, prefix: Sequence[str]) -> Step:
+    def step(self, k: int, prefix: Sequence[str]) -> PrefixStep:
         label, value = self.labels[k], prefix[k]
         if label not in self._multi:
             module = self.supernet.op_module(label, value)
-            return Step((Unit(value, module, module),), _only)
-        units = tuple(Unit(op, m, m) for op, m in zip(split_branches(value),
+            return PrefixStep((PrefixUnit(value, module, module),), _only)
+        units = tuple(PrefixUnit(op, m, m) for op, m in zip(split_branches(value),
                                                       self.supernet.block_modules(label, value)))
-        return Step(units, branch_mean)
+        return PrefixStep(units, branch_mean)
 
-    def finish(self, values: Sequence[str]) -> Unit:
-        return Unit("head", self.supernet.head, self.supernet.head)
+    def finish(self, values: Sequence[str]) -> PrefixUnit:
+        return PrefixUnit("head", self.supernet.head, self.supernet.head)
 
 
 def _only(state: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:

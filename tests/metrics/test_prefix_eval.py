@@ -18,7 +18,7 @@ from evospace.metrics.prefix_eval import PrefixEvaluator
 from evospace.space import SearchSpace, space_from_dict
 from evospace.space.ops import conv_bn
 from evospace.supernet.bn import recalibrated
-from evospace.supernet.prefix import Step, Unit
+from evospace.supernet.prefix import PrefixStep, PrefixUnit
 from evospace.supernet.supernet import Supernet
 
 RECAL = 3
@@ -152,13 +152,13 @@ class TinyCell:
         for module in [self.stem, *self.edges.values()]:
             perturb(module, 1)
 
-    def root(self) -> Unit:
-        return Unit("stem", self.stem, lambda x: (self.stem(x),))
+    def root(self) -> PrefixUnit:
+        return PrefixUnit("stem", self.stem, lambda x: (self.stem(x),))
 
-    def step(self, k: int, prefix) -> Step:
+    def step(self, k: int, prefix) -> PrefixStep:
         module = self.edges[self.labels[k], prefix[k]]
         source = self.sources[k]
-        unit = Unit(prefix[k], module, lambda nodes: module(nodes[source]))
+        unit = PrefixUnit(prefix[k], module, lambda nodes: module(nodes[source]))
 
         def combine(nodes, outputs):
             if k == 1:  # the first edge into node 2 starts its sum
@@ -167,10 +167,10 @@ class TinyCell:
                 return (*nodes[:2], nodes[2] + outputs[0])
             return (*nodes, outputs[0])
 
-        return Step((unit,), combine)
+        return PrefixStep((unit,), combine)
 
-    def finish(self, values) -> Unit:
-        return Unit("head", self.head, lambda nodes: self.head(nodes[2]))
+    def finish(self, values) -> PrefixUnit:
+        return PrefixUnit("head", self.head, lambda nodes: self.head(nodes[2]))
 
     def forward(self, x: torch.Tensor, arch: tuple[str, ...]) -> torch.Tensor:
         n0 = self.stem(x)
