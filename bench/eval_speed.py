@@ -113,9 +113,10 @@ def search_child(mode: str, out: Path, quick: bool) -> None:
 
     torch.set_num_threads(1)
     if mode == "before":  # every architecture scored alone, as before prefix sharing
-        def one_at_a_time(self, archs):
-            return [architecture_metrics(self.space, arch, self.accuracy.accuracy(self.supernet, arch),
-                                         self.angle.score(arch)) for arch in archs]
+        def one_at_a_time(self, archs, metrics):
+            return [architecture_metrics(self.space, arch, metrics, angle=self.angle.score,
+                                         accuracy=self.accuracy.accuracy(self.supernet, arch)
+                                         if "accuracy" in metrics else None) for arch in archs]
 
         RoundScorer._compute_many = one_at_a_time
     spent = [0.0, 0.0]

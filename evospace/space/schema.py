@@ -131,6 +131,9 @@ class ScoreConfig:
     accuracy_samples: int = 128  # uniformly sampled architectures per round behind operators' accuracy scores
     exhaustive_limit: int = 1000000  # score every architecture by angle up to this subspace size
     angle_samples: int = 10000  # architectures sampled for angle scores above the limit
+    # metrics computed for every architecture scored even when no objective and no shrink score needs them
+    # (e.g. [accuracy]: the rest get them only in the front; accuracy was 49% of a default search's rounds)
+    record: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,7 @@ class SpaceConfig:
 
 
 SCORE_METRICS = ("angle", "accuracy", "magnitude")
+RECORDED = ("accuracy", "angle", "params", "flops")  # what search.scoring.record may name
 OBJECTIVES = ("accuracy", "angle", "params", "flops", "latency")  # latency: only a tabular oracle measures it
 
 

@@ -17,6 +17,7 @@ from evospace.space.branches import BranchBounds, split_branches
 from evospace.space.ops import OpCost, UnknownOpError, conv_bn, create_op, module_cost, parse_op
 from evospace.space.schema import (
     OBJECTIVES,
+    RECORDED,
     FewShotConfig,
     SpaceConfig,
     apply_overrides,
@@ -425,6 +426,10 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
     for key in ("accuracy_samples", "exhaustive_limit", "angle_samples"):
         if getattr(scoring, key) < 1:
             fail(f"search.scoring.{key}", f"must be ≥ 1, got {getattr(scoring, key)}")
+    for i, name in enumerate(scoring.record):
+        if name not in RECORDED:
+            fail(f"search.scoring.record[{i}]", f"unknown metric {name!r}{closest(name, RECORDED)}; expected some of "
+                                                f"{', '.join(RECORDED)}")
     if search.checkpoint_every < 1:
         fail("search.checkpoint_every", f"must be ≥ 1, got {search.checkpoint_every}")
     if search.few_shot is not None:

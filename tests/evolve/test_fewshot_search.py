@@ -137,11 +137,11 @@ def test_a_run_killed_while_scoring_resumes_from_the_finished_phase(reference: P
     real = FewShotScorer._compute_many
     calls = []
 
-    def evaluate_then_die(self, archs):
+    def evaluate_then_die(self, archs, metrics):
         calls.append(1)
         if len(calls) == 2:  # the first generation is scored, the second not
             raise Killed
-        return real(self, archs)
+        return real(self, archs, metrics)
 
     monkeypatch.setattr(FewShotScorer, "_compute_many", evaluate_then_die)
     out = tmp_path / "run"
