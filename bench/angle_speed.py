@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evospace.metrics.angle import DEFINITIONS, AngleScorer, naive_angle, reference_weights
-from evospace.run.rng import numpy_stream, torch_stream
+from evospace.metrics import DEFINITIONS, AngleScorer, naive_angle, reference_weights
+from evospace.run import numpy_stream, torch_stream
 from evospace.space import load_space
-from evospace.supernet.supernet import Supernet
+from evospace.supernet import Supernet
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "mnist1d.yaml"
 

@@ -41,8 +41,8 @@ def worker(evaluations: int) -> None:
 
     from evospace.data import load_data
     from evospace.distributed import group as join_group
-    from evospace.evolve.backend import SupernetBackend
-    from evospace.run.rng import numpy_stream
+    from evospace.evolve import SupernetBackend
+    from evospace.run import numpy_stream
     from evospace.space import load_space
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
@@ -63,7 +63,7 @@ def worker(evaluations: int) -> None:
     group.barrier()
     train_seconds = time.perf_counter() - marks[0]
     steps = trainer.steps_per_epoch - WARMUP
-    backend.finish_training(0)
+    backend.after_training(trainer)
     scorer = backend.scorer(0)
     archs = [scorer.supernet.subspace.decode(row)
              for row in scorer.supernet.subspace.sample_indices(numpy_stream(0, "bench-evals"), evaluations)]

@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 
 from evospace import Run, Search, load_space
-from evospace.inspect.export import arch_record, export_run, resolve_arch, retrain
-from evospace.run.store import atomic_write
-from evospace.supernet.standalone import RETRAIN_EPOCHS, usual_shift
+from evospace.inspect import arch_record, export_run, resolve_arch, retrain
+from evospace.run import atomic_write
+from evospace.supernet import RETRAIN_EPOCHS, usual_shift
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "mnist1d.yaml"
 SEARCH_OVERRIDES = ["search.constraints.max_params=25000"]

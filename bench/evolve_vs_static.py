@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from evospace import Search, load_space  # noqa: E402
-from evospace.metrics.groundtruth import load_ground_truth  # noqa: E402
+from evospace.metrics import load_ground_truth  # noqa: E402
 
 SPACE = ROOT / "spaces" / "mnist1d_rank.yaml"
 TRUTH = ROOT / "bench" / "data" / "mnist1d_rank_gt.csv"

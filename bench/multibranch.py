@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from evospace import Run, Search, load_space
-from evospace.inspect.export import ArchSpec, arch_record, retrain
+from evospace.inspect import ArchSpec, arch_record, retrain
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = {"multi-branch": ROOT / "spaces" / "mnist1d_multibranch.yaml",

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evospace.bench.baselines import random_search, regularized_evolution
-from evospace.bench.tabular import TabularOracle, TabularTable, best_by_validation
+from evospace.bench import TabularOracle, TabularTable, best_by_validation, random_search, regularized_evolution
 from evospace.errors import EvospaceError
-from evospace.run.rng import numpy_stream
+from evospace.evolve import OracleBackend, Search
+from evospace.run import numpy_stream
 from evospace.space import load_space
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,13 +59,11 @@ def baseline(search: Callable) -> Method:
 
 def controller(space_file: str, table_file: str, overrides: tuple[str, ...] = ()) -> Method:
     """The controller of ``space_file`` (plus ``overrides``) with the oracle, one temporary run per seed."""
-    from evospace.evolve.controller import Search
-
     def run(oracle: TabularOracle, seed: int) -> list[int]:
         space = load_space(space_file, [f"seed={seed}", *overrides])
         with tempfile.TemporaryDirectory(prefix="nb201-bench-") as out:
-            Search(space, out, progress=False, log=lambda _: None, oracle=oracle,
-                   oracle_spec={"table": table_file, "budget": oracle.budget}).run()
+            backend = OracleBackend(space, oracle, {"table": table_file, "budget": oracle.budget})
+            Search(space, out, progress=False, log=lambda _: None, backend=backend).run()
         return list(oracle.history)
     return run
 

@@ -46,21 +46,25 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from evospace.data import load_data
-from evospace.evolve.policy import combined_scores
-from evospace.metrics.accuracy import AccuracyEvaluator
-from evospace.metrics.angle import DEFINITIONS, AngleScorer, reference_weights
-from evospace.metrics.fewshot import FewShotScorer
-from evospace.metrics.groundtruth import build_order, load_ground_truth, noise_ceiling
-from evospace.metrics.magnitude import magnitude_table
-from evospace.metrics.ranking import average_ranks, kendall_tau, precision_at_k
-from evospace.metrics.scores import op_means
-from evospace.run.rng import numpy_stream
-from evospace.space import load_space
-from evospace.space.schema import ScoreConfig, TrainConfig
-from evospace.space.subspace import Subspace
-from evospace.supernet.fewshot import SubSupernets, choose_split, disagreement
-from evospace.supernet.supernet import Supernet
-from evospace.supernet.train import RoundTrainer
+from evospace.evolve import combined_scores
+from evospace.metrics import (
+    DEFINITIONS,
+    AccuracyEvaluator,
+    AngleScorer,
+    FewShotScorer,
+    average_ranks,
+    build_order,
+    kendall_tau,
+    load_ground_truth,
+    magnitude_table,
+    noise_ceiling,
+    op_means,
+    precision_at_k,
+    reference_weights,
+)
+from evospace.run import numpy_stream
+from evospace.space import ScoreConfig, Subspace, TrainConfig, load_space
+from evospace.supernet import RoundTrainer, SubSupernets, Supernet, choose_split, disagreement
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "spaces" / "mnist1d_rank.yaml"

@@ -147,8 +147,8 @@ def _steps_per_round(run: Path) -> int:
 
 def overhead(work: Path, quick: bool) -> float:
     """Checkpoint seconds / round seconds for one round of the default space, timed inside this process."""
-    from evospace.evolve.controller import Search
-    from evospace.run.store import RunStore
+    from evospace.evolve import Search
+    from evospace.run import Recorder, RunStore
     from evospace.space import load_space
 
     timers = {"round": 0.0, "train": 0.0, "checkpoint": 0.0, "round snapshot": 0.0}
@@ -170,9 +170,9 @@ def overhead(work: Path, quick: bool) -> float:
 
     overrides = ["search.rounds=1", *(QUICK_OVERHEAD if quick else ())]
     space = load_space(SPACE, overrides)
-    originals = [(Search, "_run_round", timed(Search, "_run_round", "round")),
+    originals = [(Search, "run", timed(Search, "run", "round")),  # one round: the whole search
                  (Search, "_train", timed(Search, "_train", "train")),
-                 (Search, "_checkpoint", timed(Search, "_checkpoint", "checkpoint")),
+                 (Recorder, "checkpoint", timed(Recorder, "checkpoint", "checkpoint")),
                  (RunStore, "write_round", timed(RunStore, "write_round", "round snapshot"))]
     try:
         Search(space, work / "overhead", device="cpu", progress=False, log=lambda message: None).run()

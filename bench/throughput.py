@@ -1,6 +1,6 @@
 """Throughput: one architecture trained as a supernet path vs the same child trained alone.
 
-DESIGN.md §5 asks that a supernet step cost at most 10% more than a step of the same child trained on
+A supernet step should cost at most 10% more than a step of the same child trained on
 its own. Both sides use the real :func:`evospace.supernet.train.train_step` on the same batches:
 
 * supernet: ``Supernet`` of the default space's initial subspace, ``forward(x, arch)`` with one fixed
@@ -32,10 +32,9 @@ from pathlib import Path
 import torch
 
 from evospace.data import load_data
-from evospace.run.rng import numpy_stream, torch_stream
+from evospace.run import numpy_stream, torch_stream
 from evospace.space import load_space
-from evospace.supernet.supernet import Supernet, build_model
-from evospace.supernet.train import RoundTrainer, cosine_lr, make_optimizer, train_step
+from evospace.supernet import RoundTrainer, Supernet, build_model, cosine_lr, make_optimizer, train_step
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "mnist1d.yaml"
 

@@ -11,14 +11,12 @@ Under ``torchrun`` the same script runs on every process: ``Search`` joins the p
 launcher's environment (or pass ``group=evospace.join_group(device, timeout)``); only rank 0 writes.
 """
 
-__version__ = "0.1.0"
-
-from evospace.distributed import DistributedError, Group  # noqa: E402
-from evospace.distributed import group as join_group  # noqa: E402
-from evospace.errors import DataError, EvospaceError, RunError, SpaceError  # noqa: E402
-from evospace.evolve.controller import Interrupted, Search, SearchResult  # noqa: E402
-from evospace.run.run import Run  # noqa: E402
-from evospace.space import (  # noqa: E402
+from evospace.distributed import DistributedError, Group
+from evospace.distributed import group as join_group
+from evospace.errors import DataError, EvospaceError, Interrupted, RunError, SpaceError
+from evospace.evolve import Search, SearchResult
+from evospace.run import Run
+from evospace.space import (
     Arch,
     ChoicePoint,
     SearchSpace,
@@ -28,7 +26,8 @@ from evospace.space import (  # noqa: E402
     load_space,
     register_op,
 )
-from evospace.supernet.supernet import Supernet, build_model  # noqa: E402
+from evospace.supernet import Supernet, build_model
+from evospace.version import __version__
 
 __all__ = [
     "Arch",

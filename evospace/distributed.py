@@ -32,15 +32,19 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
+import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError
 
-__all__ = ["Group", "group", "leave", "DistributedError", "MirroredError", "DEFAULT_TIMEOUT"]
+__all__ = ["Group", "group", "leave", "on_main", "digest", "check_batch_split", "DistributedError", "MirroredError",
+           "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 600.0
 T = TypeVar("T")
@@ -83,8 +87,6 @@ class Group:
 
     def device(self, name: str) -> torch.device:
         """The device this rank computes on: ``auto`` and ``cuda`` become ``cuda:LOCAL_RANK`` under a launcher."""
-        from evospace.device import resolve_device
-
         device = resolve_device(name)
         if device.type == "cuda" and self.distributed and device.index is None:
             device = torch.device("cuda", self.local_rank)
@@ -100,8 +102,6 @@ class Group:
             f"directory holds the last complete snapshot{self.hint}")
 
     def _call(self, what: str, fn, *args, **kwargs):
-        import torch.distributed as dist
-
         try:
             return fn(*args, **kwargs)
         except (RuntimeError, dist.DistBackendError, ConnectionError) as err:
@@ -111,9 +111,6 @@ class Group:
         """Replace every present gradient by its mean over the ranks (one flattened all-reduce)."""
         if not self.distributed:
             return
-        import torch.distributed as dist
-        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
         grads = [p.grad for p in params if p.grad is not None]
         if not grads:
             return
@@ -127,8 +124,6 @@ class Group:
         """Element-wise sum over the ranks (in float64 on the CPU: exact for counts)."""
         if not self.distributed:
             return [float(v) for v in values]
-        import torch.distributed as dist
-
         tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self._comm_device())
         self._call(what, dist.all_reduce, tensor)
         return tensor.tolist()
@@ -148,8 +143,6 @@ class Group:
         """Rank 0's bytes on every rank (objects travel as JSON or safetensors bytes, never as pickles)."""
         if not self.distributed:
             return data
-        import torch.distributed as dist
-
         device = self._comm_device()
         size = torch.tensor([len(data) if self.is_main else 0], dtype=torch.int64, device=device)
         self._call(what, dist.broadcast, size, src=0)
@@ -166,8 +159,6 @@ class Group:
         """Every rank's ``value`` (plain JSON data), in rank order, on every rank."""
         if not self.distributed:
             return [value]
-        import torch.distributed as dist
-
         device = self._comm_device()
         data = json.dumps(value).encode()
         sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(self.world)]
@@ -184,9 +175,6 @@ class Group:
         """Overwrite ``tensors`` with rank 0's (e.g. BN running statistics, which drift apart per rank)."""
         if not self.distributed or not tensors:
             return
-        import torch.distributed as dist
-        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
         floats = [t for t in tensors if t.is_floating_point()]
         others = [t for t in tensors if not t.is_floating_point()]
         for group in (floats, others):
@@ -231,8 +219,6 @@ class Group:
 
     def barrier(self, what: str = "a barrier") -> None:
         if self.distributed:
-            import torch.distributed as dist
-
             self._call(what, dist.barrier)
 
     def close(self, wait: bool = True) -> None:
@@ -242,8 +228,6 @@ class Group:
         connections down while a peer is still finishing its last collective can make gloo abort the peer.
         """
         if self.distributed:
-            import torch.distributed as dist
-
             global _GROUP
             if dist.is_initialized():
                 if wait:
@@ -281,8 +265,6 @@ def group(device: str = "auto", timeout: float | None = None) -> Group:
     if missing:
         raise EvospaceError(f"WORLD_SIZE={world} but {', '.join(missing)} unset: launch multi-process runs with "
                             f"torchrun, e.g. `torchrun --nproc_per_node={world} -m evospace search SPACE`")
-    import torch.distributed as dist
-
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     probe = Group(rank, world, local_rank, seconds)
     use_cuda = probe.device(device).type == "cuda"
@@ -297,6 +279,50 @@ def group(device: str = "auto", timeout: float | None = None) -> Group:
                             f"it") from None
     _GROUP = Group(rank, world, local_rank, seconds, backend)
     return _GROUP
+
+
+def on_main(group: Group, fn: Callable[[], T], what: str, share: bool = True) -> T | None:
+    """Run ``fn`` on rank 0 only; the other ranks get its result (plain JSON data) or raise its error.
+
+    For what only one process may do (reading or changing the run directory). With ``share=False`` the
+    others get ``None``: only the outcome is shared.
+    """
+    if not group.distributed:
+        return fn()
+    if group.is_main:
+        try:
+            value = fn()
+        except Exception as err:
+            message = str(err) if isinstance(err, EvospaceError) else f"rank 0 failed while {what}: {err!r}"
+            group.broadcast({"error": message}, what)
+            raise
+        group.broadcast({"value": value if share else None}, what)
+        return value
+    reply = group.broadcast(None, what)
+    if "error" in reply:
+        raise MirroredError(reply["error"])
+    return reply["value"]
+
+
+def digest(tensors: Iterable[torch.Tensor]) -> bytes:
+    """SHA-256 of the tensors' bytes, in order (for the ranks' agreement checks)."""
+    out = hashlib.sha256()
+    for tensor in tensors:
+        out.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return out.digest()
+
+
+def check_batch_split(batch_size: int, world: int, source: str | None = None) -> None:
+    """Refuse a global batch that does not split evenly over the processes.
+
+    Raises:
+        EvospaceError: naming ``source`` (the space file, if given) and the fix.
+    """
+    if batch_size % world:
+        where = f"{source}: " if source else ""
+        raise EvospaceError(f"{where}data.batch_size {batch_size} does not split over {world} processes (the "
+                            f"global batch stays {batch_size} whatever their number); choose a multiple of {world} "
+                            f"with --set data.batch_size=N")
 
 
 def leave(wait: bool = True) -> None:

@@ -14,6 +14,8 @@ __all__ = [
     "SpaceError",
     "RunError",
     "DataError",
+    "Interrupted",
+    "BudgetExhausted",
     "closest",
 ]
 
@@ -45,6 +47,14 @@ class RunError(EvospaceError):
 
 class DataError(EvospaceError):
     """A data set cannot be built or read."""
+
+
+class Interrupted(EvospaceError):
+    """A search (or a training) stopped on a signal after writing a checkpoint; the same command continues it."""
+
+
+class BudgetExhausted(EvospaceError):
+    """An oracle's query budget is spent (raised by oracles; the search ends on it, with what was queried)."""
 
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:

@@ -2,20 +2,24 @@
 
 from evospace.bench.baselines import random_search, regularized_evolution
 from evospace.bench.tabular import (
-    BudgetExhausted,
+    NB201_OPS,
     TabularOracle,
     TabularTable,
     best_by_validation,
     from_nb201,
+    load_oracle,
     to_nb201,
 )
+from evospace.errors import BudgetExhausted
 
 __all__ = [
     "BudgetExhausted",
+    "NB201_OPS",
     "TabularOracle",
     "TabularTable",
     "best_by_validation",
     "from_nb201",
+    "load_oracle",
     "random_search",
     "regularized_evolution",
     "to_nb201",

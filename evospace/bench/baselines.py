@@ -16,7 +16,8 @@ from collections import deque
 
 import numpy as np
 
-from evospace.bench.tabular import BudgetExhausted, TabularOracle
+from evospace.bench.tabular import TabularOracle
+from evospace.errors import BudgetExhausted
 
 __all__ = ["random_search", "regularized_evolution", "REA_POPULATION", "REA_SAMPLE"]
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evospace.errors import DataError, EvospaceError
-from evospace.evolve.controller import BudgetExhausted  # the controller ends a search on it
+from evospace.errors import BudgetExhausted, DataError, EvospaceError
+from evospace.evolve.oracle import OracleBackend
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace, cell_labels
 from evospace.space.subspace import Arch
@@ -38,12 +38,12 @@ from evospace.space.subspace import Arch
 __all__ = [
     "NB201_OPS",
     "REQUIRED_COLUMNS",
-    "BudgetExhausted",
     "TabularTable",
     "TabularOracle",
     "to_nb201",
     "from_nb201",
     "best_by_validation",
+    "load_oracle",
 ]
 
 NB201_OPS = {  # evospace name -> NAS-Bench-201 name
@@ -372,3 +372,14 @@ def best_by_validation(table: TabularTable, history: Sequence[int], budgets: Seq
         prefix = rows[:b]
         out.append(table.test[prefix[np.argmax(table.valid[prefix])]] if len(prefix) else np.nan)
     return np.asarray(out)
+
+
+def load_oracle(spec: dict, space: SearchSpace) -> OracleBackend:
+    """The backend of a search scored by a table: ``spec`` is ``{"table": CSV path, "budget": N or None}``.
+
+    ``run.yaml`` records ``spec`` as its ``oracle`` entry, and ``Search.resume`` rebuilds the backend with this.
+
+    Raises:
+        EvospaceError: the table cannot be read for ``space`` (one line naming the file).
+    """
+    return OracleBackend(space, TabularOracle(TabularTable.load(spec["table"], space), budget=spec.get("budget")), spec)

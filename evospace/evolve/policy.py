@@ -29,6 +29,7 @@ class Decision:
     kept: bool
     reason: str  # "front", "top-k", "best", "dropped", "added"
     score: float | None
+    why: str = ""  # the reason in words, as events.jsonl records it
 
 
 def rank_scores(values: Mapping[str, float]) -> dict[str, float]:
@@ -63,12 +64,13 @@ def combined_scores(per_metric: Mapping[str, Mapping[str, Mapping[str, float]]],
 
 
 def shrink(subspace: Subspace, scores: Mapping[str, Mapping[str, float]], front: Sequence[Arch], keep: int,
-           keep_front: bool = True) -> tuple[Subspace, list[Decision]]:
+           keep_front: bool = True, *, score_name: str = "score") -> tuple[Subspace, list[Decision]]:
     """The optimised subset: front operators ∪ top-``keep`` by score, per choice point.
 
     Args:
         scores: combined score per choice point and active operator (higher is better).
         front: the round's front / hall of fame.
+        score_name: what ``scores`` are (``search.shrink.score``), for the decisions' reasons in words.
     """
     active: dict[str, tuple[str, ...]] = {}
     decisions = []
@@ -76,9 +78,14 @@ def shrink(subspace: Subspace, scores: Mapping[str, Mapping[str, float]], front:
         ops = subspace.ops(label)
         ranked = sorted(ops, key=lambda op: (-scores[label][op], ops.index(op)))
         bounds = subspace.bounds.get(label)
-        top = set(ranked[:max(keep, bounds.min if bounds else 0)])  # a branch point keeps enough for its sets
+        count = max(keep, bounds.min if bounds else 0)  # a branch point keeps enough for its sets
+        top = set(ranked[:count])
         in_front = ({op for arch in front for op in subspace.branches(label, arch[label])}
                     if keep_front else set())
+        why = {"best": f"the best by {score_name} at its choice point", "front": "used by the front",
+               "top-k": f"among the best {count} by {score_name} at its choice point",
+               "dropped": ("not in the front and " if keep_front else "")
+               + f"ranked below the best {count} by {score_name} at its choice point"}
         kept = []
         for op in ops:
             if op == ranked[0]:
@@ -89,7 +96,7 @@ def shrink(subspace: Subspace, scores: Mapping[str, Mapping[str, float]], front:
                 reason = "top-k"
             else:
                 reason = "dropped"
-            decisions.append(Decision(label, op, reason != "dropped", reason, float(scores[label][op])))
+            decisions.append(Decision(label, op, reason != "dropped", reason, float(scores[label][op]), why[reason]))
             if reason != "dropped":
                 kept.append(op)
         active[label] = tuple(kept)
@@ -109,5 +116,5 @@ def grow(subspace: Subspace, queues: Mapping[str, Sequence[str]], per_round: int
         new = [op for op in queues.get(label, ()) if op not in subspace.ops(label)][:per_round]
         if new:
             result = result.add(label, new)
-            decisions.extend(Decision(label, op, True, "added", None) for op in new)
+            decisions.extend(Decision(label, op, True, "added", None, "grown from queue") for op in new)
     return result, decisions

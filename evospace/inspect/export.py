@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 from torch import nn
+from tqdm.auto import tqdm
 
 from evospace.data import load_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError, closest
 from evospace.run.run import Run
-from evospace.run.store import atomic_write
+from evospace.run.store import atomic_write, json_bytes, tensors_bytes
 from evospace.space.branches import split_branches
 from evospace.space.ops import Residual
 from evospace.space.schema import apply_overrides, to_dict
@@ -121,7 +121,7 @@ def export_run(run: Run, top: int, out: str | Path) -> list[Path]:
         directory = out / f"top{rank}"
         record = arch_record(run.space, row["arch"], rank=rank, source=row["source"], round=row["round"],
                              metrics=row["metrics"], run=str(run.path), run_finished=run.finished)
-        atomic_write(directory / "arch.json", _json_bytes(record))
+        atomic_write(directory / "arch.json", json_bytes(record))
         atomic_write(directory / "model.py", model_source(run.space, row["arch"]).encode())
         written.append(directory)
     return written
@@ -538,13 +538,13 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
         row = {"epoch": epoch, "loss": loss, "val_acc": evaluate_top1(model, data.x_val, data.y_val),
                "seconds": now - clock[0]}
         clock[0] = now
-        files = {WEIGHTS: _tensors_bytes(model.state_dict()),
-                 OPTIMIZER: _tensors_bytes(optimizer_tensors(model, optimizer))}
+        files = {WEIGHTS: tensors_bytes(model.state_dict()),
+                 OPTIMIZER: tensors_bytes(optimizer_tensors(model, optimizer))}
         for name, blob in files.items():
             atomic_write(out / name, blob)
         state.update(epoch=epoch + 1, seconds=state["seconds"] + row["seconds"], history=state["history"] + [row],
                      files={name: hashlib.sha256(blob).hexdigest() for name, blob in files.items()})
-        atomic_write(out / STATE, _json_bytes(state))
+        atomic_write(out / STATE, json_bytes(state))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_acc']:.3f}")
@@ -563,7 +563,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
               "train_loss": state["history"][-1]["loss"], "seconds": state["seconds"], "epochs": epochs, "seed": seed,
               "max_shift": shift, "arch": arch, "space": space.name, "train_samples": len(data.y_train),
               "val_samples": len(data.y_val), "test_samples": len(data.y_test), "device": str(dev)}
-    atomic_write(out / RESULT, _json_bytes(result))
+    atomic_write(out / RESULT, json_bytes(result))
     return Retrained(result, start_epoch, False)
 
 
@@ -582,7 +582,7 @@ def _open_training(out: Path, settings: dict, record: dict) -> dict | None:
         return state
     if out.exists() and any(p.name != ARCH for p in out.iterdir()):
         raise EvospaceError(f"{out} is not empty and holds no training (no {STATE}); choose another --out")
-    atomic_write(out / ARCH, _json_bytes(record))
+    atomic_write(out / ARCH, json_bytes(record))
     return None
 
 
@@ -605,15 +605,6 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _bar(total: int, initial: int, out: Path):
-    from tqdm.auto import tqdm
-
+def _bar(total: int, initial: int, out: Path) -> tqdm:
     return tqdm(total=total, initial=initial, desc=f"train {out.name}", unit="epoch", leave=False, dynamic_ncols=True)
 
-
-def _tensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    return st_save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()})
-
-
-def _json_bytes(data: object) -> bytes:
-    return json.dumps(data, indent=1, allow_nan=False).encode()

@@ -27,13 +27,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from evospace.errors import RunError
+from evospace.run.events import History, RoundStarted
+from evospace.run.run import Run
 from evospace.space.branches import BranchBounds
 from evospace.space.subspace import Subspace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # networkx is imported when a graph is built (the command line starts faster)
     import networkx as nx
-
-    from evospace.run.run import Run
 
 __all__ = ["lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
            "ordered_nodes", "final_size", "few_shot_splits", "to_storable",
@@ -55,9 +55,9 @@ def node_id(label: str, op: str) -> str:
     return f"{label}/{op}"
 
 
-def started_rounds(run: Run) -> dict[int, dict]:
+def started_rounds(run: Run) -> dict[int, RoundStarted]:
     """``{round: round_started event}`` for every round that started, running ones included."""
-    return {e["round"]: e for e in run.events if e.get("event") == "round_started"}
+    return run.history.started
 
 
 def lineage_graph(run: Run) -> nx.DiGraph:
@@ -70,28 +70,20 @@ def lineage_graph(run: Run) -> nx.DiGraph:
     """
     import networkx as nx
 
-    events = run.events
-    started = started_rounds(run)
+    history = run.history
+    started = history.started
     finished_rounds = run.rounds
     graph = nx.DiGraph()
-    for event in events:
-        kind = event.get("event")
-        if kind == "op_added":
-            key = node_id(event["label"], event["op"])
-            if key not in graph:
-                cost = run.space.op_cost(event["label"], event["op"])
-                graph.add_node(key, label=event["label"], op=event["op"], born=event["round"], died=None,
-                               rounds=[], added=event.get("reason"), removed=None, scores={},
-                               params=int(cost.params), flops=int(cost.flops))
-        elif kind == "op_removed":
-            node = _node_of(graph, event)
-            node["died"], node["removed"] = event["round"], event.get("reason")
-            if event.get("scores"):
-                node["scores"][event["round"]] = _clean_scores(event["scores"])
+    for key, life in history.operators.items():
+        cost = run.space.op_cost(life.label, life.op)
+        graph.add_node(key, label=life.label, op=life.op, born=life.born, died=life.died, rounds=[],
+                       added=life.added, removed=life.removed,
+                       scores={r: _clean_scores(scores) for r, scores in life.scores.items()},
+                       params=int(cost.params), flops=int(cost.flops))
     for index, event in sorted(started.items()):
-        for label, ops in event["subspace"].items():
+        for label, ops in event.subspace.items():
             for op in ops:
-                node = _node_of(graph, {"label": label, "op": op, "round": index, "event": "round_started"})
+                node = _node_of(graph, label, op, index, "round_started")
                 node["rounds"].append(index)
     for node in graph.nodes.values():
         if node["born"] not in started:  # added for a round that has not started yet
@@ -99,12 +91,11 @@ def lineage_graph(run: Run) -> nx.DiGraph:
     for info in finished_rounds:
         for label, ops in info.op_scores.items():
             for op, scores in ops.items():
-                _node_of(graph, {"label": label, "op": op, "round": info.index, "event": "state.json"})[
-                    "scores"][info.index] = _clean_scores(scores)
+                _node_of(graph, label, op, info.index, "state.json")["scores"][info.index] = _clean_scores(scores)
     for node in graph.nodes.values():
         node["scores"] = dict(sorted(node["scores"].items()))
     _add_skeleton_edges(graph, run.space.labels)
-    graph.graph.update(_run_attributes(run, events, started, finished_rounds))
+    graph.graph.update(_run_attributes(run, history, finished_rounds))
     return graph
 
 
@@ -161,10 +152,10 @@ def final_size(graph: nx.DiGraph) -> int:
     return Subspace(active, bounds).size
 
 
-def _node_of(graph: nx.DiGraph, event: dict) -> dict:
-    key = node_id(event["label"], event["op"])
+def _node_of(graph: nx.DiGraph, label: str, op: str, round_index: int, where: str) -> dict:
+    key = node_id(label, op)
     if key not in graph:
-        raise RunError(f"events.jsonl: {event['event']} of round {event['round']} names {key}, which no op_added "
+        raise RunError(f"events.jsonl: {where} of round {round_index} names {key}, which no op_added "
                        f"event introduced; the journal is damaged")
     return graph.nodes[key]
 
@@ -187,33 +178,38 @@ def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...]) -> None:
                     graph.add_edge(u, v, rounds=shared)
 
 
-def _run_attributes(run: Run, events: list[dict], started: dict[int, dict], finished_rounds: list) -> dict:
+def _run_attributes(run: Run, history: History, finished_rounds: list) -> dict:
     finished = run.finished
-    reason = next((e.get("reason", "") for e in events if e.get("event") == "finished"), "") if finished else ""
+    reason = history.finished.reason if finished and history.finished is not None else ""
     return {
         "run": str(run.path),
         "space": run.space.name,
         "skeleton": run.space.config.skeleton.kind,
         "labels": list(run.space.labels),
         "rounds_total": run.space.config.search.rounds,
-        "rounds_started": len(started),
+        "rounds_started": len(history.started),
         "rounds_finished": len(finished_rounds),
         "finished": finished,
         "stop_reason": reason,
-        "sizes": {index: event["size"] for index, event in sorted(started.items())},
-        "few_shot": few_shot_splits(events),
+        "sizes": {index: _size(run, event) for index, event in sorted(history.started.items())},
+        "few_shot": few_shot_splits(history),
         "branches": {label: [b.min, b.max] for label, b in run.space.branch_bounds.items()},  # multi-branch points
     }
 
 
-def few_shot_splits(events: list[dict]) -> dict[int, dict]:
+def _size(run: Run, event: RoundStarted) -> int:
+    """Architectures of a started round (the earliest runs did not record it: counted from its subspace)."""
+    return event.size if event.size is not None else run.space.subspace_from_config(event.subspace).size
+
+
+def few_shot_splits(history: History) -> dict[int, dict]:
     """``{round: split}`` of every round scored by few-shot sub-supernets (``few_shot_split`` events).
 
     Each split holds ``labels`` (the choice points split on), ``owners`` (one operator combination per
     sub-supernet), ``epochs`` per sub-supernet and the ``reason`` it was chosen.
     """
-    return {e["round"]: {key: e.get(key) for key in ("labels", "owners", "epochs", "reason")}
-            for e in events if e.get("event") == "few_shot_split"}
+    return {r: {"labels": e.labels, "owners": e.owners, "epochs": e.epochs, "reason": e.reason}
+            for r, e in history.few_shot.items()}
 
 
 # -- storable form -----------------------------------------------------------------------------------

@@ -22,14 +22,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evospace.inspect.graph import entered, final_size, ordered_nodes, removed
-from evospace.run.store import atomic_write
+import numpy as np
 
-if TYPE_CHECKING:
+from evospace.inspect.graph import entered, final_size, ordered_nodes, removed
+from evospace.run.run import Run
+from evospace.run.store import atomic_write
+from evospace.space.ops import UnknownOpError, parse_op
+from evospace.space.schema import parse_score
+
+if TYPE_CHECKING:  # matplotlib and networkx are imported when a figure is drawn (they are slow to import)
     import networkx as nx
     from matplotlib.figure import Figure
-
-    from evospace.run.run import Run
 
 __all__ = ["FIGURES", "OP_GLOSSARY", "readable_op", "run_state", "relative_scores", "plot_space", "plot_op_scores",
            "plot_fitness", "plot_front", "draw_figures", "write_pngs", "write_html"]
@@ -45,8 +48,6 @@ OP_GLOSSARY = ("conv = convolution, separable conv = depthwise + pointwise convo
 
 def readable_op(name: str) -> str:
     """An operator name spelled out for plots: ``mb_e6_k5`` → ``MBConv k5 e6``; unknown names unchanged."""
-    from evospace.space.ops import UnknownOpError, parse_op
-
     try:
         family, fields = parse_op(name)
     except UnknownOpError:
@@ -164,7 +165,6 @@ def _placeholder(title: str, message: str) -> Figure:
 
 def plot_space(graph: nx.DiGraph) -> Figure:
     """Heat map of the subspace over rounds (see the module docstring)."""
-    import numpy as np
     from matplotlib.colors import ListedColormap
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
@@ -252,7 +252,6 @@ def _compact(count: int) -> str:
 
 def _red_yellow_green(n: int):
     """RdYlGn without its darkest ends, so that black cell text stays readable."""
-    import numpy as np
     from matplotlib import colormaps
 
     return colormaps["RdYlGn"](np.linspace(0.1, 0.9, n))
@@ -422,8 +421,6 @@ def _thousands():
 
 def draw_figures(run: Run, graph: nx.DiGraph, round_index: int | None = None) -> dict[str, bytes]:
     """PNG bytes of every figure in :data:`FIGURES`; ``round_index`` picks the round of the ``front`` figure."""
-    from evospace.space.schema import parse_score
-
     metric = parse_score(run.space.config.search.shrink.score)[0]  # the metric the run ranked operators by
     figures = {"space": plot_space(graph), "scores": plot_op_scores(graph, metric), "fitness": plot_fitness(run),
                "front": plot_front(run, round_index)}

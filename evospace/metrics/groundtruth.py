@@ -22,7 +22,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from evospace.data import DataSplits
 from evospace.errors import EvospaceError
 from evospace.metrics.ranking import kendall_tau
 from evospace.run.rng import numpy_stream
+from evospace.run.store import append_durably
 from evospace.space.schema import to_dict
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
@@ -240,13 +240,6 @@ def build_order(space: SearchSpace, sample: int | None = None, sample_seed: int 
     return np.stack(np.unravel_index(flat, counts), axis=1).astype(np.int64)
 
 
-def _append(path: Path, line: str) -> None:
-    with open(path, "a") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *, epochs: int, seeds: int = 2,
                        max_shift: int = 0, limit: int | None = None, sample: int | None = None,
                        sample_seed: int = 0, progress: Callable[[int, int], None] | None = None) -> GroundTruth:
@@ -282,7 +275,7 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         out.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(columns)
-        _append(out, f"{MAGIC}\n{spec.header()}\n{buffer.getvalue()}")
+        append_durably(out, f"{MAGIC}\n{spec.header()}\n{buffer.getvalue()}".encode())
     rows_all = build_order(space, spec.archs if spec.sampled else None, sample_seed)
     total = len(rows_all) if limit is None else min(limit, len(rows_all))
     config = space.config
@@ -309,7 +302,7 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
                   f"{sum(r.seconds for r in results):.2f}"]
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(values)
-        _append(out, buffer.getvalue())
+        append_durably(out, buffer.getvalue().encode())
         done.add(key)
         count += 1
         if progress is not None:

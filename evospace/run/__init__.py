@@ -1,1 +1,115 @@
-"""evospace.run"""
+"""A run directory: its formats (events, snapshots), writing it, resuming it, reading it; the run's random streams."""
+
+from __future__ import annotations
+
+from evospace.run.events import (
+    EVENT_KINDS,
+    Event,
+    FewShotSplit,
+    Finished,
+    Front,
+    History,
+    OpAdded,
+    OperatorLife,
+    OpRemoved,
+    Resumed,
+    RoundEnded,
+    RoundStarted,
+    RunStarted,
+    UnknownEvent,
+    parse_events,
+    replay,
+)
+from evospace.run.recorder import (
+    Checkpointed,
+    Recorder,
+    Snapshotted,
+    create_run,
+)
+from evospace.run.resume import (
+    Restorable,
+    Resumption,
+    restore_snapshot,
+    resume_newest,
+)
+from evospace.run.rng import (
+    global_rng_state,
+    init_seed,
+    numpy_stream,
+    set_global_rng_state,
+    torch_stream,
+)
+from evospace.run.run import (
+    RoundInfo,
+    Run,
+)
+from evospace.run.snapshot import (
+    SearchState,
+    SnapshotContents,
+    read_snapshot,
+    snapshot_files,
+)
+from evospace.run.store import (
+    CHECKPOINT_ROUND,
+    FollowerStore,
+    IncompleteSnapshot,
+    MemorySnapshot,
+    RunStore,
+    Snapshot,
+    append_durably,
+    atomic_write,
+    fsync_dir,
+    json_bytes,
+    read_jsonl,
+    tensors_bytes,
+)
+
+__all__ = [
+    "CHECKPOINT_ROUND",
+    "Checkpointed",
+    "EVENT_KINDS",
+    "Event",
+    "FewShotSplit",
+    "Finished",
+    "FollowerStore",
+    "Front",
+    "History",
+    "IncompleteSnapshot",
+    "MemorySnapshot",
+    "OpAdded",
+    "OpRemoved",
+    "OperatorLife",
+    "Recorder",
+    "Restorable",
+    "Resumed",
+    "Resumption",
+    "RoundEnded",
+    "RoundInfo",
+    "RoundStarted",
+    "Run",
+    "RunStarted",
+    "RunStore",
+    "SearchState",
+    "Snapshot",
+    "SnapshotContents",
+    "Snapshotted",
+    "UnknownEvent",
+    "append_durably",
+    "atomic_write",
+    "create_run",
+    "fsync_dir",
+    "global_rng_state",
+    "init_seed",
+    "json_bytes",
+    "numpy_stream",
+    "parse_events",
+    "read_jsonl",
+    "read_snapshot",
+    "replay",
+    "restore_snapshot",
+    "resume_newest",
+    "set_global_rng_state",
+    "snapshot_files",
+    "tensors_bytes",
+    "torch_stream",
+]

@@ -9,14 +9,19 @@ state. The global generators (Python, NumPy, torch CPU/CUDA) are still captured 
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 
 import numpy as np
 import torch
 
-from evospace.supernet.skeleton import init_seed
+__all__ = ["init_seed", "numpy_stream", "torch_stream", "global_rng_state", "set_global_rng_state"]
 
-__all__ = ["numpy_stream", "torch_stream", "global_rng_state", "set_global_rng_state"]
+
+def init_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (run seed, purpose, label, operator, round...)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def numpy_stream(seed: int, *key: object) -> np.random.Generator:

@@ -1,6 +1,7 @@
 """Read access to a run directory, for ``status``, ``inspect`` and the Python API.
 
-Never loads pickles and never writes: a run that is still running can be read at any time.
+Never loads pickles and never writes: a run that is still running can be read at any time. The lineage as a
+graph is built from a ``Run`` by :func:`evospace.inspect.lineage_graph`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evospace.errors import RunError
+from evospace.run.events import History, parse_events, replay
 from evospace.run.store import RunStore
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Subspace
@@ -55,7 +57,14 @@ class Run:
 
     @property
     def events(self) -> list[dict]:
+        """``events.jsonl`` as written, one dict per line (a torn last line left out)."""
         return self.store.events()
+
+    @property
+    def history(self) -> History:
+        """The journal replayed: rounds started, operators' lives, the stop (:func:`evospace.run.events.replay`)."""
+        source = str(self.path / "events.jsonl")
+        return replay(parse_events(self.events, source), source)
 
     @property
     def metrics(self) -> list[dict]:
@@ -113,36 +122,21 @@ class Run:
         except ValueError:
             raise RunError(f"{path}: not valid JSON; the file was damaged (resuming the run rewrites it)") from None
 
-    def graph(self):
-        """The lineage as a ``networkx.DiGraph``: every operator ever active, born/died rounds, scores, costs.
-
-        See :func:`evospace.inspect.graph.lineage_graph`.
-        """
-        from evospace.inspect.graph import lineage_graph
-
-        return lineage_graph(self)
-
-    def space_graph(self, round_index: int):
-        """The subspace of one started round as a ``networkx.DiGraph`` (a part of :meth:`graph`)."""
-        from evospace.inspect.graph import space_graph
-
-        return space_graph(self, round_index)
-
     def status(self) -> dict:
         """Round, step, subspace size, best so far and completeness, as plain data.
 
         Rounds done and completeness come from verified round snapshots, the step from the newest complete
         checkpoint of the current round; the journal only says which round started last and its size.
         """
-        events = self.events
-        started = [e for e in events if e.get("event") == "round_started"]
-        current = started[-1] if started else None
+        history = self.history
+        current = history.last_started
         rounds_done, finished = self._progress()
-        size = (current or {}).get("size")
-        if finished:  # the final, shrunk subspace rather than the last one trained
-            final = [e for e in events if e.get("event") == "finished"]
-            size = self.space.subspace_from_config(final[-1]["subspace"]).size if final else size
-        current_round = None if finished or current is None else current["round"]
+        size = None
+        if current is not None:  # the earliest runs did not record the size: count it
+            size = current.size if current.size is not None else self.space.subspace_from_config(current.subspace).size
+        if finished and history.finished is not None:  # the final, shrunk subspace rather than the last one trained
+            size = self.space.subspace_from_config(history.finished.subspace).size
+        current_round = None if finished or current is None else current.round
         checkpoint = self.store.latest_checkpoint()
         step = checkpoint[1] if checkpoint is not None and checkpoint[0] == current_round else None
         return {

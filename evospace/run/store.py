@@ -1,6 +1,6 @@
 """The run directory: atomic files, checksummed snapshots, append-only journals. No pickle anywhere.
 
-Layout (DESIGN.md §6)::
+Layout (docs/architecture.md, section 5)::
 
     runs/NAME/run.yaml                  resolved space, seed, versions (written once)
     runs/NAME/events.jsonl              append-only decisions
@@ -24,16 +24,19 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
+from safetensors.torch import save as st_save
 
 from evospace.errors import RunError
 
-__all__ = ["RunStore", "Snapshot", "IncompleteSnapshot", "atomic_write", "read_jsonl", "fsync_dir",
-           "CHECKPOINT_ROUND", "FollowerStore", "MemorySnapshot"]
+__all__ = ["RunStore", "Snapshot", "IncompleteSnapshot", "atomic_write", "append_durably", "read_jsonl", "fsync_dir",
+           "tensors_bytes", "json_bytes", "CHECKPOINT_ROUND", "FollowerStore", "MemorySnapshot"]
 
 COMPLETE = "COMPLETE"
 FORMAT_VERSION = 1
@@ -91,6 +94,28 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             pass
         raise
     fsync_dir(path.parent)
+
+
+def append_durably(path: str | Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` and fsync it (a journal line, a ground-truth row): on disk once this returns.
+
+    Raises:
+        OSError: the write failed (disk full, ...).
+    """
+    with open(path, "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def tensors_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
+    """Named tensors as a safetensors file (on the CPU, contiguous)."""
+    return st_save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()})
+
+
+def json_bytes(data: Any) -> bytes:
+    """JSON as evospace writes files (one-space indent, no NaN)."""
+    return json.dumps(data, indent=1, allow_nan=False).encode()
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -233,10 +258,7 @@ class RunStore:
         path = self.path / f"{journal}.jsonl"
         line = (json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n").encode()
         try:
-            with open(path, "ab") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            append_durably(path, line)
         except OSError as err:
             raise RunError(f"{path}: could not append ({err.strerror}); the last snapshot is intact, continue "
                            f"with `evospace resume {self.path}` once the problem is fixed") from None

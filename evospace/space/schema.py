@@ -8,6 +8,7 @@ its tournament) come after, in :func:`validate`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
@@ -139,7 +140,7 @@ class ScoreConfig:
 @dataclass(frozen=True)
 class FewShotConfig:
     # choice points to split on: one sub-supernet per combination of their active operators (None: the `count`
-    # choice points whose operators' angle scores disagree most, see supernet/fewshot.py)
+    # choice points whose operators' angle scores disagree most, see supernet/sub_supernets.py)
     split: tuple[str, ...] | None = None
     count: int | None = None  # choice points chosen automatically (None: 1); not with `split`, which names them
 
@@ -180,7 +181,7 @@ class SearchConfig:
     scoring: ScoreConfig = field(default_factory=ScoreConfig)  # how architectures and operators are scored
     checkpoint_every: int = 50  # supernet steps between mid-round checkpoints
     # split the trained supernet into sub-supernets before scoring (off: on the ranking ground truth it ranked no
-    # better than one-shot trained as many steps, τ 0.571 vs 0.583; supernet/fewshot.py)
+    # better than one-shot trained as many steps, τ 0.571 vs 0.583; supernet/sub_supernets.py)
     few_shot: FewShotConfig | None = None
     # learn a probability per operator of every multi-branch choice point under a cost target (NSE); off: uniform
     branch_learning: BranchLearningConfig | None = None
@@ -339,8 +340,6 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     The key must exist in the schema (even if the file leaves it at its default); the result is
     validated like the file itself.
     """
-    import copy
-
     data = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:

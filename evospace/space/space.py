@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from evospace.data import DataInfo, dataset_info
 from evospace.errors import DataError, SpaceError, closest
 from evospace.space.branches import BranchBounds, split_branches
-from evospace.space.ops import OpCost, UnknownOpError, conv_bn, create_op, module_cost, parse_op
+from evospace.space.costs import fixed_cost, operator_costs, total
+from evospace.space.ops import OpCost, UnknownOpError, parse_op
 from evospace.space.schema import (
     OBJECTIVES,
     RECORDED,
@@ -135,41 +136,15 @@ class SearchSpace:
         """Every pool operator active at every choice point."""
         return self.subspace({label: self.pool for label in self.labels})
 
-    # -- costs ------------------------------------------------------------------------------------
+    # -- costs (counted in space/costs.py) -------------------------------------------------------
     @functools.cached_property
     def _cost_table(self) -> dict[tuple[str, str], OpCost]:
-        # modules are built only to be counted: keep their random initialisation off the global stream
-        with torch.random.fork_rng(devices=[]):
-            return self._build_cost_table()
-
-    def _build_cost_table(self) -> dict[tuple[str, str], OpCost]:
-        dims = self.config.skeleton.dims
-        if self.config.skeleton.kind == "cell":
-            # an edge's operator stands in every cell of every stage, at that stage's width and side
-            return {(label, op): _total(_times(module_cost(create_op(op, c, c, 1, dims), side), depth)
-                                        for c, side, depth in self._cell_stages())
-                    for label in self.labels for op in self.pool}
-        return {(cp.label, op): module_cost(create_op(op, cp.c_in, cp.c_out, cp.stride, dims), cp.side)
-                for cp in self.choice_points for op in self.pool}
-
-    def _cell_stages(self) -> list[tuple[int, int, int]]:
-        """``(channels, side, cells)`` of each stage of a cell skeleton, after its transition block."""
-        stages, side = [], self.data.side
-        for stage in self.config.skeleton.stages:
-            side = (side - 1) // stage.stride + 1
-            stages.append((stage.channels, side, stage.depth))
-        return stages
+        return operator_costs(self.config.skeleton, self.data, self.choice_points, self.pool)
 
     @functools.cached_property
     def base_cost(self) -> OpCost:
         """Cost of the fixed parts: stem and classifier head (cells: also transition blocks, last BN)."""
-        from evospace.supernet.skeleton import make_head, make_stem
-
-        with torch.random.fork_rng(devices=[]):
-            total = module_cost(make_stem(self), self.data.side) + module_cost(make_head(self), 1)
-            if self.config.skeleton.kind == "cell":
-                total = total + _cell_fixed_cost(self)
-        return total
+        return fixed_cost(self.config.skeleton, self.data)
 
     def op_cost(self, label: str, op: str) -> OpCost:
         """Parameters and FLOPs of operator ``op`` (or of a branch set's operators) at choice point ``label``.
@@ -177,15 +152,15 @@ class SearchSpace:
         A multi-branch block costs the sum of its branches: averaging them is free by the FLOP convention.
         """
         if label in self.branch_bounds:
-            return _total(self._cost_table[(label, name)] for name in split_branches(op))
+            return total(self._cost_table[(label, name)] for name in split_branches(op))
         return self._cost_table[(label, op)]
 
     def cost(self, arch: Arch) -> OpCost:
         """Exact parameters and FLOPs of a stand-alone model of ``arch``."""
-        total = self.base_cost
+        out = self.base_cost
         for label in self.labels:
-            total = total + self.op_cost(label, arch[label])
-        return total
+            out = out + self.op_cost(label, arch[label])
+        return out
 
     # -- persistence ------------------------------------------------------------------------------
     def to_config(self) -> dict:
@@ -202,9 +177,6 @@ class SearchSpace:
         Built from resolved values (choice-point shapes, initial subspace, pool orders), not from the whole
         config, so that a new optional schema key with a default does not orphan the runs already on disk.
         """
-        import hashlib
-        import json
-
         data = self.config.data
         key = {
             "kind": self.config.skeleton.kind,
@@ -220,43 +192,6 @@ class SearchSpace:
         if self.multi_branch:  # only then: the fingerprints of one-operator spaces stay what they were
             key["branches"] = {label: [b.min, b.max] for label, b in self.branch_bounds.items()}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _times(cost: OpCost, n: int) -> OpCost:
-    return OpCost(cost.params * n, cost.flops * n)
-
-
-def _total(costs) -> OpCost:
-    total = OpCost(0, 0)
-    for cost in costs:
-        total = total + cost
-    return total
-
-
-def _cell_fixed_cost(space: SearchSpace) -> OpCost:
-    """Transition blocks between the stages of a cell skeleton and the BN before the head.
-
-    A transition is NAS-Bench-201's ResNet basic block: conv 3 (strided) → conv 3, with a shortcut of
-    2x average pooling and a 1x1 conv (no BN) when it strides, or a 1x1 conv + BN when only the width
-    changes. Counted this way, :meth:`SearchSpace.cost` gives NAS-Bench-201's parameter count exactly.
-    """
-    dims = space.config.skeleton.dims
-    conv = nn.Conv1d if dims == 1 else nn.Conv2d
-    pool = nn.AvgPool1d if dims == 1 else nn.AvgPool2d
-    bn = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
-    total, c_in, side = OpCost(0, 0), space.config.skeleton.stem.channels, space.data.side
-    for stage in space.config.skeleton.stages:
-        c_out, stride = stage.channels, stage.stride
-        if stride > 1 or c_in != c_out:
-            body = nn.Sequential(conv_bn(c_in, c_out, 3, stride, dims), conv_bn(c_out, c_out, 3, 1, dims))
-            if stride > 1:
-                shortcut = nn.Sequential(pool(stride, stride=stride), conv(c_in, c_out, 1, bias=False))
-            else:
-                shortcut = conv_bn(c_in, c_out, 1, 1, dims, relu=False)
-            total = total + module_cost(body, side) + module_cost(shortcut, side)
-        side = (side - 1) // stride + 1
-        c_in = c_out
-    return total + module_cost(bn(c_in), side)
 
 
 def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SearchSpace:

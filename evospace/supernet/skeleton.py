@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import nn
 
+from evospace.space.costs import STEM_KERNEL
 from evospace.space.ops import conv_bn
 
 if TYPE_CHECKING:
     from evospace.space.space import SearchSpace
 
-__all__ = ["make_stem", "make_head", "module_key", "seeded", "init_seed"]
+__all__ = ["make_stem", "make_head", "module_key", "seeded"]
 
-STEM_KERNEL = 3
 T = TypeVar("T")
 
 
 def make_stem(space: SearchSpace) -> nn.Module:
-    """Conv 3 → BN → ReLU from the data's channels to ``skeleton.stem.channels``."""
+    """Conv 3 → BN → ReLU from the data's channels to ``skeleton.stem.channels`` (counted by space/costs.py)."""
     return conv_bn(space.data.channels, space.config.skeleton.stem.channels, STEM_KERNEL, 1,
                    space.config.skeleton.dims)
 
@@ -44,12 +43,6 @@ def make_head(space: SearchSpace) -> nn.Module:
 def module_key(label: str) -> str:
     """ModuleDict key of a choice point (module names cannot contain dots)."""
     return label.replace(".", "_")
-
-
-def init_seed(*parts: object) -> int:
-    """A stable 63-bit seed from any parts (run seed, label, operator, round)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def seeded(seed: int, build: Callable[[], T]) -> T:

@@ -16,12 +16,13 @@ import torch
 from torch import nn
 
 from evospace.errors import SpaceError
+from evospace.run.rng import init_seed
 from evospace.space.branches import split_branches
 from evospace.space.ops import create_op
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace, SubspaceDiff
 from evospace.supernet.prefix import ChainPrefix, branch_mean
-from evospace.supernet.skeleton import init_seed, make_head, make_stem, module_key, seeded
+from evospace.supernet.skeleton import make_head, make_stem, module_key, seeded
 
 __all__ = ["Supernet", "ChildNet", "MultiBranch", "build_model"]
 

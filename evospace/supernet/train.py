@@ -29,8 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evospace.data import DataSplits
-from evospace.distributed import Group
-from evospace.errors import EvospaceError
+from evospace.distributed import Group, check_batch_split
 from evospace.run.rng import numpy_stream, torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.space.subspace import Arch, Subspace
@@ -143,10 +142,7 @@ class RoundTrainer:
         self.sampling = sampling
         self.group = group or Group()
         self.after_step = after_step  # runs after every weight step (branch learning's architecture steps)
-        if batch_size % self.group.world:
-            raise EvospaceError(f"data.batch_size {batch_size} does not split evenly over {self.group.world} "
-                                f"processes: the global batch stays {batch_size} whatever the number of "
-                                f"processes, so choose a batch size divisible by it")
+        check_batch_split(batch_size, self.group.world)
         n = len(data.y_train)
         self.steps_per_epoch = max(1, n // batch_size)  # drop the last partial batch: stable BN statistics
         self.epoch = 0  # epochs completed

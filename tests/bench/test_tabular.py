@@ -10,19 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evospace.bench.baselines import random_search, regularized_evolution
-from evospace.bench.tabular import (
+from evospace.bench import (
     NB201_OPS,
     BudgetExhausted,
     TabularOracle,
     TabularTable,
     best_by_validation,
     from_nb201,
+    random_search,
+    regularized_evolution,
     to_nb201,
 )
 from evospace.errors import DataError, EvospaceError
-from evospace.space import load_space, space_from_dict
-from evospace.space.space import cell_labels
+from evospace.space import cell_labels, load_space, space_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = REPO / "bench" / "data" / "nb201_cifar10.csv"

@@ -15,8 +15,8 @@ import torch
 
 from evospace.data import load_data
 from evospace.distributed import group as join_group
-from evospace.evolve.backend import SupernetBackend
-from evospace.run.rng import numpy_stream
+from evospace.evolve import SupernetBackend
+from evospace.run import numpy_stream
 from evospace.space import load_space
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     losses = []
     while not trainer.done:
         losses.append(trainer.train_epoch().loss)
-    backend.finish_training(0)
+    backend.after_training(trainer)
     scorer = backend.scorer(0)
     subspace = backend.subspace
     archs = [subspace.decode(row) for row in subspace.all_indices()]

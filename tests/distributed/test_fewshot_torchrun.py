@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evolve"))  # the few-shot search helpers
 import test_fewshot_search as fs  # noqa: E402
 
-import evospace.supernet.fewshot as fewshot_module  # noqa: E402
-from evospace.run.store import read_jsonl  # noqa: E402
+import evospace.supernet.sub_supernets as fewshot_module  # noqa: E402
+from evospace.run import read_jsonl  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ENV_KEYS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "EVOSPACE_DIST_TIMEOUT": "60"}

@@ -59,7 +59,7 @@ def test_a_lost_rank_stops_the_others_with_a_clear_error(tmp_path, scenario):
 
 
 def test_search_refuses_a_batch_that_does_not_split(tiny_space, tmp_path):
-    from evospace.evolve.controller import Search
+    from evospace.evolve import Search
 
     with pytest.raises(EvospaceError, match="does not split over 3 processes"):
         Search(tiny_space, tmp_path / "run", device="cpu", progress=False, group=Group(rank=0, world=3))

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import tiny_variant
 
-import evospace.supernet.fewshot as fewshot_module
+import evospace.supernet.sub_supernets as fewshot_module
 from evospace.cli import main
-from evospace.evolve.controller import Search
-from evospace.metrics.fewshot import FewShotScorer
-from evospace.run.store import read_jsonl
+from evospace.evolve import Search
+from evospace.metrics import FewShotScorer
+from evospace.run import read_jsonl
 from evospace.space import space_from_dict
 
 SPACE = tiny_variant("tiny_fewshot", search={"rounds": 2, "few_shot": {"epochs": 1},

@@ -7,12 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evospace.evolve.policy import shrink
-from evospace.evolve.population import Individual, crossover, evolve, mutate, repair
-from evospace.space.branches import EMPTY, BranchBounds, branch_key, split_branches
-from evospace.space.ops import OpCost
-from evospace.space.schema import ConstraintsConfig, PopulationConfig
-from evospace.space.subspace import Subspace
+from evospace.evolve import Individual, crossover, evolve, mutate, repair, shrink
+from evospace.space import (
+    EMPTY,
+    BranchBounds,
+    ConstraintsConfig,
+    OpCost,
+    PopulationConfig,
+    Subspace,
+    branch_key,
+    split_branches,
+)
 
 LABELS = ("m0", "m1", "m2", "single")
 OPS = ("small", "medium", "large", "huge")

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evospace.evolve.policy import combined_scores, grow, queue_of, rank_scores, shrink
-from evospace.space.subspace import Subspace
+from evospace.evolve import combined_scores, grow, queue_of, rank_scores, shrink
+from evospace.space import Subspace
 
 OPS = ("a", "b", "c", "d", "e")
 

@@ -7,11 +7,9 @@ import inspect
 import numpy as np
 import pytest
 
+from evospace.evolve import Individual, crossover, evolve, mutate, repair
 from evospace.evolve import population as population_module
-from evospace.evolve.population import Individual, crossover, evolve, mutate, repair
-from evospace.space.ops import OpCost
-from evospace.space.schema import ConstraintsConfig, PopulationConfig
-from evospace.space.subspace import Subspace
+from evospace.space import ConstraintsConfig, OpCost, PopulationConfig, Subspace
 
 LABELS = ("l1", "l2", "l3", "l4")
 OPS = ("small", "medium", "large", "huge")

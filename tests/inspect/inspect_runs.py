@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_variant
 
-from evospace.run.store import read_jsonl
+from evospace.run import read_jsonl
 
 # The tiny space of tests/conftest.py, run for three rounds of one epoch.
 INSPECT_SPACE: dict = tiny_variant("tiny_inspect", search={

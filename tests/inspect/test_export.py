@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from evospace import Search, build_model
 from evospace.errors import EvospaceError, RunError
-from evospace.inspect.export import export_run, model_source
-from evospace.run.run import Run
+from evospace.inspect import export_run, model_source
+from evospace.run import Run
 from evospace.space import space_from_dict
 
 POOL_1D = ["conv_k3", "conv_k5", "sep_k3", "mb_e2_k3", "mb_e3_k5", "dil_k3_d2", "avg_pool_k3", "max_pool_k3", "skip"]

@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 from evospace import build_model
 from evospace.errors import EvospaceError
-from evospace.inspect.export import check_arch, model_source
-from evospace.space import space_from_dict
-from evospace.space.branches import EMPTY
-from evospace.supernet.supernet import Supernet
+from evospace.inspect import check_arch, model_source
+from evospace.space import EMPTY, space_from_dict
+from evospace.supernet import Supernet
 
 POOL = ["conv_k3", "sep_k3", "mb_e2_k3", "dil_k3_d2", "avg_pool_k3", "max_pool_k3", "skip"]
 

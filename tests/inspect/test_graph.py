@@ -13,16 +13,17 @@ from hypothesis import strategies as st
 from inspect_runs import cut_run, finished_run
 
 from evospace.errors import RunError
-from evospace.inspect.graph import (
+from evospace.inspect import (
     export_graph,
     from_storable,
+    lineage_graph,
     node_id,
     read_graph,
     round_subgraph,
     space_graph,
     to_storable,
 )
-from evospace.run.run import Run
+from evospace.run import Run
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def run(tmp_path_factory) -> Run:
 
 @pytest.fixture(scope="module")
 def graph(run):
-    return run.graph()
+    return lineage_graph(run)
 
 
 def _events(run, kind):
@@ -63,7 +64,7 @@ def test_active_rounds_are_the_subspaces_of_round_started_events(run, graph):
     for event in started:
         expected = {node_id(label, op) for label, ops in event["subspace"].items() for op in ops}
         assert {k for k, d in graph.nodes(data=True) if event["round"] in d["rounds"]} == expected
-        assert set(run.space_graph(event["round"]).nodes) == expected
+        assert set(space_graph(run, event["round"]).nodes) == expected
     for node in graph.nodes.values():
         last = node["died"] if node["died"] is not None else 2
         assert node["rounds"] == list(range(node["born"], last + 1))
@@ -139,24 +140,24 @@ def test_dot_has_a_cluster_per_choice_point_and_every_node_and_edge(run, graph):
 
 def test_interrupted_run_is_read_as_far_as_it_got(run, tmp_path):
     cut = Run.open(cut_run(run.path, tmp_path / "cut", 1))
-    graph = cut.graph()
+    graph = lineage_graph(cut)
     assert (graph.graph["finished"], graph.graph["rounds_started"], graph.graph["rounds_finished"]) == (False, 2, 1)
     active = round_subgraph(graph, 1)
     assert active.number_of_nodes() > 0
     for node in active.nodes.values():
         assert 1 not in node["scores"] and node["died"] is None
     with pytest.raises(RunError, match="no round 2; rounds that started: 0, 1"):
-        cut.space_graph(2)
+        space_graph(cut, 2)
 
 
 def test_a_run_killed_before_its_first_round_has_only_its_initial_operators(run, tmp_path):
     cut = Run.open(cut_run(run.path, tmp_path / "cut", 0))
-    graph = cut.graph()
+    graph = lineage_graph(cut)
     assert graph.number_of_nodes() == len(cut.space.labels) * cut.space.config.initial.size
     assert all(d["rounds"] == [0] and d["scores"] == {} for d in graph.nodes.values())
     assert graph.graph["sizes"] == {}
     with pytest.raises(RunError, match="rounds that started: none yet"):
-        cut.space_graph(0)
+        space_graph(cut, 0)
 
 
 def test_a_journal_naming_an_operator_that_never_entered_is_reported(run, tmp_path):
@@ -165,7 +166,7 @@ def test_a_journal_naming_an_operator_that_never_entered_is_reported(run, tmp_pa
         f.write(json.dumps({"event": "op_removed", "round": 1, "label": run.space.labels[0], "op": "conv_k99",
                             "reason": "x", "scores": None}) + "\n")
     with pytest.raises(RunError, match="conv_k99.*journal is damaged"):
-        Run.open(cut).graph()
+        lineage_graph(Run.open(cut))
 
 
 _finite = st.floats(allow_nan=False, allow_infinity=False, width=64)

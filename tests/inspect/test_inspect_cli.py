@@ -12,9 +12,8 @@ import pytest
 from inspect_runs import cut_run, finished_run
 
 from evospace.cli import main
-from evospace.inspect.graph import read_graph
-from evospace.run.run import Run
-from evospace.run.store import RunStore
+from evospace.inspect import lineage_graph, read_graph
+from evospace.run import Run, RunStore
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_graph_files_read_back_as_the_run_graph(capsys, run_dir, tmp_path, fmt):
     path = tmp_path / f"g.{fmt}"
     status, _, err = cli(capsys, "inspect", run_dir, "--format", fmt, "--out", path)
     assert status == 0 and f"wrote {path}" in err
-    expected = Run.open(run_dir).graph()
+    expected = lineage_graph(Run.open(run_dir))
     back = read_graph(str(path), fmt)
     assert dict(back.nodes(data=True)) == dict(expected.nodes(data=True))
     assert sorted(back.edges(data=True)) == sorted(expected.edges(data=True))
@@ -108,7 +107,7 @@ def test_diff_lists_what_entered_and_left(capsys, run_dir):
         assert all(("+", label, op) in rows for op in ops)
     signs = [row[0] for row in rows if row and row[0] in "−+"]
     assert len(signs) == sum(map(len, change.removed.values())) + sum(map(len, change.added.values()))
-    transient = [n for n, d in run.graph().nodes(data=True) if d["rounds"] == [1]]
+    transient = [n for n, d in lineage_graph(run).nodes(data=True) if d["rounds"] == [1]]
     assert f"came and went in between ({len(transient)})" in out if transient else "came and went" not in out
 
 

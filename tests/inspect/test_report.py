@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from inspect_runs import cut_run, finished_run
 
+from evospace.inspect import lineage_graph
 from evospace.inspect.report import (
     FIGURES,
     _pareto,
@@ -22,7 +23,7 @@ from evospace.inspect.report import (
     relative_scores,
     write_html,
 )
-from evospace.run.run import Run
+from evospace.run import Run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -41,7 +42,7 @@ def test_operator_names_are_spelled_out(name, readable):
 
 
 def test_relative_scores_and_ranks_order_operators_within_a_choice_point(run):
-    graph = run.graph()
+    graph = lineage_graph(run)
     relative, ranks = relative_scores(graph), _ranks(graph)
     assert set(relative) == set(ranks) == {(n, r) for n, d in graph.nodes(data=True) for r in d["scores"]}
     for info in run.rounds:
@@ -56,7 +57,7 @@ def test_relative_scores_and_ranks_order_operators_within_a_choice_point(run):
 
 
 def test_html_report_is_self_contained(run, tmp_path):
-    path = write_html(run, run.graph(), tmp_path / "report.html")
+    path = write_html(run, lineage_graph(run), tmp_path / "report.html")
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
@@ -75,10 +76,10 @@ def test_html_report_is_self_contained(run, tmp_path):
 def test_figures_of_interrupted_and_unstarted_runs(run, tmp_path):
     for round_index in (1, 0):
         cut = Run.open(cut_run(run.path, tmp_path / f"cut{round_index}", round_index))
-        images = draw_figures(cut, cut.graph())
+        images = draw_figures(cut, lineage_graph(cut))
         assert set(images) == set(FIGURES)
         assert all(data[:8] == PNG for data in images.values())
-    page = write_html(cut, cut.graph(), tmp_path / "unstarted.html").read_text()
+    page = write_html(cut, lineage_graph(cut), tmp_path / "unstarted.html").read_text()
     assert "NOT finished: interrupted before its first round, no process holds the run" in page  # .lock, unheld
     assert "None yet" in page
 
@@ -102,11 +103,11 @@ def test_pareto_front_is_exactly_the_undominated_points(points):
         assert on_front != dominated
 
 
-@pytest.mark.parametrize("module", ["cli", "graph", "report"])
+@pytest.mark.parametrize("module", ["cli/inspect", "inspect/text", "inspect/graph", "inspect/report"])
 def test_matplotlib_and_networkx_are_imported_only_inside_functions(module):
-    import evospace.inspect
+    import evospace
 
-    source = (Path(evospace.inspect.__file__).parent / f"{module}.py").read_text()
+    source = (Path(evospace.__file__).parent / f"{module}.py").read_text()
     top_level = [node for node in ast.parse(source).body if isinstance(node, (ast.Import, ast.ImportFrom))]
     names = [alias.name for node in top_level if isinstance(node, ast.Import) for alias in node.names]
     names += [node.module for node in top_level if isinstance(node, ast.ImportFrom)]

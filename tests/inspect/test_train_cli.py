@@ -7,7 +7,7 @@ from conftest import DEFAULT_SPACE_FILE, TINY_SPACE
 
 from evospace import Search
 from evospace.cli import main
-from evospace.inspect.export import resolve_arch, retrain
+from evospace.inspect import resolve_arch, retrain
 from evospace.space import space_from_dict
 
 

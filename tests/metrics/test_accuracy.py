@@ -6,8 +6,8 @@ import torch
 
 from evospace.data import load_data
 from evospace.errors import EvospaceError
-from evospace.metrics.accuracy import AccuracyEvaluator
-from evospace.supernet.supernet import Supernet
+from evospace.metrics import AccuracyEvaluator
+from evospace.supernet import Supernet
 
 
 def test_recalibrated_scores_do_not_change_the_supernet(tiny_space):

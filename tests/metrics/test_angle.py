@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evospace.errors import EvospaceError
-from evospace.metrics.angle import DEFINITIONS, AngleScorer, naive_angle, reference_weights
-from evospace.run.rng import torch_stream
+from evospace.metrics import DEFINITIONS, AngleScorer, naive_angle, reference_weights
+from evospace.run import torch_stream
 from evospace.space import space_from_dict
-from evospace.supernet.supernet import Supernet
+from evospace.supernet import Supernet
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import yaml
 from evospace.cli import main
 from evospace.data import load_data
 from evospace.errors import EvospaceError
-from evospace.metrics.groundtruth import build_ground_truth, build_order, load_ground_truth, noise_ceiling
+from evospace.metrics import build_ground_truth, build_order, load_ground_truth, noise_ceiling
 from evospace.space import space_from_dict
 
 

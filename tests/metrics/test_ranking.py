@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evospace.metrics.ranking import average_ranks, kendall_tau, precision_at_k, spearman_rho
+from evospace.metrics import average_ranks, kendall_tau, precision_at_k, spearman_rho
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evospace.errors import EvospaceError
-from evospace.evolve.policy import combined_scores
-from evospace.metrics.scores import ARCH_METRICS, architecture_rows, covering_sample, op_means
-from evospace.space.subspace import Subspace
+from evospace.evolve import combined_scores
+from evospace.metrics import ARCH_METRICS, architecture_rows, covering_sample, op_means
+from evospace.space import Subspace
 
 SUBSPACE = Subspace({"a": ("x", "y", "z"), "b": ("x", "y"), "c": ("p", "q", "r", "s")})
 

@@ -159,8 +159,8 @@ def interrupted_run(factory: pytest.TempPathFactory) -> Path:
     """The reference run as a kill in round 2 leaves it, right after its checkpoint of step 6 (shared and
     read-only: copy it before changing anything). Its checkpoints are steps 3 and 6 of round 2."""
     if "interrupted" not in _CACHE:
-        from evospace.evolve.controller import Search
-        from evospace.run.store import RunStore
+        from evospace.evolve import Search
+        from evospace.run import RunStore
 
         out = factory.mktemp("interrupted") / "run"
         shutil.copytree(reference_run(factory), out)
@@ -197,7 +197,7 @@ def files_of(run: Path) -> dict[str, bytes]:
 
 def journal_rows(run: Path) -> dict[str, list[dict]]:
     """Both journals without what depends on the clock or on being resumed (times, ``resumed`` events)."""
-    from evospace.run.store import read_jsonl
+    from evospace.run import read_jsonl
 
     return {name: [{k: v for k, v in row.items() if k not in ("time", "seconds")}
                    for row in read_jsonl(run / f"{name}.jsonl") if row.get("event") != "resumed"]

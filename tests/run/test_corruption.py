@@ -18,9 +18,8 @@ from resume_runs import copy_run, differences, files_of, interrupted_run, refere
 
 from evospace.cli import main
 from evospace.errors import RunError
+from evospace.run import Run, RunStore, read_jsonl
 from evospace.run import store as store_module
-from evospace.run.run import Run
-from evospace.run.store import RunStore, read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +153,7 @@ def test_a_run_directory_holding_another_spaces_record_is_refused(reference, tmp
     shutil.rmtree(out / "rounds" / "002")  # unfinished, so resume has work to do
     record = yaml.safe_load((out / "run.yaml").read_text())
     record["space"]["skeleton"]["stem"]["channels"] = 6  # as if run.yaml came from another run
-    from evospace.space.space import space_from_dict
+    from evospace.space import space_from_dict
 
     record["fingerprint"] = space_from_dict(record["space"], "<other>").fingerprint()
     (out / "run.yaml").write_text(yaml.safe_dump(record, sort_keys=False))

@@ -15,10 +15,9 @@ from conftest import multi_branch_stages, tiny_variant
 from resume_runs import Killed, differences, journal_rows
 
 from evospace import Run, Search
-from evospace.inspect.export import export_run
-from evospace.run.store import RunStore
-from evospace.space import space_from_dict
-from evospace.space.branches import split_branches
+from evospace.inspect import export_run, lineage_graph
+from evospace.run import RunStore
+from evospace.space import space_from_dict, split_branches
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +83,7 @@ def test_branch_probabilities_prune_within_the_round_and_say_why(reference) -> N
     assert len(rows) == 2 * 3 and rows[0]["architecture_steps"] == 0 and rows[-1]["architecture_steps"] > 0
     # the expected cost moves from the uniform distribution's towards the target
     assert abs(rows[-1]["expected_cost"] - 700) < abs(rows[0]["expected_cost"] - 700)
-    graph = Run.open(reference).graph()
+    graph = lineage_graph(Run.open(reference))
     for event in removed:
         node = graph.nodes[f"{event['label']}/{event['op']}"]
         assert node["died"] == event["round"]
@@ -127,11 +126,10 @@ def test_exported_multibranch_models_run_without_evospace(reference, tmp_path) -
 
 
 def test_reports_show_operators_pruned_within_a_round(reference) -> None:
-    from evospace.inspect.graph import final_size
-    from evospace.inspect.report import draw_figures
+    from evospace.inspect import draw_figures, final_size
 
     run = Run.open(reference)
-    graph = run.graph()
+    graph = lineage_graph(run)
     assert final_size(graph) == run.rounds[-1].next_subspace.size  # branch sets counted, not operators
     figures = draw_figures(run, graph)
     assert set(figures) == {"space", "scores", "fitness", "front"}

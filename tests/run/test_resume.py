@@ -23,10 +23,8 @@ from resume_runs import (
 )
 
 from evospace.cli import main
-from evospace.run.rng import global_rng_state
-from evospace.run.run import Run
-from evospace.run.store import RunStore, read_jsonl
-from evospace.supernet.train import RoundTrainer
+from evospace.run import Run, RunStore, global_rng_state, read_jsonl
+from evospace.supernet import RoundTrainer
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +147,7 @@ def test_a_kill_around_the_last_writes_of_a_round_resumes(one_round, tmp_path, m
 
 def test_resume_restores_the_global_generators(reference, tmp_path):
     """Python, NumPy and torch global states are put back as the snapshot recorded them."""
-    from evospace.evolve.controller import Search
+    from evospace.evolve import Search
 
     out = tmp_path / "run"
     shutil.copytree(reference, out)

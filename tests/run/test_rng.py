@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from evospace.run.rng import global_rng_state, numpy_stream, set_global_rng_state, torch_stream
+from evospace.run import global_rng_state, numpy_stream, set_global_rng_state, torch_stream
 
 
 def draws() -> list[float]:

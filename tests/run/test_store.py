@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evospace.errors import RunError
+from evospace.run import IncompleteSnapshot, RunStore, atomic_write, read_jsonl
 from evospace.run import store as store_module
-from evospace.run.store import IncompleteSnapshot, RunStore, atomic_write, read_jsonl
 
 FILES = {"state.json": b'{"controller": {"round": 1}}', "supernet.safetensors": b"\x08\x00" + b"w" * 64}
 

@@ -12,9 +12,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from evospace.errors import SpaceError
-from evospace.space import OpCost, space_from_dict
-from evospace.space.branches import EMPTY, BranchBounds, branch_choices, branch_key, split_branches
-from evospace.space.subspace import InactiveOpError, Subspace
+from evospace.space import (
+    EMPTY,
+    BranchBounds,
+    InactiveOpError,
+    OpCost,
+    Subspace,
+    branch_choices,
+    branch_key,
+    space_from_dict,
+    split_branches,
+)
 
 OPS = ("conv_k3", "sep_k3", "avg_pool_k3", "skip", "mb_e2_k3")
 LABELS = ("s1.b1", "s2.b1", "s2.b2")

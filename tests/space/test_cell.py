@@ -10,9 +10,8 @@ import pytest
 import yaml
 
 from evospace.errors import EvospaceError, SpaceError
-from evospace.space import load_space, space_from_dict
-from evospace.space.space import cell_labels
-from evospace.supernet.supernet import Supernet, build_model
+from evospace.space import cell_labels, load_space, space_from_dict
+from evospace.supernet import Supernet, build_model
 
 NB201_FILE = Path(__file__).resolve().parents[2] / "spaces" / "nb201.yaml"
 

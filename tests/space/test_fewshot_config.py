@@ -7,8 +7,7 @@ import copy
 import pytest
 
 from evospace.errors import SpaceError
-from evospace.space import space_from_dict
-from evospace.space.schema import FewShotConfig
+from evospace.space import FewShotConfig, space_from_dict
 
 
 def with_few_shot(tiny_space_dict: dict, value) -> dict:

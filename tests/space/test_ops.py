@@ -13,10 +13,18 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from evospace.errors import EvospaceError
+from evospace.space import (
+    UnknownOpError,
+    create_op,
+    list_ops,
+    module_cost,
+    op_cost,
+    parse_op,
+    register_op,
+    space_from_dict,
+)
 from evospace.space import ops as ops_module
-from evospace.space import space_from_dict
-from evospace.space.ops import UnknownOpError, create_op, list_ops, module_cost, op_cost, parse_op, register_op
-from evospace.supernet.supernet import build_model
+from evospace.supernet import build_model
 
 FIELD_VALUES = {"k": (3, 5), "e": (1, 3), "d": (2,)}
 

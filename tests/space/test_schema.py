@@ -8,8 +8,7 @@ import pytest
 import yaml
 
 from evospace.errors import SpaceError
-from evospace.space import load_space, space_from_dict
-from evospace.space.schema import SpaceConfig, apply_overrides, from_dict, to_dict
+from evospace.space import SpaceConfig, apply_overrides, from_dict, load_space, space_from_dict, to_dict
 
 
 def write(tmp_path: Path, data: dict | str) -> Path:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evospace.space.subspace import InactiveOpError, Subspace
+from evospace.space import InactiveOpError, Subspace
 
 OPS = ("conv_k3", "conv_k5", "sep_k3", "mb_e3_k3", "dil_k3_d2", "avg_pool_k3", "skip")
 LABELS = ("s1.b1", "s1.b2", "s2.b1", "s2.b2")

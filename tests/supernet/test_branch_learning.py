@@ -13,12 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from evospace.metrics.ranking import kendall_tau
-from evospace.space import OpCost, space_from_dict
-from evospace.space.branches import BranchBounds, split_branches
-from evospace.space.schema import BranchLearningConfig
-from evospace.supernet.branch_learning import BranchLearner, draw_set, two_sample_weights
-from evospace.supernet.supernet import Supernet
+from evospace.metrics import kendall_tau
+from evospace.space import BranchBounds, BranchLearningConfig, OpCost, space_from_dict, split_branches
+from evospace.supernet import BranchLearner, Supernet, draw_set, two_sample_weights
 
 CLASSES = 10
 OPS = ("conv_k3", "conv_k5", "conv_k7", "sep_k3", "sep_k5")
@@ -194,6 +191,6 @@ def test_inclusion_is_exact_under_the_bounds(probs: list[float], low: int, span:
         w = float(np.prod([q if m else 1 - q for q, m in zip(probs, members)]))
         weights += w
         hits += w * np.array(members, dtype=float)
-    from evospace.supernet.branch_learning import inclusion
+    from evospace.supernet import inclusion
 
     assert np.allclose(inclusion(p, bounds).numpy(), hits / weights, atol=1e-12)

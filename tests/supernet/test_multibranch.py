@@ -12,14 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from evospace.metrics.angle import DEFINITIONS, AngleScorer, naive_angle, reference_weights
-from evospace.metrics.magnitude import magnitude_table, op_magnitudes
-from evospace.metrics.scores import covering_sample, op_means
-from evospace.space import SearchSpace, space_from_dict
-from evospace.space.branches import EMPTY, split_branches
-from evospace.space.subspace import InactiveOpError, Subspace
-from evospace.supernet.branch_learning import two_sample_weights
-from evospace.supernet.supernet import ChildNet, MultiBranch, Supernet, build_model
+from evospace.metrics import (
+    DEFINITIONS,
+    AngleScorer,
+    covering_sample,
+    magnitude_table,
+    naive_angle,
+    op_magnitudes,
+    op_means,
+    reference_weights,
+)
+from evospace.space import EMPTY, InactiveOpError, SearchSpace, Subspace, space_from_dict, split_branches
+from evospace.supernet import ChildNet, MultiBranch, Supernet, build_model, two_sample_weights
 
 POOL = ["conv_k3", "sep_k3", "avg_pool_k3", "skip"]
 

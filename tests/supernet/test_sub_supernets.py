@@ -10,10 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evospace.data import DataSplits, load_data
-from evospace.space import SearchSpace
-from evospace.space.schema import TrainConfig
-from evospace.supernet.fewshot import (
+from evospace.space import SearchSpace, TrainConfig
+from evospace.supernet import (
+    RoundTrainer,
     SubSupernets,
+    Supernet,
     choose_split,
     disagreement,
     owner_subspace,
@@ -21,8 +22,6 @@ from evospace.supernet.fewshot import (
     sub_space_keys,
     tensor_bytes,
 )
-from evospace.supernet.supernet import Supernet
-from evospace.supernet.train import RoundTrainer
 
 BATCH = 64
 

@@ -7,10 +7,8 @@ import torch
 from conftest import perturb
 from torch import nn
 
-from evospace.space import SearchSpace, Subspace
-from evospace.space.subspace import InactiveOpError
-from evospace.supernet.bn import batch_norms, recalibrated
-from evospace.supernet.supernet import Supernet, build_model
+from evospace.space import InactiveOpError, SearchSpace, Subspace
+from evospace.supernet import Supernet, batch_norms, build_model, recalibrated
 
 
 def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:

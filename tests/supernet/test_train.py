@@ -11,10 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from evospace.data import DataSplits, load_data
-from evospace.space import SearchSpace, Subspace
-from evospace.space.schema import TrainConfig
-from evospace.supernet.supernet import Supernet
-from evospace.supernet.train import RoundTrainer, sample_paths
+from evospace.space import SearchSpace, Subspace, TrainConfig
+from evospace.supernet import RoundTrainer, Supernet, sample_paths
 
 BATCH = 32  # 384 training samples: 12 steps per epoch
 

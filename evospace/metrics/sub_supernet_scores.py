@@ -1,7 +1,7 @@
 """Scores of a round split into few-shot sub-supernets: each architecture is scored by the one that owns it.
 
 The owner of an architecture is the sub-supernet whose split operators it uses
-(:class:`~evospace.supernet.fewshot.SubSupernets`). Angles come from per-owner piece statistics against the
+(:class:`~evospace.supernet.sub_supernets.SubSupernets`). Angles come from per-owner piece statistics against the
 same reference ``V0`` as the one-shot supernet, so the angles of different owners are on one scale; accuracy
 swaps the owner's delta into the supernet before the BN recalibration and validation pass. Operator scores
 are means over architectures as in :class:`~evospace.metrics.scores.RoundScorer`, whose interface this
@@ -26,7 +26,7 @@ from evospace.metrics.scores import ARCH_METRICS, CachedScorer, architecture_met
 from evospace.space.schema import ScoreConfig
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
-from evospace.supernet.fewshot import SubSupernets
+from evospace.supernet.sub_supernets import SubSupernets
 
 __all__ = ["FewShotScorer"]
 
@@ -89,17 +89,22 @@ class FewShotScorer(CachedScorer):
         return self._per_owner(rows, lambda i, r: magnitude_sums(self._magnitudes[i], r))
 
     def _compute_many(self, archs: list[Arch], metrics: tuple[str, ...]) -> list[dict[str, float]]:
-        """Each owner's architectures together, with its delta swapped in (in order of first appearance)."""
+        """Each owner's architectures together, its weights swapped in once for all (in order of first
+        appearance), the shared ones back afterwards: scoring leaves the supernet as it found it (snapshots hold
+        the shared weights)."""
         by_owner: dict[tuple[str, ...], list[int]] = {}
         for i, arch in enumerate(archs):
             by_owner.setdefault(self.sub.owner_of(arch), []).append(i)
         out: list[dict[str, float]] = [{} for _ in archs]
-        for owner, members in by_owner.items():
-            angle = self.angles[self.sub.owners.index(owner)]
-            accuracies = [None] * len(members)
-            if "accuracy" in metrics:
-                self.sub.activate(owner)
-                accuracies = self.accuracy.accuracy_many(self.supernet, [archs[i] for i in members])
-            for i, accuracy in zip(members, accuracies):
-                out[i] = architecture_metrics(self.space, archs[i], metrics, accuracy=accuracy, angle=angle.score)
+        try:
+            for owner, members in by_owner.items():
+                angle = self.angles[self.sub.owners.index(owner)]
+                accuracies = [None] * len(members)
+                if "accuracy" in metrics:
+                    self.sub.activate(owner)
+                    accuracies = self.accuracy.accuracy_many(self.supernet, [archs[i] for i in members])
+                for i, accuracy in zip(members, accuracies):
+                    out[i] = architecture_metrics(self.space, archs[i], metrics, accuracy=accuracy, angle=angle.score)
+        finally:
+            self.sub.activate(None)
         return out

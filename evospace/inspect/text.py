@@ -1,111 +1,21 @@
-"""``evospace inspect`` and ``evospace diff``: what happened to a run's space, as text, graph files, plots or HTML.
+"""A run's space as text: the subspace of every round, one round, and the difference between two rounds.
 
 Rounds are numbered from 0, as in ``rounds/000`` and ``events.jsonl``. A run that is still running (or was
-interrupted) can be inspected at any time; every output says so.
+interrupted) can be rendered at any time; the header says so. ``evospace inspect`` and ``evospace diff`` print these.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+from evospace.errors import EvospaceError
+from evospace.inspect.graph import entered, final_size, ordered_nodes, removed, round_subgraph
+from evospace.inspect.report import run_state
 
-from evospace.cli import command
-from evospace.errors import EvospaceError, closest
-
-__all__ = ["cmd_inspect", "cmd_diff", "render_run", "render_round", "render_diff", "FORMATS"]
-
-FORMATS = ("text", "json", "graphml", "gexf", "dot", "png", "html")
-_EXTENSIONS = {"json": "json", "graphml": "graphml", "gexf": "gexf", "dot": "dot", "text": "txt"}
-
-
-@command("inspect", "show how a run's space changed: subspace per round, lineage, graph files, plots, HTML report")
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from evospace.inspect.graph import GRAPH_FORMATS, export_graph, lineage_graph, round_subgraph
-    from evospace.inspect.report import run_state, write_html, write_pngs
-    from evospace.run.run import Run
-
-    fmt = _check_format(args.format)
-    run = Run.open(args.run)
-    graph = lineage_graph(run)
-    sub = round_subgraph(graph, args.round) if args.round is not None else None  # also checks the round exists
-    if fmt == "text":
-        text = render_run(run, graph) if sub is None else render_round(run, graph, args.round)
-        _write_text(text, args.out, run, default=None)
-        return 0
-    if not graph.graph["finished"]:
-        _info(f"note: {run.path} is {run_state(run, graph)}")
-    if fmt in GRAPH_FORMATS:
-        name = "lineage" if sub is None else f"round-{args.round:03d}"
-        _write_text(export_graph(graph if sub is None else sub, fmt), args.out, run,
-                    default=f"{name}.{_EXTENSIONS[fmt]}")
-    elif fmt == "png":
-        directory = Path(args.out) if args.out else run.path / "inspect"
-        for path in write_pngs(run, graph, directory, args.round):
-            _info(f"wrote {path}")
-    else:
-        path = write_html(run, graph, Path(args.out) if args.out else run.path / "inspect" / "report.html", args.round)
-        _info(f"wrote {path} (self-contained: open it in any browser)")
-    return 0
-
-
-@cmd_inspect.arguments
-def _(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run directory, e.g. runs/mnist1d")
-    p.add_argument("--round", type=int, metavar="R",
-                   help="one round only (0 = the first, as in rounds/000): its subspace, or its graph; for png "
-                        "and html, the round of the accuracy-against-size plot")
-    p.add_argument("--format", default="text", metavar="FORMAT",
-                   help=f"{' | '.join(FORMATS)} (default text). text prints; json, graphml, gexf and dot write "
-                        f"the networkx graph; png writes four figures; html one self-contained report")
-    p.add_argument("--out", metavar="PATH",
-                   help="where to write (default: stdout for text; RUN/inspect/ for the others; '-' for stdout "
-                        "with text, json, graphml, gexf and dot); for png a directory")
-
-
-@command("diff", "print which operators entered and left a run's space between two rounds")
-def cmd_diff(args: argparse.Namespace) -> int:
-    from evospace.inspect.graph import lineage_graph
-    from evospace.run.run import Run
-
-    run = Run.open(args.run)
-    print(render_diff(lineage_graph(run), args.first, args.second), end="")
-    return 0
-
-
-@cmd_diff.arguments
-def _(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run directory")
-    p.add_argument("first", type=int, help="earlier round (0 = the first)")
-    p.add_argument("second", type=int, help="later round")
-
-
-def _check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise EvospaceError(f"unknown --format {fmt!r}{closest(fmt, FORMATS)}; expected one of {', '.join(FORMATS)}")
-    return fmt
-
-
-def _write_text(text: str, out: str | None, run, default: str | None) -> None:
-    from evospace.run.store import atomic_write
-
-    if out == "-" or (out is None and default is None):
-        sys.stdout.write(text)
-        return
-    path = Path(out) if out else run.path / "inspect" / default
-    atomic_write(path, text.encode())
-    _info(f"wrote {path}")
-
-
-def _info(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+__all__ = ["render_run", "render_round", "render_diff"]
 
 
 # -- text ----------------------------------------------------------------------------------------------
 def render_run(run, graph) -> str:
     """The whole run: state, best architecture, the subspace of every round as one table, and the lineage."""
-    from evospace.inspect.graph import entered, final_size, removed
-
     g = graph.graph
     lines = _header(run, graph)
     rounds = sorted(g["sizes"])
@@ -152,8 +62,6 @@ def render_run(run, graph) -> str:
 
 def render_round(run, graph, round_index: int) -> str:
     """One round: its active operators with params, FLOPs and scores, and what entered and left."""
-    from evospace.inspect.graph import entered, removed, round_subgraph
-
     sub = round_subgraph(graph, round_index)
     lines = _header(run, graph)
     lines += ["", f"Round {round_index}: {graph.graph['sizes'][round_index]:,} architectures", ""]
@@ -181,8 +89,6 @@ def render_round(run, graph, round_index: int) -> str:
 
 def render_diff(graph, first: int, second: int) -> str:
     """What entered and left between the subspaces of two started rounds, and what came and went in between."""
-    from evospace.inspect.graph import round_subgraph
-
     if first > second:
         raise EvospaceError(f"diff: give the earlier round first (got {first} then {second})")
     before, after = round_subgraph(graph, first), round_subgraph(graph, second)
@@ -213,8 +119,6 @@ def render_diff(graph, first: int, second: int) -> str:
 
 
 def _header(run, graph) -> list[str]:
-    from evospace.inspect.report import run_state
-
     g = graph.graph
     lines = [f"{run.path}: space {g['space']} ({g['skeleton']}, {len(g['labels'])} choice points, pool of "
              f"{len(run.space.pool)})", f"state: {run_state(run, graph)}"]
@@ -242,8 +146,6 @@ def _life(data: dict) -> str:
 
 
 def _ordered(graph) -> list[str]:
-    from evospace.inspect.graph import ordered_nodes
-
     return ordered_nodes(graph)
 
 

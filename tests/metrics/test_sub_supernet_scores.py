@@ -6,16 +6,10 @@ import numpy as np
 import pytest
 
 from evospace.data import DataSplits, load_data
-from evospace.metrics.accuracy import AccuracyEvaluator
-from evospace.metrics.angle import AngleScorer, reference_weights
-from evospace.metrics.fewshot import FewShotScorer
-from evospace.metrics.scores import op_means
-from evospace.run.rng import numpy_stream
-from evospace.space import SearchSpace
-from evospace.space.schema import ScoreConfig, TrainConfig
-from evospace.supernet.fewshot import SubSupernets
-from evospace.supernet.supernet import Supernet
-from evospace.supernet.train import RoundTrainer
+from evospace.metrics import AccuracyEvaluator, AngleScorer, FewShotScorer, op_means, reference_weights
+from evospace.run import numpy_stream
+from evospace.space import ScoreConfig, SearchSpace, TrainConfig
+from evospace.supernet import RoundTrainer, SubSupernets, Supernet
 
 BATCH = 64
 RECAL = 2

@@ -4,35 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from evospace.cli import command
+from evospace.cli.parser import command, info
+from evospace.errors import Interrupted
+from evospace.inspect.export import export_run, resolve_arch, retrain
+from evospace.run.run import Run
+from evospace.space import load_space
+from evospace.supernet.standalone import RETRAIN_EPOCHS, usual_shift
 
 __all__ = ["cmd_export", "cmd_train"]
 
 
-def _info(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 @command("export", "write arch.json and a self-contained model.py for the best architectures of a run")
 def cmd_export(args: argparse.Namespace) -> int:
-    from evospace.inspect.export import export_run
-    from evospace.run.run import Run
-
     run = Run.open(args.run)
     out = Path(args.out) if args.out else run.path / "export"
     directories = export_run(run, args.top, out)
     if not run.finished:
-        _info(f"note: {run.path} is not finished; these come from its last finished round")
+        info(f"note: {run.path} is not finished; these come from its last finished round")
     for directory in directories:
         record = json.loads((directory / "arch.json").read_text())
         print(f"{directory}: {json.dumps(record['arch'])}  {record['params']:,} params, {record['flops']:,} FLOPs, "
               f"supernet accuracy {record['metrics']['accuracy']:.3f} (from the {record['source']})")
     if len(directories) < args.top:
-        _info(f"the last round offers only {len(directories)} distinct architectures within the constraints")
-    _info(f"train one with: evospace train {directories[0] / 'arch.json'}")
+        info(f"the last round offers only {len(directories)} distinct architectures within the constraints")
+    info(f"train one with: evospace train {directories[0] / 'arch.json'}")
     return 0
 
 
@@ -46,11 +43,6 @@ def _(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train an architecture from scratch (arch.json, or a run's best) and report test accuracy")
 def cmd_train(args: argparse.Namespace) -> int:
-    from evospace.evolve.controller import Interrupted
-    from evospace.inspect.export import resolve_arch, retrain
-    from evospace.space import load_space
-    from evospace.supernet.standalone import RETRAIN_EPOCHS, usual_shift
-
     space = load_space(args.space) if args.space else None
     spec = resolve_arch(args.arch, space, args.overrides)
     source = Path(args.arch)
@@ -60,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     record = spec.record
 
     def announce(start_epoch: int) -> None:
-        _info(f"training {json.dumps(spec.arch)} ({record['params']:,} params, {record['flops']:,} FLOPs) of space "
+        info(f"training {json.dumps(spec.arch)} ({record['params']:,} params, {record['flops']:,} FLOPs) of space "
               f"{spec.space.name!r}: {epochs} epochs, seed {args.seed}, random shifts ±{shift} → {out}"
               + (f"; continuing from epoch {start_epoch}" if start_epoch else ""))
 
@@ -71,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise Interrupted(f"stopped; {out} holds the last finished epoch: run the same command again to "
                           f"continue from it") from None
     if done.already_done:
-        _info(f"{out} already holds this training, finished: nothing to do (choose another --out to train again)")
+        info(f"{out} already holds this training, finished: nothing to do (choose another --out to train again)")
     r = done.result
     print(f"val accuracy {r['val_acc']:.4f}  test accuracy {r['test_acc']:.4f}  {r['params']:,} params  "
           f"{r['flops']:,} FLOPs  {r['seconds']:.0f} s training  → {out}")

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from evospace.cli import _info, _load_space, _space_args, command
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from evospace.cli.parser import command, info, space_args
+from evospace.data import load_data
+from evospace.device import resolve_device
+from evospace.errors import EvospaceError
+from evospace.metrics.groundtruth import build_ground_truth, noise_ceiling
+from evospace.space import load_space
 
 __all__ = ["cmd_groundtruth"]
 
 
 @command("groundtruth", "train every architecture of a small space stand-alone and write their accuracies (CSV)")
 def cmd_groundtruth(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-    from tqdm import tqdm
-
-    from evospace.data import load_data
-    from evospace.device import resolve_device
-    from evospace.errors import EvospaceError
-    from evospace.metrics.groundtruth import build_ground_truth, noise_ceiling
-
     torch.set_num_threads(args.threads)
-    space = _load_space(args.space, args.overrides)
+    space = load_space(args.space, args.overrides)
     if args.epochs < 1 or args.seeds < 1:
         raise EvospaceError(f"--epochs and --seeds must be ≥ 1, got {args.epochs} and {args.seeds}")
     size = space.initial_subspace().size
@@ -36,7 +36,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     cfg = space.config
     data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
                      split_seed=cfg.seed, device=resolve_device(args.device))
-    _info(f"ground truth of {space.name}: {size:,} architectures x {args.seeds} seeds x {args.epochs} epochs "
+    info(f"ground truth of {space.name}: {size:,} architectures x {args.seeds} seeds x {args.epochs} epochs "
           f"→ {args.out}")
     bar = tqdm(total=size if args.limit is None else min(args.limit, size), unit="arch", disable=args.quiet,
                smoothing=0.05)
@@ -51,7 +51,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
                                sample_seed=args.seed, progress=progress)
     bar.close()
     acc = truth.test_acc * 100
-    _info(f"{len(truth.archs)}/{truth.spec.archs} architectures; test accuracy {acc.min():.1f}–{acc.max():.1f}% "
+    info(f"{len(truth.archs)}/{truth.spec.archs} architectures; test accuracy {acc.min():.1f}–{acc.max():.1f}% "
           f"(median {float(np.median(acc)):.1f}%)" if len(acc) else "no architectures yet")
     if len(truth.archs) >= 2:
         ceiling = noise_ceiling(truth)
@@ -74,4 +74,4 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda[:N] (default cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _space_args(p)
+    space_args(p)

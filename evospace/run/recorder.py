@@ -1,0 +1,129 @@
+"""Writing a search into its run directory: journal lines, snapshots, ``best/arch.json``.
+
+The controller decides; the recorder writes what was decided, in the run directory's formats
+(:mod:`evospace.run.events`, :mod:`evospace.run.snapshot`). Under ``torchrun`` every rank holds a recorder but
+only rank 0's writes (the others hold a :class:`~evospace.run.store.FollowerStore`); what must run on every rank
+(the trainer's running sums are totalled over the ranks) runs on every rank.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from evospace.errors import RunError
+from evospace.run.events import Event
+from evospace.run.snapshot import SearchState, snapshot_files
+from evospace.run.store import CHECKPOINT_ROUND, RunStore
+from evospace.space.space import SearchSpace
+from evospace.space.subspace import Subspace
+from evospace.version import __version__
+
+__all__ = ["Recorder", "Snapshotted", "Checkpointed", "create_run"]
+
+
+def create_run(store: RunStore, space: SearchSpace, oracle: dict | None) -> None:
+    """Start a run directory: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
+
+    Args:
+        oracle: how the run's oracle is rebuilt on resume (``None`` for a supernet).
+
+    Raises:
+        RunError: the directory holds a run already (of this space or another) or other files.
+    """
+    if store.exists():
+        record = store.read_record()
+        same = record.get("fingerprint") == space.fingerprint()
+        hint = (f"it holds a run of this space: continue it with `evospace resume {store.path}`"
+                if same else f"it holds a run of another space ({record.get('space', {}).get('name')!r})")
+        raise RunError(f"{store.path}: {hint}; or choose another --out")
+    store.create({
+        "space": space.to_config(),
+        "source": space.source,
+        "fingerprint": space.fingerprint(),
+        "seed": space.config.seed,
+        "oracle": oracle,
+        "versions": {"evospace": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+
+
+class Snapshotted(Protocol):
+    """What a snapshot takes from the backend."""
+
+    def tensors(self) -> dict[str, dict[str, torch.Tensor]]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+class Checkpointed(Protocol):
+    """What a mid-round snapshot takes from the trainer."""
+
+    round: int
+    global_step: int
+
+    def state_dict(self) -> tuple[dict, dict[str, torch.Tensor]]: ...
+
+
+class Recorder:
+    """Writes one run's journals and snapshots.
+
+    Args:
+        store: the run directory (a ``FollowerStore`` on ranks other than 0).
+        backend: the backend whose tensors and state the snapshots hold.
+        processes: the number of processes of the search.
+        is_main: whether this process writes (rank 0).
+    """
+
+    def __init__(self, store: RunStore, backend: Snapshotted, *, processes: int = 1, is_main: bool = True) -> None:
+        self.store = store
+        self.backend = backend
+        self.processes = processes
+        self.is_main = is_main
+
+    # -- journals ---------------------------------------------------------------------------------
+    def event(self, event: Event) -> None:
+        """Append ``event`` to ``events.jsonl``."""
+        self.store.append("events", event.to_json())
+
+    def metrics(self, row: dict) -> None:
+        """Append a figures row (with its ``kind``) to ``metrics.jsonl``."""
+        self.store.append("metrics", row)
+
+    def restart(self, events: Sequence[Event]) -> None:
+        """A run that starts its first round over: the journals hold ``events`` only, leftovers go."""
+        self.store.rewrite_journal("events", [event.to_json() for event in events])
+        self.store.rewrite_journal("metrics", [])
+        self.store.remove_leftovers()
+
+    # -- snapshots --------------------------------------------------------------------------------
+    def _files(self, state: SearchState, trained: Subspace, **kwargs: Any) -> dict[str, bytes]:
+        return snapshot_files(state=state, trained=trained, journals=self.store.journal_offsets(),
+                              groups=self.backend.tensors(), backend=self.backend.state(), processes=self.processes,
+                              **kwargs)
+
+    def checkpoint(self, state: SearchState, trainer: Checkpointed, done: int = 0) -> None:
+        """A mid-round snapshot of ``trainer``'s round, named by its step (plus ``done`` pieces of later work).
+
+        Every rank must call it: the trainer's state totals the epoch's running sums over the ranks.
+        """
+        trainer_state = trainer.state_dict()
+        if self.is_main:
+            self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step + done,
+                                        self._files(state, state.subspace, trainer=trainer_state))
+
+    def round(self, index: int, next_state: SearchState, trained: Subspace, extra: Mapping[str, Any]) -> None:
+        """Round ``index`` as a finished snapshot (its checkpoints are then dropped)."""
+        if self.is_main:
+            self.store.write_round(index, self._files(next_state, trained, extra=extra, space_yaml=True))
+        self.store.clear_checkpoints()
+
+    def best(self, front: list[dict], round_index: int, space_name: str) -> None:
+        """``best/arch.json`` from round ``round_index``'s front (rewritten on resume: a kill may leave it stale)."""
+        best = front[0]
+        self.store.write_best({**best, "round": round_index, "params": int(best["metrics"]["params"]),
+                               "flops": int(best["metrics"]["flops"]), "space": space_name})
