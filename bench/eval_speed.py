@@ -8,13 +8,14 @@
    is shown beside it. The largest difference between the two sides' accuracies must be 0. The GPU mode
    (16 trie nodes per pass, all recalibration batches at once) is timed and checked too.
 2. **The default search** (``evospace search spaces/mnist1d.yaml``, 4 rounds, seed 0), twice, each in a fresh
-   process: *before*, scoring as it was (every architecture's accuracy computed, one at a time) and *after*,
-   as it is now. For each: the whole search's time, the time spent in the round's scorer and its share of
-   the rounds' time; then whether both runs left the same result: every round's supernet and reference
-   weights, space.yaml and state.json, metrics.jsonl and events.jsonl, best/arch.json, with times, journal
-   offsets, the process's global RNG states (recorded, never drawn from) and the accuracy of architectures the
-   second run did not need to score set aside. The share is of wall time (the rounds' own ``seconds``), the
-   speed-up of CPU time.
+   process: *before*, scoring as it was (every architecture's accuracy computed, ``search.scoring.record:
+   [accuracy]``, one architecture at a time) and *after*, as it is now (accuracy for the front only, since
+   the angle decides; shared prefixes). For each: the whole search's time, the time spent in the round's
+   scorer and its share of the rounds' time; then whether both runs left the same result: every round's
+   supernet and reference weights, space.yaml and state.json, metrics.jsonl and events.jsonl,
+   best/arch.json, with times, journal offsets, the process's global RNG states (recorded, never drawn from)
+   and the accuracy of architectures the second run did not need to score set aside. The share is of wall
+   time (the rounds' own ``seconds``), the speed-up of CPU time.
 3. **Kendall τ** of 100,000 pairs with ties (after one warm-up call that imports scipy), checked against a
    direct count of concordant and discordant pairs on 2,000 of them.
 
@@ -127,6 +128,8 @@ def search_child(mode: str, out: Path, quick: bool) -> None:
 
     SupernetBackend.scorer = timed_scorer
     argv = ["search", str(DEFAULT_SPACE), "--out", str(out), "--quiet", "--device", "cpu", "--seed", "0"]
+    if mode == "before":  # and every architecture's accuracy, needed or not
+        argv += ["--set", "search.scoring.record=[accuracy]"]
     if quick:
         argv += [arg for item in QUICK_SEARCH for arg in ("--set", item)]
     start_cpu, start_wall = time.process_time(), time.perf_counter()

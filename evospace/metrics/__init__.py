@@ -45,6 +45,7 @@ from evospace.metrics.scores import (
     covering_sample,
     every_architecture_metrics,
     magnitude_sums,
+    metrics_record,
     op_means,
 )
 from evospace.metrics.sub_supernet_scores import (
@@ -75,6 +76,7 @@ __all__ = [
     "load_ground_truth",
     "magnitude_sums",
     "magnitude_table",
+    "metrics_record",
     "naive_angle",
     "noise_ceiling",
     "op_magnitudes",

@@ -23,7 +23,7 @@ from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
 
 __all__ = ["ARCH_METRICS", "CachedScorer", "RoundScorer", "magnitude_sums", "op_means", "covering_sample",
-           "architecture_rows", "architecture_metrics", "every_architecture_metrics"]
+           "architecture_rows", "architecture_metrics", "every_architecture_metrics", "metrics_record"]
 
 ARCH_METRICS = ("accuracy", "angle", "params", "flops")  # what a scorer knows of an architecture, in record order
 
@@ -106,6 +106,10 @@ class CachedScorer:
             for key, values in zip(todo, computed):
                 self._store(key, values)
         return [{m: self._cache[key][m] for m in wanted} for key in keys]
+
+    def evaluate_all(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        """Every metric of each architecture, what the front and the best record (see :meth:`evaluate_many`)."""
+        return self.evaluate_many(archs, ARCH_METRICS)
 
     def _wanted(self, metrics: Sequence[str] | None) -> tuple[str, ...]:
         if metrics is None:
@@ -208,6 +212,12 @@ def every_architecture_metrics(search: SearchConfig) -> tuple[str, ...]:
     ``search.scoring.record`` and the costs. The others (accuracy, when the angle decides) only for the front."""
     needed = {*search.objectives, *parse_score(search.shrink.score), *search.scoring.record, "params", "flops"}
     return tuple(m for m in ARCH_METRICS if m in needed)
+
+
+def metrics_record(search: SearchConfig) -> dict[str, list[str]]:
+    """What ``run.yaml`` says a supernet search computes: for every architecture scored, and for the front only."""
+    every = every_architecture_metrics(search)
+    return {"every_architecture": list(every), "front_only": [m for m in ARCH_METRICS if m not in every]}
 
 
 def covering_sample(subspace: Subspace, rng: np.random.Generator, n: int) -> np.ndarray:
