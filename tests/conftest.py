@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from torch import nn
 
 from evospace.space import SearchSpace, space_from_dict
 
@@ -55,6 +56,18 @@ def multi_branch_stages(first_max: int = 2, second_max: int = 2) -> list[dict]:
         {"channels": 4, "depth": 1, "stride": 1, "multi_branch": True, "min_branches": 0, "max_branches": first_max},
         {"channels": 8, "depth": 2, "stride": 2, "multi_branch": True, "min_branches": 0, "max_branches": second_max},
     ]
+
+
+def perturb(net: nn.Module, seed: int, scale: float = 0.1) -> None:
+    """Stand in for training: move every weight and BN statistic away from its initial value."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
 
 
 def tiny_variant(name: str, *, data: dict | None = None, search: dict | None = None) -> dict:

@@ -21,12 +21,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     run = Run.open(args.run)
     out = Path(args.out) if args.out else run.path / "export"
     directories = export_run(run, args.top, out)
+    first = run.space.config.search.objectives[0]
     if not run.finished:
         info(f"note: {run.path} is not finished; these come from its last finished round")
     for directory in directories:
         record = json.loads((directory / "arch.json").read_text())
+        metrics = record["metrics"]  # the population's lack what no objective needed (accuracy, by default)
+        score = (f"supernet accuracy {metrics['accuracy']:.3f}" if "accuracy" in metrics
+                 else f"{first} {metrics[first]:.3f}")
         print(f"{directory}: {json.dumps(record['arch'])}  {record['params']:,} params, {record['flops']:,} FLOPs, "
-              f"supernet accuracy {record['metrics']['accuracy']:.3f} (from the {record['source']})")
+              f"{score} (from the {record['source']})")
     if len(directories) < args.top:
         info(f"the last round offers only {len(directories)} distinct architectures within the constraints")
     info(f"train one with: evospace train {directories[0] / 'arch.json'}")
@@ -37,7 +41,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory, e.g. runs/mnist1d")
     p.add_argument("--top", type=int, default=3, help="how many architectures (default 3): the final front, "
-                   "filled up from the final population by supernet accuracy")
+                   "filled up from the final population by its first objective")
     p.add_argument("--out", help="output directory (default RUN/export); one subdirectory topN per architecture")
 
 

@@ -30,7 +30,7 @@ from evospace.errors import RunError
 from evospace.extensions import EpochReport, RoundExtension, RoundHooks, Scorer
 from evospace.extensions import for_space as extensions_for
 from evospace.metrics.angle import reference_weights
-from evospace.metrics.scores import RoundScorer
+from evospace.metrics.scores import RoundScorer, every_architecture_metrics
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
@@ -184,7 +184,8 @@ class SupernetBackend(Backend):
         scorer: Scorer = RoundScorer(self.space, self.supernet, self.reference, self.data, search.scoring,
                                      batch_size=self.space.config.data.batch_size,
                                      recalibration_batches=search.train.recalibration_batches,
-                                     seed=self.space.config.seed, group=self.group)
+                                     seed=self.space.config.seed, group=self.group,
+                                     metrics=every_architecture_metrics(search))
         for extension in self.extensions:
             scorer = extension.scorer(self, round_index, scorer)
         return scorer

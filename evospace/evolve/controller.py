@@ -41,6 +41,7 @@ from evospace.evolve.backend import Backend, SupernetBackend
 from evospace.evolve.decide import RoundDecision, decide_round
 from evospace.evolve.population import evolve
 from evospace.extensions import RoundHooks
+from evospace.metrics.scores import metrics_record
 from evospace.run.events import Event, Finished, OpAdded, OpRemoved, Resumed, RoundEnded, RoundStarted, RunStarted
 from evospace.run.recorder import Recorder, create_run
 from evospace.run.resume import restore_snapshot, resume_newest
@@ -116,7 +117,9 @@ class Search:
         if backend is None:
             check_batch_split(space.config.data.batch_size, self.group.world, space.source)
         if not _resume:
-            on_main(self.group, lambda: create_run(self.store, space, backend.spec if backend else None),
+            spec = backend.spec if backend else None
+            metrics = metrics_record(space.config.search) if spec is None else {"every_architecture": "a table row"}
+            on_main(self.group, lambda: create_run(self.store, space, spec, metrics),
                     "creating the run directory", share=False)
             self._lock = on_main(self.group, self.store.lock, "locking the run", share=False)
             self._attach(backend)
@@ -330,6 +333,9 @@ class Search:
             self._close(bar)
         if not front:
             raise RunError(f"{self.store.path}: the query budget was spent before any architecture was scored")
+        # the population got the metrics its objectives and the shrink score need; the front gets every one
+        front = [{"arch": row["arch"], "metrics": metrics}
+                 for row, metrics in zip(front, scorer.evaluate_all([row["arch"] for row in front]))]
         metrics = parse_score(config.shrink.score)
         per_op = scorer.op_scores(numpy_stream(self.space.config.seed, "op-scores", r), metrics)
         return _Scored(front, population, logbook, per_op, scorer.evaluated, budget_spent)

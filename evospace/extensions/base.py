@@ -56,6 +56,9 @@ class Scorer(Protocol):
 
     def evaluate_many(self, archs: list[Arch]) -> list[dict[str, float]]: ...
 
+    def evaluate_all(self, archs: list[Arch]) -> list[dict[str, float]]:
+        """Every metric, also those the run computes for its front only (e.g. accuracy when the angle decides)."""
+
     def op_scores(self, rng: np.random.Generator, metrics: tuple[str, ...]) -> dict: ...
 
     def cached(self) -> dict[tuple[str, ...], dict[str, float]]: ...
@@ -202,14 +205,17 @@ class AddedMetrics:
     def _merged(self, arch: Arch, inner: dict[str, float]) -> dict[str, float]:
         key = tuple(arch[label] for label in self.labels)
         if key not in self._added:
-            self._added[key] = {**inner, **self.metrics(arch)}
-        return self._added[key]
+            self._added[key] = self.metrics(arch)
+        return {**inner, **self._added[key]}
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         return self._merged(arch, self.inner.evaluate(arch))
 
     def evaluate_many(self, archs: list[Arch]) -> list[dict[str, float]]:
         return [self._merged(arch, m) for arch, m in zip(archs, self.inner.evaluate_many(archs))]
+
+    def evaluate_all(self, archs: list[Arch]) -> list[dict[str, float]]:
+        return [self._merged(arch, m) for arch, m in zip(archs, self.inner.evaluate_all(archs))]
 
     def cached(self) -> dict[tuple[str, ...], dict[str, float]]:
         return {key: self._merged(dict(zip(self.labels, key)), m) for key, m in self.inner.cached().items()}

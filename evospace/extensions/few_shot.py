@@ -24,7 +24,7 @@ import torch
 from evospace.distributed import digest
 from evospace.extensions.base import RoundExtension, RoundHooks, Scorer, SupernetRound
 from evospace.metrics.angle import AngleScorer
-from evospace.metrics.scores import architecture_rows, op_means
+from evospace.metrics.scores import architecture_rows, every_architecture_metrics, op_means
 from evospace.metrics.sub_supernet_scores import FewShotScorer
 from evospace.run.events import FewShotSplit
 from evospace.run.rng import numpy_stream
@@ -90,7 +90,7 @@ class FewShot(RoundExtension):
             return scorer
         return FewShotScorer(net.space, sub, net.reference, net.data, self.config.scoring,
                              batch_size=self.batch_size, recalibration_batches=self.config.train.recalibration_batches,
-                             seed=self.seed, group=net.group)
+                             seed=self.seed, group=net.group, metrics=every_architecture_metrics(self.config))
 
     def subspace_changed(self, net: SupernetRound) -> None:
         """A new subspace is split anew, from the shared weights (which the supernet holds after scoring)."""

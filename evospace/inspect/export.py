@@ -64,7 +64,7 @@ def final_candidates(run: Run, top: int) -> list[dict]:
     """The best ``top`` distinct architectures of the run's last finished round.
 
     The round's front comes first (best first); when it holds fewer than ``top``, the round's final
-    population fills up, by supernet accuracy. Each row: ``{arch, metrics, source, round}`` with
+    population fills up, by the search's first objective. Each row: ``{arch, metrics, source, round}`` with
     ``source`` ``"front"`` or ``"population"``.
 
     Raises:

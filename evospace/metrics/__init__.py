@@ -35,6 +35,9 @@ from evospace.metrics.predictor import (
     signal_matrix,
     stratified_picks,
 )
+from evospace.metrics.prefix_eval import (
+    PrefixEvaluator,
+)
 from evospace.metrics.proxies import (
     PROXIES,
     proxy_score,
@@ -47,11 +50,15 @@ from evospace.metrics.ranking import (
     spearman_rho,
 )
 from evospace.metrics.scores import (
+    ARCH_METRICS,
     CachedScorer,
     RoundScorer,
+    architecture_metrics,
     architecture_rows,
     covering_sample,
+    every_architecture_metrics,
     magnitude_sums,
+    metrics_record,
     op_means,
 )
 from evospace.metrics.signals import (
@@ -82,6 +89,7 @@ __all__ = [
     "proxy_scores",
     "signal_matrix",
     "stratified_picks",
+    "ARCH_METRICS",
     "AccuracyEvaluator",
     "AngleScorer",
     "CachedScorer",
@@ -91,16 +99,20 @@ __all__ = [
     "GroundTruthSpec",
     "NoiseCeiling",
     "PieceStats",
+    "PrefixEvaluator",
     "RoundScorer",
+    "architecture_metrics",
     "architecture_rows",
     "average_ranks",
     "build_ground_truth",
     "build_order",
     "covering_sample",
+    "every_architecture_metrics",
     "kendall_tau",
     "load_ground_truth",
     "magnitude_sums",
     "magnitude_table",
+    "metrics_record",
     "naive_angle",
     "noise_ceiling",
     "op_magnitudes",

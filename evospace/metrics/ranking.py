@@ -4,7 +4,7 @@ All three take two equally long arrays, ``scores`` (higher = predicted better) a
 better), and treat ties the standard way: Kendall's τ-b (ties in either array shrink the denominator,
 as ``scipy.stats.kendalltau``), Spearman's ρ as the Pearson correlation of average ranks. A constant array
 has no ranking, so its correlation is 0 (not NaN): a metric that cannot tell architectures apart ranks
-nothing.
+nothing. τ and ρ are scipy's (imported when first used: ``scipy.stats`` is slow to import).
 """
 
 from __future__ import annotations
@@ -23,38 +23,36 @@ def _pair(scores, truth) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _constant(values: np.ndarray) -> bool:
+    return values.size < 2 or bool((values == values[0]).all())
+
+
 def average_ranks(values) -> np.ndarray:
     """Ranks 1..n of ``values`` (1 = smallest), ties given the mean of the ranks they span."""
-    values = np.asarray(values, dtype=float).reshape(-1)
-    order = values.argsort(kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return sums[inverse] / counts[inverse]
+    from scipy.stats import rankdata
+
+    return rankdata(np.asarray(values, dtype=float).reshape(-1), method="average")
 
 
 def kendall_tau(scores, truth) -> float:
-    """Kendall's τ-b between ``scores`` and ``truth`` (O(n²) pairs; fine up to ~10⁴ items)."""
+    """Kendall's τ-b between ``scores`` and ``truth`` (scipy's O(n log n) algorithm: 100,000 items in well
+    under a second)."""
+    from scipy.stats import kendalltau
+
     x, y = _pair(scores, truth)
-    if x.size < 2:
+    if _constant(x) or _constant(y):
         return 0.0
-    dx = np.sign(x[:, None] - x[None, :])
-    dy = np.sign(y[:, None] - y[None, :])
-    upper = np.triu_indices(x.size, k=1)
-    dx, dy = dx[upper], dy[upper]
-    concordance = float((dx * dy).sum())
-    denom = np.sqrt(float(np.count_nonzero(dx)) * float(np.count_nonzero(dy)))
-    return concordance / denom if denom > 0 else 0.0
+    return float(kendalltau(x, y).statistic)
 
 
 def spearman_rho(scores, truth) -> float:
     """Spearman's ρ: Pearson correlation of the average ranks."""
+    from scipy.stats import spearmanr
+
     x, y = _pair(scores, truth)
-    rx, ry = average_ranks(x), average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = np.sqrt(float(rx @ rx) * float(ry @ ry))
-    return float(rx @ ry) / denom if denom > 0 else 0.0
+    if _constant(x) or _constant(y):
+        return 0.0
+    return float(spearmanr(x, y).statistic)
 
 
 def precision_at_k(scores, truth, k: int | float) -> float:

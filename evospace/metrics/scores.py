@@ -7,7 +7,7 @@ seeded uniform sample for accuracy (each evaluation is a BN recalibration plus a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,11 +18,14 @@ from evospace.errors import EvospaceError
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import AngleScorer
 from evospace.metrics.magnitude import magnitude_table
-from evospace.space.schema import ScoreConfig
+from evospace.space.schema import ScoreConfig, SearchConfig, parse_score
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["CachedScorer", "RoundScorer", "magnitude_sums", "op_means", "covering_sample", "architecture_rows"]
+__all__ = ["ARCH_METRICS", "CachedScorer", "RoundScorer", "magnitude_sums", "op_means", "covering_sample",
+           "architecture_rows", "architecture_metrics", "every_architecture_metrics", "metrics_record"]
+
+ARCH_METRICS = ("accuracy", "angle", "params", "flops")  # what a scorer knows of an architecture, in record order
 
 
 def op_means(subspace: Subspace, indices: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -47,9 +50,13 @@ class CachedScorer:
     """What every scorer of a round shares: a cache by architecture, evaluations dealt out across
     processes, and operator scores as means over architectures.
 
-    Subclasses give ``_compute(arch)`` (the metrics of one architecture), ``angle_indices(rows)`` and
-    ``magnitude_indices(rows)`` (vectorised over index rows), and set ``space``, ``supernet``, ``config``
-    and ``group``.
+    Only the metrics asked for are computed (``metrics``, default: the scorer's :attr:`metrics`, those the run
+    needs of every architecture); the cache keeps whatever was computed, so asking for more later (the front's
+    accuracy) computes only that.
+
+    Subclasses give ``_compute_many(archs, metrics)`` (those metrics of several architectures, sharing what they
+    can), ``angle_indices(rows)`` and ``magnitude_indices(rows)`` (vectorised over index rows), and set
+    ``space``, ``supernet``, ``config`` and ``group``.
     """
 
     space: SearchSpace
@@ -57,10 +64,11 @@ class CachedScorer:
     config: ScoreConfig
     group: Group
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Sequence[str] = ARCH_METRICS) -> None:
         self._cache: dict[tuple[str, ...], dict[str, float]] = {}
+        self.metrics = tuple(m for m in ARCH_METRICS if m in metrics)  # computed for every architecture
 
-    def _compute(self, arch: Arch) -> dict[str, float]:
+    def _compute_many(self, archs: list[Arch], metrics: tuple[str, ...]) -> list[dict[str, float]]:
         raise NotImplementedError
 
     def angle_indices(self, rows: np.ndarray) -> np.ndarray:
@@ -69,26 +77,51 @@ class CachedScorer:
     def magnitude_indices(self, rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def evaluate(self, arch: Arch) -> dict[str, float]:
-        """``accuracy`` (validation top-1, BN recalibrated), ``angle``, ``params``, ``flops`` of ``arch``."""
+    def evaluate(self, arch: Arch, metrics: Sequence[str] | None = None) -> dict[str, float]:
+        """``metrics`` of ``arch``: of ``accuracy`` (validation top-1, BN recalibrated), ``angle``, ``params``,
+        ``flops`` (default: :attr:`metrics`), computed in this process alone."""
+        wanted = self._wanted(metrics)
         key = tuple(arch[label] for label in self.space.labels)
-        if key not in self._cache:
-            self._cache[key] = self._compute(arch)
-        return self._cache[key]
+        missing = tuple(m for m in wanted if m not in self._cache.get(key, {}))
+        if missing:
+            self._store(key, self._compute_many([arch], missing)[0])
+        return {m: self._cache[key][m] for m in wanted}
 
-    def evaluate_many(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
-        """Metrics of each architecture; in a process group each rank evaluates a share and all get all.
+    def evaluate_many(self, archs: Sequence[Arch], metrics: Sequence[str] | None = None) -> list[dict[str, float]]:
+        """``metrics`` of each architecture; in a process group each rank evaluates a share and all get all.
 
+        The new architectures are computed together (:meth:`_compute_many` shares their common prefixes).
         The cache fills in the order of ``archs`` on every rank, as it would in one process, so that
         everything downstream (the population, the cache's order) is the same whatever the world size.
         """
-        keys = [tuple(arch[label] for label in self.space.labels) for arch in archs]
-        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
-        if self.group.distributed and todo:
-            mine = [self._compute(dict(zip(self.space.labels, key))) for key in self.group.shard(todo)]
-            for key, metrics in zip(todo, self.group.unshard(mine, len(todo), "evaluating architectures")):
-                self._cache[key] = metrics
-        return [self.evaluate(arch) for arch in archs]
+        wanted = self._wanted(metrics)
+        labels = self.space.labels
+        keys = [tuple(arch[label] for label in labels) for arch in archs]
+        todo = list(dict.fromkeys(k for k in keys if any(m not in self._cache.get(k, {}) for m in wanted)))
+        if todo:
+            mine = self.group.shard(todo) if self.group.distributed else todo
+            computed = self._compute_many([dict(zip(labels, key)) for key in mine], wanted)
+            if self.group.distributed:
+                computed = self.group.unshard(computed, len(todo), "evaluating architectures")
+            for key, values in zip(todo, computed):
+                self._store(key, values)
+        return [{m: self._cache[key][m] for m in wanted} for key in keys]
+
+    def evaluate_all(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        """Every metric of each architecture, what the front and the best record (see :meth:`evaluate_many`)."""
+        return self.evaluate_many(archs, ARCH_METRICS)
+
+    def _wanted(self, metrics: Sequence[str] | None) -> tuple[str, ...]:
+        if metrics is None:
+            return self.metrics
+        unknown = [m for m in metrics if m not in ARCH_METRICS]
+        if unknown:
+            raise ValueError(f"unknown architecture metrics {unknown}; expected some of {', '.join(ARCH_METRICS)}")
+        return tuple(m for m in ARCH_METRICS if m in metrics)
+
+    def _store(self, key: tuple[str, ...], values: dict[str, float]) -> None:
+        merged = {**self._cache.get(key, {}), **values}
+        self._cache[key] = {m: merged[m] for m in ARCH_METRICS if m in merged}
 
     @property
     def evaluated(self) -> int:
@@ -110,7 +143,8 @@ class CachedScorer:
                 per_metric["magnitude"] = op_means(subspace, idx, self.magnitude_indices(idx))
         if "accuracy" in metrics:
             idx = covering_sample(subspace, rng, self.config.accuracy_samples)
-            values = np.array([m["accuracy"] for m in self.evaluate_many([subspace.decode(row) for row in idx])])
+            values = np.array([m["accuracy"] for m in self.evaluate_many([subspace.decode(row) for row in idx],
+                                                                         ("accuracy",))])
             per_metric["accuracy"] = op_means(subspace, idx, values)
         return {label: {op: {m: table[label][op] for m, table in per_metric.items()} for op in subspace.ops(label)}
                 for label in subspace.labels}
@@ -132,12 +166,13 @@ class RoundScorer(CachedScorer):
         config: scoring settings.
         batch_size, recalibration_batches: BN recalibration sample.
         group: the run's processes; :meth:`evaluate_many` deals architectures out across them.
+        metrics: what every architecture gets by default (:func:`every_architecture_metrics`); others on request.
     """
 
     def __init__(self, space: SearchSpace, supernet, reference: dict[str, torch.Tensor], data: DataSplits,
                  config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int,
-                 group: Group | None = None) -> None:
-        super().__init__()
+                 group: Group | None = None, metrics: Sequence[str] = ARCH_METRICS) -> None:
+        super().__init__(metrics)
         self.space = space
         self.group = group or Group()
         self.supernet = supernet
@@ -145,16 +180,47 @@ class RoundScorer(CachedScorer):
         self.angle = AngleScorer(supernet, reference, config.angle_definition)
         self.accuracy = AccuracyEvaluator(data, batch_size=batch_size, batches=recalibration_batches, seed=seed)
 
-    def _compute(self, arch: Arch) -> dict[str, float]:
-        cost = self.space.cost(arch)
-        return {"accuracy": self.accuracy.accuracy(self.supernet, arch), "angle": self.angle.score(arch),
-                "params": float(cost.params), "flops": float(cost.flops)}
+    def _compute_many(self, archs: list[Arch], metrics: tuple[str, ...]) -> list[dict[str, float]]:
+        accuracies = self.accuracy.accuracy_many(self.supernet, archs) if "accuracy" in metrics else [None] * len(archs)
+        return [architecture_metrics(self.space, arch, metrics, accuracy=accuracy, angle=self.angle.score)
+                for arch, accuracy in zip(archs, accuracies)]
 
     def angle_indices(self, rows: np.ndarray) -> np.ndarray:
         return self.angle.score_indices(rows)
 
     def magnitude_indices(self, rows: np.ndarray) -> np.ndarray:
         return magnitude_sums(magnitude_table(self.supernet), rows)
+
+
+def architecture_metrics(space: SearchSpace, arch: Arch, metrics: Sequence[str], *, accuracy: float | None,
+                         angle: Callable[[Arch], float]) -> dict[str, float]:
+    """``metrics`` of ``arch`` (in :data:`ARCH_METRICS` order): its accuracy as given, its angle from ``angle``,
+    its costs from the space."""
+    out: dict[str, float] = {}
+    if "accuracy" in metrics:
+        out["accuracy"] = float(accuracy)
+    if "angle" in metrics:
+        out["angle"] = angle(arch)
+    if "params" in metrics or "flops" in metrics:
+        cost = space.cost(arch)
+        out.update({m: float(getattr(cost, m)) for m in ("params", "flops") if m in metrics})
+    return out
+
+
+def every_architecture_metrics(search: SearchConfig) -> tuple[str, ...]:
+    """The metrics a search computes for every architecture it scores: its objectives, its shrink score's metrics,
+    ``search.scoring.record`` and the costs. The others (accuracy, when the angle decides) only for the front."""
+    needed = {*search.objectives, *parse_score(search.shrink.score), *search.scoring.record, "params", "flops"}
+    return tuple(m for m in ARCH_METRICS if m in needed)
+
+
+def metrics_record(search: SearchConfig) -> dict[str, list[str]]:
+    """What ``run.yaml`` says a supernet search computes: for every architecture scored, and for the front only."""
+    every = every_architecture_metrics(search)
+    # metrics a round extension adds (the calibrated score) are computed for every architecture scored too
+    added = [m for m in (*search.objectives, *parse_score(search.shrink.score)) if m not in ARCH_METRICS]
+    return {"every_architecture": list(every) + list(dict.fromkeys(added)),
+            "front_only": [m for m in ARCH_METRICS if m not in every]}
 
 
 def covering_sample(subspace: Subspace, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -12,6 +12,8 @@ architectures out across ranks as ``RoundScorer`` does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -20,7 +22,7 @@ from evospace.distributed import Group
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.metrics.angle import AngleScorer
 from evospace.metrics.magnitude import magnitude_table
-from evospace.metrics.scores import CachedScorer, magnitude_sums
+from evospace.metrics.scores import ARCH_METRICS, CachedScorer, architecture_metrics, magnitude_sums
 from evospace.space.schema import ScoreConfig
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
@@ -40,14 +42,15 @@ class FewShotScorer(CachedScorer):
         config: scoring settings.
         batch_size, recalibration_batches, seed: BN recalibration sample, as for ``RoundScorer``.
         group: the run's processes; :meth:`evaluate_many` deals architectures out across them.
+        metrics: what every architecture gets by default; others on request (as for ``RoundScorer``).
     """
 
     def __init__(self, space: SearchSpace, sub: SubSupernets, reference: dict[str, torch.Tensor], data: DataSplits,
                  config: ScoreConfig, *, batch_size: int, recalibration_batches: int, seed: int,
-                 group: Group | None = None) -> None:
+                 group: Group | None = None, metrics: Sequence[str] = ARCH_METRICS) -> None:
         if not sub.complete:
             raise ValueError(f"sub-supernets {sub.pending} of round {sub.round} are not trained yet")
-        super().__init__()
+        super().__init__(metrics)
         self.space = space
         self.group = group or Group()
         self.sub = sub
@@ -85,15 +88,23 @@ class FewShotScorer(CachedScorer):
         """Summed operator magnitudes of architectures (index rows), each from its owner's weights."""
         return self._per_owner(rows, lambda i, r: magnitude_sums(self._magnitudes[i], r))
 
-    def _compute(self, arch: Arch) -> dict[str, float]:
-        """The owner's weights swapped in for the evaluation, the shared ones back afterwards: scoring leaves the
-        supernet as it found it (snapshots hold the shared weights)."""
-        owner = self.sub.owner_of(arch)
-        self.sub.activate(owner)
+    def _compute_many(self, archs: list[Arch], metrics: tuple[str, ...]) -> list[dict[str, float]]:
+        """Each owner's architectures together, its weights swapped in once for all (in order of first
+        appearance), the shared ones back afterwards: scoring leaves the supernet as it found it (snapshots hold
+        the shared weights)."""
+        by_owner: dict[tuple[str, ...], list[int]] = {}
+        for i, arch in enumerate(archs):
+            by_owner.setdefault(self.sub.owner_of(arch), []).append(i)
+        out: list[dict[str, float]] = [{} for _ in archs]
         try:
-            cost = self.space.cost(arch)
-            return {"accuracy": self.accuracy.accuracy(self.supernet, arch),
-                    "angle": self.angles[self.sub.owners.index(owner)].score(arch),
-                    "params": float(cost.params), "flops": float(cost.flops)}
+            for owner, members in by_owner.items():
+                angle = self.angles[self.sub.owners.index(owner)]
+                accuracies = [None] * len(members)
+                if "accuracy" in metrics:
+                    self.sub.activate(owner)
+                    accuracies = self.accuracy.accuracy_many(self.supernet, [archs[i] for i in members])
+                for i, accuracy in zip(members, accuracies):
+                    out[i] = architecture_metrics(self.space, archs[i], metrics, accuracy=accuracy, angle=angle.score)
         finally:
             self.sub.activate(None)
+        return out

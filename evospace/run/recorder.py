@@ -26,11 +26,12 @@ from evospace.version import __version__
 __all__ = ["Recorder", "Snapshotted", "Checkpointed", "create_run"]
 
 
-def create_run(store: RunStore, space: SearchSpace, oracle: dict | None) -> None:
+def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics: dict | None = None) -> None:
     """Start a run directory: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
 
     Args:
         oracle: how the run's oracle is rebuilt on resume (``None`` for a supernet).
+        metrics: which metrics every scored architecture gets, and which only the front (and so the best) gets.
 
     Raises:
         RunError: the directory holds a run already (of this space or another) or other files.
@@ -47,6 +48,7 @@ def create_run(store: RunStore, space: SearchSpace, oracle: dict | None) -> None
         "fingerprint": space.fingerprint(),
         "seed": space.config.seed,
         "oracle": oracle,
+        "metrics": metrics,
         "versions": {"evospace": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })

@@ -141,6 +141,9 @@ class ScoreConfig:
     anchors: int = 16  # architectures trained stand-alone once per run to calibrate the weights (0: the prior)
     anchor_epochs: int = 5  # stand-alone epochs of each anchor (recipe: search.train, batch data.batch_size)
     ridge: float = 8.0  # how strongly the weights stay near the prior (larger: trust the anchors less)
+    # metrics computed for every architecture scored even when no objective and no shrink score needs them
+    # (e.g. [accuracy]: the rest get them only in the front; accuracy was 49% of a default search's rounds)
+    record: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,7 @@ def check_signals(names) -> None:
     for name in names:
         if name not in SIGNALS:
             raise ValueError(f"unknown signal {name!r}{closest(name, SIGNALS)}; expected some of {', '.join(SIGNALS)}")
+RECORDED = ("accuracy", "angle", "params", "flops")  # what search.scoring.record may name
 OBJECTIVES = ("score", "accuracy", "angle", "params", "flops", "latency")  # latency: only a tabular oracle measures it
 
 

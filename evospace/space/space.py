@@ -18,6 +18,7 @@ from evospace.space.costs import fixed_cost, operator_costs, total
 from evospace.space.ops import OpCost, UnknownOpError, parse_op
 from evospace.space.schema import (
     OBJECTIVES,
+    RECORDED,
     FewShotConfig,
     SpaceConfig,
     apply_overrides,
@@ -363,6 +364,10 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
         if getattr(scoring, key) < 1:
             fail(f"search.scoring.{key}", f"must be ≥ 1, got {getattr(scoring, key)}")
     _check_calibrated_score(scoring, fail)
+    for i, name in enumerate(scoring.record):
+        if name not in RECORDED:
+            fail(f"search.scoring.record[{i}]", f"unknown metric {name!r}{closest(name, RECORDED)}; expected some of "
+                                                f"{', '.join(RECORDED)}")
     if search.checkpoint_every < 1:
         fail("search.checkpoint_every", f"must be ≥ 1, got {search.checkpoint_every}")
     if search.few_shot is not None:

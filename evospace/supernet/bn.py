@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["batch_norms", "recalibrated"]
+__all__ = ["batch_norms", "recalibrated", "inference"]
 
 
 def batch_norms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -39,7 +39,7 @@ def recalibrated(modules: list[nn.Module], forward, batches: Iterable[torch.Tens
         for bn in norms:
             bn.reset_running_stats()
             bn.momentum = None
-        with torch.no_grad():
+        with torch.inference_mode():
             for m in modules:
                 m.train()
             for x in batches:
@@ -55,3 +55,11 @@ def recalibrated(modules: list[nn.Module], forward, batches: Iterable[torch.Tens
             bn.momentum = momentum
         for m, flag in zip(modules, training):
             m.train(flag)
+
+
+@contextlib.contextmanager
+def inference(device: torch.device | str) -> Iterator[None]:
+    """How architectures are scored: no autograd at all, and on CUDA under autocast (float16 matrix products)."""
+    device = torch.device(device)
+    with torch.inference_mode(), torch.autocast(device.type, enabled=device.type == "cuda"):
+        yield

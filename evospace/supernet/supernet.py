@@ -21,6 +21,7 @@ from evospace.space.branches import split_branches
 from evospace.space.ops import create_op
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace, SubspaceDiff
+from evospace.supernet.prefix import ChainPrefix, branch_mean
 from evospace.supernet.skeleton import make_head, make_stem, module_key, seeded
 
 __all__ = ["Supernet", "ChildNet", "MultiBranch", "build_model"]
@@ -105,6 +106,10 @@ class Supernet(nn.Module):
         names = split_branches(value) if label in self._multi else (value,)
         return [self.choices[module_key(label)][op] for op in names]
 
+    def prefix_network(self) -> ChainPrefix:
+        """This supernet choice point by choice point, for prefix-shared evaluation."""
+        return ChainPrefix(self)
+
     def path_modules(self, arch: Arch) -> list[nn.Module]:
         """Modules on ``arch``'s path, stem and head included, in forward order."""
         return [self.stem, *(m for label, _ in self._keys for m in self.block_modules(label, arch[label])),
@@ -158,12 +163,7 @@ def _with_bounds(space: SearchSpace, subspace: Subspace) -> Subspace:
 
 def _mean_of(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
     """The mean of the branches' outputs; no branch passes ``x`` through (a skipped block)."""
-    if not modules:
-        return x
-    out = modules[0](x)
-    for module in modules[1:]:
-        out = out + module(x)
-    return out / len(modules) if len(modules) > 1 else out
+    return branch_mean(x, [module(x) for module in modules])
 
 
 class MultiBranch(nn.Module):

@@ -40,7 +40,7 @@ def main() -> None:
     scorer = backend.scorer(0)
     subspace = backend.subspace
     archs = [subspace.decode(row) for row in subspace.all_indices()]
-    metrics = scorer.evaluate_many(archs)
+    metrics = scorer.evaluate_all(archs)  # accuracy too (the default space computes it for the front only)
     ops = scorer.op_scores(numpy_stream(space.config.seed, "op-scores", 0), ("angle", "accuracy"))
     if group.is_main:
         with open(args.out, "w") as f:

@@ -134,22 +134,22 @@ def test_a_run_killed_mid_phase_resumes_bit_for_bit(reference: Path, tmp_path: P
 
 def test_a_run_killed_while_scoring_resumes_from_the_finished_phase(reference: Path, tmp_path: Path,
                                                                     monkeypatch) -> None:
-    real = FewShotScorer.evaluate
+    real = FewShotScorer._compute_many
     calls = []
 
-    def evaluate_then_die(self, arch):
+    def evaluate_then_die(self, archs, metrics):
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) == 2:  # the first generation is scored, the second not
             raise Killed
-        return real(self, arch)
+        return real(self, archs, metrics)
 
-    monkeypatch.setattr(FewShotScorer, "evaluate", evaluate_then_die)
+    monkeypatch.setattr(FewShotScorer, "_compute_many", evaluate_then_die)
     out = tmp_path / "run"
     with pytest.raises(Killed):
         search(out)
     trained = [row for row in read_jsonl(out / "metrics.jsonl") if row["kind"] == "few_shot_epoch"]
     assert len(trained) == OWNERS
-    monkeypatch.setattr(FewShotScorer, "evaluate", real)
+    monkeypatch.setattr(FewShotScorer, "_compute_many", real)
     resume(out)
     assert differences(reference, out) == []
     assert [e["round"] for e in events(out, "few_shot_split")] == [0, 1]

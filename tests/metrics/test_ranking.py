@@ -55,3 +55,15 @@ def test_precision_at_k_refuses_bad_k(k):
 def test_lengths_must_match():
     with pytest.raises(ValueError, match="differ in length"):
         kendall_tau([1, 2, 3], [1, 2])
+
+
+@pytest.mark.parametrize("statistic", [kendall_tau, spearman_rho, lambda x, y: precision_at_k(x, y, 1)])
+def test_nan_is_refused(statistic):
+    with pytest.raises(ValueError, match="NaN"):
+        statistic([1.0, float("nan"), 3.0], [1.0, 2.0, 3.0])
+
+
+def test_constant_or_single_arrays_rank_nothing():
+    assert kendall_tau([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]) == 0.0
+    assert spearman_rho([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]) == 0.0
+    assert kendall_tau([1.0], [2.0]) == 0.0 and spearman_rho([], []) == 0.0

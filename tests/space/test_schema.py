@@ -172,6 +172,13 @@ def test_cells_only_operator_in_a_chain(tmp_path: Path, tiny_space_dict: dict) -
     assert "cell edges" in err.message
 
 
+def test_unknown_recorded_metric(tmp_path: Path, tiny_space_dict: dict) -> None:
+    tiny_space_dict["search"]["scoring"] = {"record": ["angle", "acuracy"]}
+    err = error_of(write(tmp_path, tiny_space_dict))
+    assert err.key == "search.scoring.record[1]"
+    assert "unknown metric 'acuracy' (did you mean 'accuracy'?)" in err.message
+
+
 def test_initial_operator_not_in_pool(tmp_path: Path, tiny_space_dict: dict) -> None:
     tiny_space_dict["initial"] = {"size": None, "ops": ["conv_k3", "conv_k5"]}
     err = error_of(write(tmp_path, tiny_space_dict))

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_SPACE, multi_branch_stages
+from conftest import TINY_SPACE, multi_branch_stages, perturb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -42,18 +42,6 @@ SPACE = space_from_dict(multi_space_dict(), "<multi>")
 # operators with one kernel, with two (sep), and parameter-free ones (the abs definition gives pools a direction)
 SMALL = SPACE.subspace({"s1.b1": ("conv_k3", "sep_k3", "skip"), "s2.b1": ("conv_k3", "avg_pool_k3", "skip"),
                         "s2.b2": ("sep_k3", "avg_pool_k3", "skip")})
-
-
-def perturb(net: nn.Module, seed: int, scale: float = 0.1) -> None:
-    """Stand in for training: move every weight and BN statistic away from its initial value."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=gen))
-        for m in net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
 
 
 def inputs(space: SearchSpace, n: int = 4, seed: int = 0) -> torch.Tensor:

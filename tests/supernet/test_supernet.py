@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import perturb
 from torch import nn
 
 from evospace.space import InactiveOpError, SearchSpace, Subspace
 from evospace.supernet import Supernet, batch_norms, build_model, recalibrated
-
-
-def perturb(net: nn.Module, seed: int) -> None:
-    """Stand in for training: move every weight and BN statistic away from its initial value."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=gen))
-        for bn in batch_norms([net]):
-            bn.running_mean.copy_(torch.randn(bn.running_mean.shape, generator=gen))
-            bn.running_var.copy_(0.5 + torch.rand(bn.running_var.shape, generator=gen))
 
 
 def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
