@@ -25,7 +25,7 @@ from safetensors.torch import load as st_load
 from torch import nn
 from tqdm.auto import tqdm
 
-from evospace.data import load_data
+from evospace.data import load_space_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError, closest
 from evospace.run.run import Run
@@ -525,8 +525,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
         model.load_state_dict({k: v.to(dev) for k, v in weights.items()}, strict=True)
         load_optimizer_tensors(model, optimizer, momentum)
     cfg = space.config.data
-    data = load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples, split_seed=space.config.seed,
-                     device=dev)
+    data = load_space_data(cfg, split_seed=space.config.seed, device=dev)
     start_epoch = state["epoch"]
     if on_start is not None:
         on_start(start_epoch)
@@ -606,5 +605,6 @@ def _short(value: object) -> str:
 
 
 def _bar(total: int, initial: int, out: Path) -> tqdm:
-    return tqdm(total=total, initial=initial, desc=f"train {out.name}", unit="epoch", leave=False, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=f"train {out.name}", unit="epoch", leave=False, dynamic_ncols=True,
+                disable=None)  # no bar when stderr is not a terminal
 

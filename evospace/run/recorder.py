@@ -26,11 +26,13 @@ from evospace.version import __version__
 __all__ = ["Recorder", "Snapshotted", "Checkpointed", "create_run"]
 
 
-def create_run(store: RunStore, space: SearchSpace, oracle: dict | None) -> None:
+def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, data: dict | None = None) -> None:
     """Start a run directory: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
 
     Args:
         oracle: how the run's oracle is rebuilt on resume (``None`` for a supernet).
+        data: the data's record (``evospace.data.data_record``: fingerprint, sample shape, split sizes), checked
+            on resume; ``None`` for an oracle.
 
     Raises:
         RunError: the directory holds a run already (of this space or another) or other files.
@@ -47,6 +49,7 @@ def create_run(store: RunStore, space: SearchSpace, oracle: dict | None) -> None
         "fingerprint": space.fingerprint(),
         "seed": space.config.seed,
         "oracle": oracle,
+        "data": data,
         "versions": {"evospace": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })

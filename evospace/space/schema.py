@@ -47,10 +47,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "mnist1d"  # registered data set: mnist1d | digits
+    name: str = "mnist1d"  # registered data set: mnist1d | digits | npz | csv | one registered with register_dataset
     val_fraction: float = 0.2  # share of the training data held out to score architectures
     batch_size: int = 128  # samples per supernet training step
-    samples: int | None = None  # total samples to generate (None: the data set's default)
+    samples: int | None = None  # total samples to generate (None: the data set's default); files: a training subset
+    path: str | None = None  # the file of a data set read from disk (npz, csv); relative to the current directory
+    target: str | None = None  # csv: the column holding the labels
 
 
 @dataclass(frozen=True)

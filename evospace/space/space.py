@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evospace.data import DataInfo, dataset_info
+from evospace.data import DataInfo, DataRequest, check_request, dataset_info
 from evospace.errors import DataError, SpaceError, closest
 from evospace.space.branches import BranchBounds, split_branches
 from evospace.space.costs import fixed_cost, operator_costs, total
@@ -212,22 +212,39 @@ def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     return space_from_dict(data, str(path))
 
 
-def space_from_dict(data: dict, source: str) -> SearchSpace:
-    """Validate plain space data (as read from YAML) and derive the choice points."""
+def space_from_dict(data: dict, source: str, data_info: DataInfo | None = None) -> SearchSpace:
+    """Validate plain space data (as read from YAML) and derive the choice points.
+
+    Args:
+        data_info: the data set's sample shape as a run recorded it (``run.yaml``): a recorded run opens without
+            its data (a file moved, a data set registered only by the script that searched). ``None``: ask the
+            data set (which may read its file).
+    """
     config = from_dict(SpaceConfig, data, source)
-    return _validate(config, source)
+    if config.data.path is not None:  # relative to the current directory; recorded absolute, so a run resumes anywhere
+        absolute = str(Path(config.data.path).expanduser().absolute())
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=absolute))
+    return _validate(config, source, data_info)
 
 
-def _validate(config: SpaceConfig, source: str) -> SearchSpace:
+def _describe_data(config: SpaceConfig, source: str) -> DataInfo:
+    """The data set's sample shape; its errors become the space's, at the key that chose what failed."""
+    data = config.data
+    request = DataRequest(samples=data.samples, path=data.path, target=data.target)
+    try:
+        check_request(data.name, request)
+        return dataset_info(data.name, request)
+    except DataError as err:
+        raise SpaceError(source, err.key or "data.name", str(err)) from None
+
+
+def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = None) -> SearchSpace:
     def fail(key: str, message: str) -> None:
         raise SpaceError(source, key, message)
 
     if not config.name.strip():
         fail("name", "must not be empty")
-    try:
-        info = dataset_info(config.data.name)
-    except DataError as err:
-        raise SpaceError(source, "data.name", str(err)) from None
+    info = data_info if data_info is not None else _describe_data(config, source)
     if not 0.0 < config.data.val_fraction < 1.0:
         fail("data.val_fraction", f"must be between 0 and 1 (exclusive), got {config.data.val_fraction}")
     if config.data.batch_size < 1:
