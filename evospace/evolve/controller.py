@@ -41,8 +41,9 @@ from evospace.errors import BudgetExhausted, Interrupted, RunError
 from evospace.evolve.backend import Backend, SupernetBackend
 from evospace.evolve.callbacks import dispatch
 from evospace.evolve.decide import RoundDecision, decide_round
+from evospace.evolve.objectives import ObjectiveContext, ObjectiveMetrics, wanted_objectives
 from evospace.evolve.population import evolve
-from evospace.extensions import RoundHooks
+from evospace.extensions import AddedMetrics, RoundHooks, Scorer
 from evospace.run.events import Event, Finished, OpAdded, OpRemoved, Resumed, RoundEnded, RoundStarted, RunStarted
 from evospace.run.recorder import Recorder, create_run
 from evospace.run.resume import restore_snapshot, resume_newest
@@ -121,6 +122,7 @@ class Search:
         self._stop_signal: int | None = None
         self._stop_reason: str | None = None  # a callback's stop(reason)
         self._signalled = False  # whether the last stop check found a signal (on any rank)
+        self._objectives: ObjectiveMetrics | None = None  # objectives the backend does not measure
         self._trainer: RoundTrainer | None = None  # a round's trainer, restored mid-round
         self._lock = None  # held from creation or resume until run() returns
         if backend is None:
@@ -335,7 +337,7 @@ class Search:
         """Evolve a population inside the trained subspace, then score its operators."""
         config = self.space.config.search
         trained = self.state.subspace
-        scorer = self.backend.scorer(r)
+        scorer = self._with_objectives(self.backend.scorer(r), trained)
 
         def evaluate(arch: Arch) -> dict[str, float]:
             self._check_stop()
@@ -378,6 +380,16 @@ class Search:
         metrics = parse_score(config.shrink.score)
         per_op = scorer.op_scores(numpy_stream(self.space.config.seed, "op-scores", r), metrics)
         return _Scored(front, population, logbook, per_op, scorer.evaluated, budget_spent)
+
+    def _with_objectives(self, scorer: Scorer, trained: Subspace) -> Scorer:
+        """The backend's scorer, plus the objectives and limits it does not measure (registered ones, latency)."""
+        names = wanted_objectives(self.space, self.backend.provides)
+        if not names:
+            return scorer
+        if self._objectives is None:  # one context per search: the latency table is read or measured once
+            self._objectives = ObjectiveMetrics(names, ObjectiveContext(self.space, self.device, self.store.path,
+                                                                        self.log), self.group)
+        return AddedMetrics(scorer, self._objectives, names, trained, self.space.labels)
 
     def _record(self, decision: RoundDecision, scored: _Scored, started: float) -> None:
         """Write what round ``decision.round`` decided, once every rank agrees on it."""

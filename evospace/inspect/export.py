@@ -31,6 +31,7 @@ from evospace.errors import EvospaceError, RunError, closest
 from evospace.run.run import Run
 from evospace.run.store import atomic_write, json_bytes, tensors_bytes
 from evospace.space.branches import split_branches
+from evospace.space.objectives import violation
 from evospace.space.ops import Residual
 from evospace.space.schema import apply_overrides, to_dict
 from evospace.space.space import SearchSpace, space_from_dict
@@ -86,7 +87,7 @@ def final_candidates(run: Run, top: int) -> list[dict]:
             key = tuple(row["arch"][label] for label in run.space.labels)
             cost = run.space.cost(row["arch"])
             fits = (limits.max_params is None or cost.params <= limits.max_params) and (
-                limits.max_flops is None or cost.flops <= limits.max_flops)
+                limits.max_flops is None or cost.flops <= limits.max_flops) and not _past_limits(row["metrics"], limits)
             if key in seen or not fits:
                 continue
             seen.add(key)
@@ -95,6 +96,14 @@ def final_candidates(run: Run, top: int) -> list[dict]:
             if len(rows) == top:
                 return rows
     return rows
+
+
+def _past_limits(metrics: dict, limits) -> bool:
+    """Whether recorded metrics break a ``max``/``min`` limit (a metric a run did not record breaks none)."""
+    known = {name: value for name, value in metrics.items() if isinstance(value, (int, float))}
+    maximum = {k: v for k, v in (limits.max or {}).items() if k in known}
+    minimum = {k: v for k, v in (limits.min or {}).items() if k in known}
+    return violation(known, maximum, minimum) > 0
 
 
 def arch_record(space: SearchSpace, arch: Arch, **extra: object) -> dict:

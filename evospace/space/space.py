@@ -15,9 +15,9 @@ from evospace.data import DataInfo, DataRequest, check_request, dataset_info
 from evospace.errors import DataError, SpaceError, closest
 from evospace.space.branches import BranchBounds, split_branches
 from evospace.space.costs import fixed_cost, operator_costs, total
+from evospace.space.objectives import MAX_OBJECTIVES, UnknownObjectiveError, leading_objectives, objective
 from evospace.space.ops import OpCost, UnknownOpError, parse_op
 from evospace.space.schema import (
-    OBJECTIVES,
     FewShotConfig,
     SpaceConfig,
     apply_overrides,
@@ -341,19 +341,18 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
     if not search.objectives:
         fail("search.objectives", "must list at least one objective, e.g. [accuracy]")
     for i, obj in enumerate(search.objectives):
-        if obj not in OBJECTIVES:
-            fail(f"search.objectives[{i}]", f"unknown objective {obj!r}; expected one of {', '.join(OBJECTIVES)}")
-    if "latency" in search.objectives and skeleton.kind == "chain":
-        fail("search.objectives", "latency is only measured by a tabular oracle (--oracle), which needs a cell "
-                                  "space; use params or flops for a chain")
+        try:
+            objective(obj)
+        except UnknownObjectiveError as err:
+            fail(f"search.objectives[{i}]", str(err))
     if len(set(search.objectives)) != len(search.objectives):
         fail("search.objectives", "lists an objective twice")
-    if search.objectives[0] not in ("accuracy", "angle"):
-        fail("search.objectives[0]", "the first objective must be a supernet metric (accuracy or angle)")
-    for key in ("max_params", "max_flops"):
-        value = getattr(search.constraints, key)
-        if value is not None and value < 1:
-            fail(f"search.constraints.{key}", f"must be ≥ 1 (or null for no limit), got {value}")
+    if search.objectives[0] not in leading_objectives():
+        fail("search.objectives[0]", f"the first objective must be a measure of quality the search maximises "
+                                     f"({' or '.join(leading_objectives())}), got {search.objectives[0]!r}")
+    if len(search.objectives) > MAX_OBJECTIVES:
+        fail("search.objectives", f"at most {MAX_OBJECTIVES} objectives, got {len(search.objectives)}")
+    _check_constraints(search.constraints, fail)
     if search.shrink.keep < 1:
         fail("search.shrink.keep", f"must be ≥ 1 (a choice point is never emptied), got {search.shrink.keep}")
     if search.shrink.keep > len(config.pool):
@@ -386,6 +385,24 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
     space = SearchSpace(config, source, info, tuple(choice_points))
     _check_feasible(space, source)
     return space
+
+
+def _check_constraints(constraints, fail) -> None:
+    """Limits: positive costs; ``max``/``min`` keyed by registered objectives other than params and FLOPs."""
+    for key in ("max_params", "max_flops"):
+        value = getattr(constraints, key)
+        if value is not None and value < 1:
+            fail(f"search.constraints.{key}", f"must be ≥ 1 (or null for no limit), got {value}")
+    for side in ("max", "min"):
+        for name in getattr(constraints, side) or {}:
+            key = f"search.constraints.{side}.{name}"
+            if name in ("params", "flops"):
+                fail(key, f"use search.constraints.max_{name}: it is repaired (cheaper operators swapped in), "
+                          f"not penalised")
+            try:
+                objective(name)
+            except UnknownObjectiveError as err:
+                fail(key, str(err))
 
 
 def _stage_bounds(stage, key: str, pool_size: int, kind: str, fail) -> BranchBounds | None:
