@@ -16,7 +16,7 @@ import hashlib
 import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from evospace.data import load_space_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError, closest
+from evospace.inspect.formats import check_formats, write_formats
 from evospace.run.run import Run
 from evospace.run.store import atomic_write, json_bytes, tensors_bytes
 from evospace.space.branches import split_branches
@@ -113,8 +114,13 @@ def arch_record(space: SearchSpace, arch: Arch, **extra: object) -> dict:
             "fingerprint": space.fingerprint(), "space_config": space.to_config()}
 
 
-def export_run(run: Run, top: int, out: str | Path) -> list[Path]:
+def export_run(run: Run, top: int = 3, out: str | Path | None = None, formats: Sequence[str] = ()) -> list[Path]:
     """Write ``out/topN/{arch.json, model.py}`` for the run's best ``top`` architectures.
+
+    Args:
+        out: the directory (default ``RUN/export``).
+        formats: also write the model (its initial weights: for a runtime on the target device) as ``onnx``
+            (``model.onnx``) and/or ``torchscript`` (``model.torchscript.pt``); :func:`retrain` writes trained ones.
 
     Returns:
         The directories written, best first (fewer than ``top`` if the round offers fewer).
@@ -124,7 +130,8 @@ def export_run(run: Run, top: int, out: str | Path) -> list[Path]:
     """
     if top < 1:
         raise EvospaceError(f"--top must be ≥ 1, got {top}")
-    out = Path(out)
+    check_formats(formats)
+    out = Path(out) if out is not None else run.path / "export"
     written = []
     for rank, row in enumerate(final_candidates(run, top), start=1):
         directory = out / f"top{rank}"
@@ -132,8 +139,14 @@ def export_run(run: Run, top: int, out: str | Path) -> list[Path]:
                              metrics=row["metrics"], run=str(run.path), run_finished=run.finished)
         atomic_write(directory / "arch.json", json_bytes(record))
         atomic_write(directory / "model.py", model_source(run.space, row["arch"]).encode())
+        if formats:
+            write_formats(build_model(run.space, row["arch"]), directory, _input_shape(run.space), formats)
         written.append(directory)
     return written
+
+
+def _input_shape(space: SearchSpace) -> tuple[int, ...]:
+    return (1, space.data.channels) + (space.data.side,) * space.config.skeleton.dims
 
 
 # -- model.py --------------------------------------------------------------------------------------
@@ -490,7 +503,7 @@ WEIGHTS, OPTIMIZER, STATE, RESULT, ARCH = ("weights.safetensors", "optimizer.saf
 def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_shift: int | None = None,
             device: str = "auto", progress: bool = False,
             on_start: Callable[[int], None] | None = None,
-            on_epoch: Callable[[int, dict], None] | None = None) -> Retrained:
+            on_epoch: Callable[[int, dict], None] | None = None, formats: Sequence[str] = ()) -> Retrained:
     """Train ``spec``'s architecture from scratch into ``out``; continue there if it was interrupted.
 
     After every epoch ``out`` holds ``weights.safetensors``, ``optimizer.safetensors`` and (written last,
@@ -505,6 +518,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
         max_shift: random-shift range; ``None``: the data set's usual augmentation.
         on_start: called with the number of epochs found on disk once ``out`` is accepted and training starts.
         on_epoch: called with (epoch index, history row) once the epoch is on disk; may raise to stop.
+        formats: also write the trained model as ``onnx`` and/or ``torchscript`` into ``out`` at the end.
 
     Returns:
         The result (``val_acc``, ``test_acc``, ``params``, ``flops``, ``seconds``, ..., as in result.json) and
@@ -515,6 +529,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     """
     if epochs < 1:
         raise EvospaceError(f"--epochs must be ≥ 1, got {epochs}")
+    check_formats(formats)
     out = Path(out)
     space, arch = spec.space, spec.arch
     shift = usual_shift(space.config.data.name) if max_shift is None else max_shift
@@ -528,6 +543,10 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     if state is None:
         state = {"settings": settings, "epoch": 0, "seconds": 0.0, "history": [], "files": {}}
     elif state["epoch"] >= epochs and (out / RESULT).exists():
+        if formats:
+            weights, _ = _load_checked(out, state)
+            model.load_state_dict(weights, strict=True)
+            write_formats(model, out, _input_shape(space), formats)
         return Retrained(json.loads((out / RESULT).read_text()), state["epoch"], True)
     else:
         weights, momentum = _load_checked(out, state)
@@ -572,6 +591,8 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
               "max_shift": shift, "arch": arch, "space": space.name, "train_samples": len(data.y_train),
               "val_samples": len(data.y_val), "test_samples": len(data.y_test), "device": str(dev)}
     atomic_write(out / RESULT, json_bytes(result))
+    if formats:
+        write_formats(model, out, _input_shape(space), formats)
     return Retrained(result, start_epoch, False)
 
 
