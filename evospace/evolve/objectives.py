@@ -20,7 +20,7 @@ from torch import nn
 from evospace.distributed import Group, on_main
 from evospace.errors import EvospaceError
 from evospace.metrics.latency import LatencyTable, measure_table, table_for_run
-from evospace.space.objectives import objective
+from evospace.space.objectives import UnknownObjectiveError, objective
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
@@ -65,11 +65,23 @@ class ObjectiveContext:
         return self.latency_table().estimate(self.space, arch)
 
 
+MEASURED_HERE = ("latency",)  # built-in objectives evospace measures itself when the backend does not
+
+
 def wanted_objectives(space: SearchSpace, provided: Sequence[str]) -> tuple[str, ...]:
-    """The objectives and limited names of ``space`` that a backend providing ``provided`` does not measure."""
+    """The objectives and limited names of ``space`` that evospace computes because a backend providing
+    ``provided`` does not: registered functions, and latency. Any other name is the backend's (or a round
+    extension's, through its scorer)."""
     limits = space.config.search.constraints
     names = list(space.config.search.objectives) + list(limits.max or {}) + list(limits.min or {})
-    return tuple(dict.fromkeys(name for name in names if name not in provided))
+    return tuple(dict.fromkeys(name for name in names if name not in provided and _computed_here(name)))
+
+
+def _computed_here(name: str) -> bool:
+    try:
+        return objective(name).fn is not None or name in MEASURED_HERE
+    except UnknownObjectiveError:
+        return False
 
 
 class ObjectiveMetrics:

@@ -33,7 +33,7 @@ import numpy as np
 from deap import base, tools
 
 from evospace.space.branches import branch_key, split_branches
-from evospace.space.objectives import objective, violation
+from evospace.space.objectives import minimised, violation
 from evospace.space.ops import OpCost
 from evospace.space.schema import ConstraintsConfig, PopulationConfig
 from evospace.space.subspace import Arch, Subspace
@@ -77,7 +77,7 @@ def fitness(metrics: dict[str, float], objectives: tuple[str, ...], limits: Cons
     excess = violation(metrics, limits.max, limits.min)
     if excess > 0:
         return tuple(PENALTY * (1.0 + excess) for _ in objectives)
-    return tuple(-metrics[o] if objective(o).minimised else metrics[o] for o in objectives)
+    return tuple(-metrics[o] if minimised(o) else metrics[o] for o in objectives)
 
 
 def fitness_class(n_objectives: int) -> type[base.Fitness]:

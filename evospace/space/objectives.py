@@ -20,6 +20,7 @@ from typing import Any, Literal
 from evospace.errors import closest
 
 __all__ = ["Objective", "ObjectiveFn", "register_objective", "objective", "list_objectives", "leading_objectives",
+           "minimised",
            "UnknownObjectiveError", "BUILT_IN", "MAX_OBJECTIVES", "violation"]
 
 Direction = Literal["maximize", "minimize"]
@@ -110,6 +111,13 @@ def objective(name: str) -> Objective:
 def list_objectives() -> list[str]:
     """Every registered name: the built-in ones first, in their order, then the user's."""
     return list(_OBJECTIVES)
+
+
+def minimised(name: str) -> bool:
+    """Whether the search pushes ``name`` down; a metric that is not registered (added by a round extension to a
+    space built without validation) is maximised."""
+    entry = _OBJECTIVES.get(name)
+    return entry is not None and entry.minimised
 
 
 def leading_objectives() -> list[str]:
