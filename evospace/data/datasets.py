@@ -135,8 +135,8 @@ def list_datasets() -> list[str]:
 def _entry(name: str) -> _Entry:
     if name not in _DATASETS:
         raise DataError(f"unknown data set {name!r}{closest(name, _DATASETS)}; known: {', '.join(list_datasets())} "
-                        f"(a data set of your own is registered with evospace.register_dataset in the process that "
-                        f"searches)")
+                        f"(one of your own is registered with evospace.register_dataset; on the command line, "
+                        f"--import the code that registers it)")
     return _DATASETS[name]
 
 

@@ -104,7 +104,8 @@ def objective(name: str) -> Objective:
     if name not in _OBJECTIVES:
         raise UnknownObjectiveError(f"unknown objective {name!r}{closest(name, _OBJECTIVES)}; expected one of "
                                     f"{', '.join(list_objectives())} (one of your own is registered with "
-                                    f"evospace.register_objective in the process that searches)")
+                                    f"evospace.register_objective; on the command line, --import the code that "
+                                    f"registers it)")
     return _OBJECTIVES[name]
 
 
