@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evospace.data import load_data
+from evospace.data import load_space_data
 from evospace.evolve import combined_scores
 from evospace.metrics import (
     DEFINITIONS,
@@ -241,8 +241,7 @@ def main() -> int:
           f"calibrated score: signals {', '.join(scoring.signals)}; prior {', '.join(scoring.prior)}; "
           f"{scoring.anchors} anchors x {scoring.anchor_epochs} epochs; ridge {scoring.ridge:g}")
     print(f"training {seeds} supernet seed(s) for {epochs} epoch(s) each", flush=True)
-    data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
-                     split_seed=cfg.seed)
+    data = load_space_data(cfg.data, split_seed=cfg.seed)
 
     per_seed, saved = [], {}
     counts = sorted({0, 4, 8, 16, scoring.anchors})

@@ -7,14 +7,23 @@ Public API (everything else may change)::
     run = evospace.Run.open("runs/demo")
     model = evospace.build_model(space, result.best["arch"])
 
+Your own problem: ``register_dataset(name, factory)`` (a space's ``data.name``), ``register_objective(name, fn,
+direction)`` (``search.objectives`` and ``search.constraints``), ``Search(..., callbacks=[...])``, and
+``export_run`` / ``retrain`` for the architectures found. Messages go to ``logging.getLogger("evospace")``,
+which the library leaves unconfigured (the command line sends it to stderr).
+
 Under ``torchrun`` the same script runs on every process: ``Search`` joins the process group from the
 launcher's environment (or pass ``group=evospace.join_group(device, timeout)``); only rank 0 writes.
 """
 
+import logging
+
+from evospace.data import DataInfo, DataRequest, register_dataset
 from evospace.distributed import DistributedError, Group
 from evospace.distributed import group as join_group
 from evospace.errors import DataError, EvospaceError, Interrupted, RunError, SpaceError
-from evospace.evolve import Search, SearchResult
+from evospace.evolve import Callback, ObjectiveContext, Search, SearchResult
+from evospace.inspect import export_run, resolve_arch, retrain
 from evospace.run import Run
 from evospace.space import (
     Arch,
@@ -24,6 +33,7 @@ from evospace.space import (
     create_op,
     list_ops,
     load_space,
+    register_objective,
     register_op,
 )
 from evospace.supernet import Supernet, build_model
@@ -31,6 +41,15 @@ from evospace.version import __version__
 
 __all__ = [
     "Arch",
+    "Callback",
+    "DataInfo",
+    "DataRequest",
+    "ObjectiveContext",
+    "export_run",
+    "register_dataset",
+    "register_objective",
+    "resolve_arch",
+    "retrain",
     "ChoicePoint",
     "DataError",
     "DistributedError",
@@ -53,3 +72,5 @@ __all__ = [
     "register_op",
     "__version__",
 ]
+
+logging.getLogger("evospace").addHandler(logging.NullHandler())  # a library configures no output of its own

@@ -46,7 +46,16 @@ class RunError(EvospaceError):
 
 
 class DataError(EvospaceError):
-    """A data set cannot be built or read."""
+    """A data set cannot be built or read.
+
+    Args:
+        message: what was wrong and what to do.
+        key: the space file's key that chose what failed (``data.path``), for the error line of a space.
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)
 
 
 class Interrupted(EvospaceError):

@@ -9,6 +9,7 @@ from pathlib import Path
 from evospace.cli.parser import command, info
 from evospace.errors import Interrupted
 from evospace.inspect.export import export_run, resolve_arch, retrain
+from evospace.inspect.formats import FORMATS
 from evospace.run.run import Run
 from evospace.space import load_space
 from evospace.supernet.standalone import RETRAIN_EPOCHS, usual_shift
@@ -20,7 +21,7 @@ __all__ = ["cmd_export", "cmd_train"]
 def cmd_export(args: argparse.Namespace) -> int:
     run = Run.open(args.run)
     out = Path(args.out) if args.out else run.path / "export"
-    directories = export_run(run, args.top, out)
+    directories = export_run(run, args.top, out, formats=_formats(args))
     first = run.space.config.search.objectives[0]
     if not run.finished:
         info(f"note: {run.path} is not finished; these come from its last finished round")
@@ -43,6 +44,17 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=3, help="how many architectures (default 3): the final front, "
                    "filled up from the final population by its first objective")
     p.add_argument("--out", help="output directory (default RUN/export); one subdirectory topN per architecture")
+    format_args(p, "with its initial weights (to try the target device's runtime; `evospace train` writes trained "
+                   "ones)")
+
+
+def format_args(p: argparse.ArgumentParser, weights: str) -> None:
+    p.add_argument("--onnx", action="store_true", help=f"also write model.onnx, {weights} (needs evospace[onnx])")
+    p.add_argument("--torchscript", action="store_true", help=f"also write model.torchscript.pt, {weights}")
+
+
+def _formats(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(name for name in FORMATS if getattr(args, name))
 
 
 @command("train", "train an architecture from scratch (arch.json, or a run's best) and report test accuracy")
@@ -62,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         done = retrain(spec, out, epochs=epochs, seed=args.seed, max_shift=shift, device=args.device,
-                       progress=not args.quiet, on_start=announce)
+                       progress=not args.quiet, on_start=announce, formats=_formats(args))
     except KeyboardInterrupt:
         raise Interrupted(f"stopped; {out} holds the last finished epoch: run the same command again to "
                           f"continue from it") from None
@@ -88,3 +100,4 @@ def _(p: argparse.ArgumentParser) -> None:
                    help="change the space for training, e.g. --set data.samples=20000 (repeatable)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto: CUDA when present)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    format_args(p, "with the trained weights")

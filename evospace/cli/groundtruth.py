@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from evospace.cli.parser import command, info, space_args
-from evospace.data import load_data
+from evospace.data import load_space_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError
 from evospace.metrics.groundtruth import build_ground_truth, noise_ceiling
@@ -34,12 +34,11 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     if args.sample is not None:
         size = min(size, args.sample)
     cfg = space.config
-    data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
-                     split_seed=cfg.seed, device=resolve_device(args.device))
+    data = load_space_data(cfg.data, split_seed=cfg.seed, device=resolve_device(args.device))
     info(f"ground truth of {space.name}: {size:,} architectures x {args.seeds} seeds x {args.epochs} epochs "
           f"→ {args.out}")
-    bar = tqdm(total=size if args.limit is None else min(args.limit, size), unit="arch", disable=args.quiet,
-               smoothing=0.05)
+    bar = tqdm(total=size if args.limit is None else min(args.limit, size), unit="arch", smoothing=0.05,
+               disable=True if args.quiet else None)  # None: no bar when stderr is not a terminal
 
     def progress(done: int, total: int) -> None:
         bar.total = total

@@ -4,18 +4,27 @@ Each subcommand is a function ``cmd_NAME(args) -> int`` registered with :func:`c
 group (``cli/search.py``, ``cli/inspect.py``, ``cli/export.py``, ``cli/groundtruth.py``); the parser is built
 from the registry, so a new subcommand is one decorated function. Every user error is one line on stderr and
 exit status 2, never a traceback.
+
+Messages go through ``logging.getLogger("evospace")``: :func:`main` sends that logger to stderr (a library user
+configures it as they like). ``--import MODULE_OR_FILE`` runs the user's code that registers data sets and
+objectives before the command, so a run searched on them can be resumed, inspected and exported from here.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from evospace.distributed import Group, MirroredError, leave
 from evospace.distributed import group as join_group
 from evospace.errors import EvospaceError, Interrupted
+from evospace.version import __version__
 
 __all__ = ["main", "build_parser", "command", "info", "space_args", "device_args", "join"]
 
@@ -37,9 +46,12 @@ def command(name: str, help: str) -> Callable:
     return decorator
 
 
+logger = logging.getLogger("evospace")
+
+
 def info(message: str) -> None:
-    """A status line for people: on stderr, so that stdout stays the command's output."""
-    print(message, file=sys.stderr, flush=True)
+    """A status line for people, through the ``evospace`` logger (on stderr, so that stdout stays the output)."""
+    logger.info(message)
 
 
 def space_args(p: argparse.ArgumentParser) -> None:
@@ -65,6 +77,10 @@ def join(args: argparse.Namespace) -> Group:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evospace", description="Neural architecture search that evolves "
                                      "its own search space.")
+    parser.add_argument("--version", action="version", version=f"evospace {__version__}")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE|FILE.py",
+                        help="import Python code first, e.g. one that calls evospace.register_dataset or "
+                             "register_objective (repeatable; a module name is looked up from the current directory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (setup, run, help_text) in _COMMANDS.items():
@@ -79,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     failed = True
+    handler = _log_to_stderr()
     try:
+        for name in args.imports:
+            import_user_code(name)
         status = int(args.command_handler(args) or 0)
         failed = False
         return status
@@ -95,4 +114,41 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     finally:
+        logger.removeHandler(handler)
         leave(wait=not failed)  # after a failure the peers may be gone: do not wait for them
+
+
+def _log_to_stderr() -> logging.Handler:
+    """The command line's log: INFO and above from the ``evospace`` logger, as bare lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    return handler
+
+
+def import_user_code(name: str) -> None:
+    """Import ``name``: a ``.py`` file, or a module found from the current directory or the installed packages.
+
+    Raises:
+        EvospaceError: it cannot be found (its own errors keep their traceback: they are the user's code's).
+    """
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_file():
+            raise EvospaceError(f"--import {name}: no such file")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+        return
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name.split(".")[0] and err.name != name:
+            raise
+        raise EvospaceError(f"--import {name}: no module {name!r} here or among the installed packages; give a "
+                            f"module name or a path to a .py file") from None

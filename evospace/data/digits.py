@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from evospace.data.datasets import DataInfo, register_dataset
+from evospace.data.datasets import DataInfo, DataRequest, register_dataset
 from evospace.errors import DataError
 
 __all__: list[str] = []
 
 
-@register_dataset(DataInfo("digits", dims=2, channels=1, side=8, classes=10))
-def _build_digits(samples: int | None):
+@register_dataset(DataInfo("digits", dims=2, channels=1, side=8, classes=10), reads=("samples",))
+def _build_digits(request: DataRequest):
+    samples = request.samples
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:

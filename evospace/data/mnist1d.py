@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evospace.data.datasets import DataInfo, register_dataset
+from evospace.data.datasets import DataInfo, DataRequest, register_dataset
 from evospace.errors import DataError
 
 __all__ = ["cache_dir", "mnist1d_arrays"]
@@ -69,6 +69,6 @@ def mnist1d_arrays(samples: int | None = None) -> tuple[np.ndarray, np.ndarray, 
             arrays["x_test"][:, None, :].astype(np.float32), arrays["y_test"].astype(np.int64))
 
 
-@register_dataset(DataInfo("mnist1d", dims=1, channels=1, side=40, classes=10))
-def _build_mnist1d(samples: int | None):
-    return mnist1d_arrays(samples)
+@register_dataset(DataInfo("mnist1d", dims=1, channels=1, side=40, classes=10), reads=("samples",))
+def _build_mnist1d(request: DataRequest):
+    return mnist1d_arrays(request.samples)

@@ -6,6 +6,7 @@ from evospace.evolve.backend import (
     Backend,
     SupernetBackend,
 )
+from evospace.evolve.callbacks import Callback
 from evospace.evolve.controller import (
     OracleLoader,
     Search,
@@ -15,6 +16,7 @@ from evospace.evolve.decide import (
     RoundDecision,
     decide_round,
 )
+from evospace.evolve.objectives import ObjectiveContext, ObjectiveMetrics
 from evospace.evolve.oracle import (
     Oracle,
     OracleBackend,
@@ -29,11 +31,12 @@ from evospace.evolve.policy import (
     shrink,
 )
 from evospace.evolve.population import (
-    MINIMISED,
+    PENALTY,
     EvolutionResult,
     Individual,
     crossover,
     evolve,
+    fitness,
     fitness_class,
     mutate,
     repair,
@@ -41,10 +44,13 @@ from evospace.evolve.population import (
 
 __all__ = [
     "Backend",
+    "Callback",
+    "ObjectiveContext",
+    "ObjectiveMetrics",
     "Decision",
     "EvolutionResult",
     "Individual",
-    "MINIMISED",
+    "PENALTY",
     "Oracle",
     "OracleBackend",
     "OracleLoader",
@@ -57,6 +63,7 @@ __all__ = [
     "crossover",
     "decide_round",
     "evolve",
+    "fitness",
     "fitness_class",
     "grow",
     "mutate",

@@ -48,11 +48,14 @@ class Backend(ABC):
         spec: how to rebuild this backend on resume, recorded in ``run.yaml`` (``oracle``); ``None``: from the
             space alone.
         budget: a query budget: the search then stops when it is spent, not when the space settles.
+        provides: the objectives its scorer measures; the search adds any other one a space names
+            (:mod:`evospace.evolve.objectives`).
     """
 
     kind: str = "supernet"
     spec: dict | None = None
     budget: int | None = None
+    provides: tuple[str, ...] = ("accuracy", "angle", "params", "flops")
 
     @property
     @abstractmethod

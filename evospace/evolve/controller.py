@@ -25,22 +25,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from evospace.data import load_data
+from evospace.data import DataSplits, data_record, info_from_record, load_space_data
 from evospace.distributed import Group, check_batch_split, on_main
 from evospace.distributed import group as join_group
 from evospace.errors import BudgetExhausted, Interrupted, RunError
 from evospace.evolve.backend import Backend, SupernetBackend
+from evospace.evolve.callbacks import dispatch
 from evospace.evolve.decide import RoundDecision, decide_round
+from evospace.evolve.objectives import ObjectiveContext, ObjectiveMetrics, wanted_objectives
 from evospace.evolve.population import evolve
-from evospace.extensions import RoundHooks
+from evospace.extensions import AddedMetrics, RoundHooks, Scorer
 from evospace.metrics.scores import metrics_record
 from evospace.run.events import Event, Finished, OpAdded, OpRemoved, Resumed, RoundEnded, RoundStarted, RunStarted
 from evospace.run.recorder import Recorder, create_run
@@ -57,6 +60,8 @@ __all__ = ["Search", "SearchResult", "OracleLoader"]
 
 OracleLoader = Callable[[dict, SearchSpace], Backend]  # run.yaml's `oracle` entry -> the backend to resume with
 
+logger = logging.getLogger("evospace")
+
 
 @dataclass
 class SearchResult:
@@ -69,6 +74,7 @@ class SearchResult:
     best: dict  # front[0]
     stop_reason: str
     oracle: bool = False  # scored by a tabular oracle rather than a supernet
+    stopped: str | None = None  # why a callback stopped the search before its end (resume it to go on)
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,10 @@ class Search:
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         backend: what scores architectures (default: a supernet trained on the space's data), e.g.
             ``OracleBackend(space, TabularOracle(...), spec)`` for a tabular benchmark.
-        progress: show tqdm progress bars.
-        log: where one-line status messages go.
+        progress: show tqdm progress bars (only when stderr is a terminal).
+        log: where one-line status messages go (default: the ``evospace`` logger, at INFO).
+        callbacks: objects whose ``on_round_start``, ``on_epoch_end``, ``on_generation``, ``on_round_end`` are
+            called as the search goes (:mod:`evospace.evolve.callbacks`); one may call :meth:`stop`.
         group: the run's processes (default: joined from torchrun's environment, else a group of one);
             only rank 0 writes, shows progress and logs.
 
@@ -102,16 +110,20 @@ class Search:
     """
 
     def __init__(self, space: SearchSpace, out: str | Path, *, device: str = "auto", progress: bool = True,
-                 log: Callable[[str], None] = print, backend: Backend | None = None, group: Group | None = None,
-                 _resume: bool = False) -> None:
+                 log: Callable[[str], None] | None = None, backend: Backend | None = None, group: Group | None = None,
+                 callbacks: Sequence[object] = (), _resume: bool = False) -> None:
         self.group = group or join_group(device)
         self.group.hint = f"; continue with `evospace resume {out}` (under torchrun or not)"
         self.space = space
         self.store = RunStore(out) if self.group.is_main else FollowerStore(out)
         self.device = self.group.device(device)
         self.progress = progress and self.group.is_main
-        self.log = log if self.group.is_main else _silent
+        self.log = (log or logger.info) if self.group.is_main else _silent
+        self.callbacks = list(callbacks)
         self._stop_signal: int | None = None
+        self._stop_reason: str | None = None  # a callback's stop(reason)
+        self._signalled = False  # whether the last stop check found a signal (on any rank)
+        self._objectives: ObjectiveMetrics | None = None  # objectives the backend does not measure
         self._trainer: RoundTrainer | None = None  # a round's trainer, restored mid-round
         self._lock = None  # held from creation or resume until run() returns
         if backend is None:
@@ -119,21 +131,25 @@ class Search:
         if not _resume:
             spec = backend.spec if backend else None
             metrics = metrics_record(space.config.search) if spec is None else {"every_architecture": "a table row"}
-            on_main(self.group, lambda: create_run(self.store, space, spec, metrics),
+            data = self._load_data() if backend is None else None  # a data error leaves no run directory behind
+            on_main(self.group, lambda: create_run(self.store, space, spec, metrics,
+                                                   data_record(data) if data is not None else None),
                     "creating the run directory", share=False)
             self._lock = on_main(self.group, self.store.lock, "locking the run", share=False)
-            self._attach(backend)
+            self._attach(backend, data)
             self.state = SearchState.initial(space)
             for event in self._initial_events():
                 self.recorder.event(event)
 
-    def _attach(self, backend: Backend | None) -> None:
-        """Hold ``backend`` (default: the space's supernet on its data) and a recorder of its snapshots."""
+    def _load_data(self) -> DataSplits:
+        return load_space_data(self.space.config.data, split_seed=self.space.config.seed, device=self.device)
+
+    def _attach(self, backend: Backend | None, data: DataSplits | None = None) -> None:
+        """Hold ``backend`` (default: the space's supernet on ``data``, loaded if not given) and a recorder of its
+        snapshots."""
         if backend is None:
-            cfg = self.space.config.data
-            data = load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples,
-                             split_seed=self.space.config.seed, device=self.device)
-            backend = SupernetBackend(self.space, data, self.device, self.group)
+            backend = SupernetBackend(self.space, data if data is not None else self._load_data(), self.device,
+                                      self.group)
         self.backend = backend
         self.recorder = Recorder(self.store, backend, processes=self.group.world, is_main=self.group.is_main)
 
@@ -146,8 +162,8 @@ class Search:
 
     @classmethod
     def resume(cls, path: str | Path, *, device: str = "auto", progress: bool = True,
-               log: Callable[[str], None] = print, group: Group | None = None,
-               load_oracle: OracleLoader | None = None) -> Search:
+               log: Callable[[str], None] | None = None, group: Group | None = None,
+               load_oracle: OracleLoader | None = None, callbacks: Sequence[object] = ()) -> Search:
         """Continue the run in ``path`` from its newest valid snapshot (mid-round if there is one).
 
         A snapshot that fails verification is reported in one line, renamed (``rounds/002.damaged``, never
@@ -158,6 +174,7 @@ class Search:
         number of processes; the same number continues bit for bit.
 
         Args:
+            callbacks: as for :class:`Search` (a resumed search calls ``on_round_start`` for the round it continues).
             load_oracle: rebuilds the backend of a run scored by an oracle from ``run.yaml``'s ``oracle`` entry
                 (``evospace.bench.load_oracle`` for the tabular benchmarks; the command line passes it).
 
@@ -166,7 +183,9 @@ class Search:
         """
         group = group or join_group(device)
         record = on_main(group, RunStore(path).read_record, "reading run.yaml")
-        space = space_from_dict(record["space"], str(Path(path) / "run.yaml"))
+        recorded_data = record.get("data")
+        space = space_from_dict(record["space"], str(Path(path) / "run.yaml"),
+                                info_from_record(recorded_data) if recorded_data else None)
         spec = record.get("oracle")
         backend = None
         if spec:
@@ -175,12 +194,14 @@ class Search:
                                f"{path}`, or pass load_oracle=evospace.bench.load_oracle")
             backend = load_oracle(spec, space)
         self = cls(space, path, device=device, progress=progress, log=log, backend=backend, group=group,
-                   _resume=True)
+                   callbacks=callbacks, _resume=True)
         if record.get("fingerprint") not in (None, space.fingerprint()):
             raise RunError(f"{self.store.run_yaml}: the recorded space does not match its fingerprint; "
                            f"the run was edited by hand")
         self._lock = on_main(group, self.store.lock, "locking the run", share=False)
         self._attach(backend)
+        if recorded_data and isinstance(self.backend, SupernetBackend):
+            _check_same_data(recorded_data, data_record(self.backend.data), self.store.run_yaml)
         resumed = resume_newest(self.store, group, lambda kind, snap: restore_snapshot(kind, snap, space, self.backend),
                                 self.log)
         if resumed is None:  # only interrupted writes: the run stopped before its first checkpoint
@@ -210,22 +231,46 @@ class Search:
         return self.state.finished
 
     def run(self) -> SearchResult:
-        """Run rounds until the stop rule holds; SIGINT/SIGTERM checkpoint and raise :class:`Interrupted`."""
+        """Run rounds until the stop rule holds (or a callback stops the search: ``result.stopped`` says why).
+
+        Raises:
+            Interrupted: SIGINT or SIGTERM stopped the search, after a checkpoint.
+        """
         with self._locked(), self._signals_caught():
-            while not self.state.finished:
-                r = self.state.round
-                started = time.perf_counter()
-                trainer = self._trainer if self._trainer is not None else self._start_round(r)
-                if trainer is not None:  # (a round-start callback would go here)
-                    self._train(trainer)
-                    self.backend.after_training(trainer, self._hooks(trainer))
-                self._trainer = None
-                scored = self._score(r)
-                decision = decide_round(self.space, self.state, scored.front, scored.per_op,
-                                        budget_spent=scored.budget_spent, budgeted=bool(self.backend.budget))
-                self._record(decision, scored, started)
-                self._advance(decision)  # (a round-end callback would go here)
+            try:
+                while not self.state.finished:
+                    r = self.state.round
+                    started = time.perf_counter()
+                    trainer = self._trainer if self._trainer is not None else self._start_round(r)
+                    self._callback("on_round_start", r)
+                    if trainer is not None:
+                        self._train(trainer)
+                        self.backend.after_training(trainer, self._hooks(trainer))
+                    self._trainer = None
+                    scored = self._score(r)
+                    decision = decide_round(self.space, self.state, scored.front, scored.per_op,
+                                            budget_spent=scored.budget_spent, budgeted=bool(self.backend.budget))
+                    self._record(decision, scored, started)
+                    self._advance(decision)
+                    self._callback("on_round_end", decision)
+            except _Stopped:
+                self.log(f"stopped: {self._stop_reason}; continue with `evospace resume {self.store.path}`")
+                return self.result()
         return self.result()
+
+    def stop(self, reason: str = "stopped by a callback") -> None:
+        """Ask the search to stop at the next safe point, after a checkpoint; :meth:`run` then returns.
+
+        Meant for callbacks; the run stays resumable (``evospace resume``).
+        """
+        self._stop_reason = reason
+
+    def _callback(self, hook: str, *args) -> None:
+        """Call the callbacks' ``hook``; stop here if one of them (on any rank) asked to."""
+        if not self.callbacks:
+            return
+        dispatch(self.callbacks, hook, self, *args)
+        self._check_stop()
 
     def _start_round(self, r: int) -> RoundTrainer | None:
         subspace = self.state.subspace
@@ -240,7 +285,7 @@ class Search:
                         initial=trainer.global_step)
         last_checkpoint = trainer.global_step
 
-        def maybe_checkpoint(t: RoundTrainer) -> bool:  # (an epoch-end callback would go in the loop below)
+        def maybe_checkpoint(t: RoundTrainer) -> bool:
             nonlocal last_checkpoint
             stop = self._stop_requested()
             if t.global_step - last_checkpoint >= config.checkpoint_every or stop:
@@ -258,6 +303,7 @@ class Search:
                 self._after_epoch(trainer, figures.epoch)
                 if bar is not None:
                     bar.set_postfix(loss=f"{figures.loss:.3f}", acc=f"{figures.train_acc:.3f}")
+                dispatch(self.callbacks, "on_epoch_end", self, trainer.round, dict(vars(figures)))
                 if not trainer.done:
                     maybe_checkpoint(trainer)
         finally:
@@ -294,7 +340,7 @@ class Search:
         """Evolve a population inside the trained subspace, then score its operators."""
         config = self.space.config.search
         trained = self.state.subspace
-        scorer = self.backend.scorer(r)
+        scorer = self._with_objectives(self.backend.scorer(r), trained)
 
         def evaluate(arch: Arch) -> dict[str, float]:
             self._check_stop()
@@ -307,11 +353,12 @@ class Search:
         first = config.objectives[0]
         bar = self._bar(config.population.generations + 1, f"round {r + 1}/{config.rounds} evolve")
 
-        def on_generation(entry: dict) -> None:  # (a generation callback would go here)
+        def on_generation(entry: dict) -> None:
             self.recorder.metrics({"kind": "generation", "round": r, **entry})
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({f"best {first}": f"{entry[first]['max']:.3f}"})
+            self._callback("on_generation", r, entry)
 
         budget_spent = False
         try:
@@ -339,6 +386,16 @@ class Search:
         metrics = parse_score(config.shrink.score)
         per_op = scorer.op_scores(numpy_stream(self.space.config.seed, "op-scores", r), metrics)
         return _Scored(front, population, logbook, per_op, scorer.evaluated, budget_spent)
+
+    def _with_objectives(self, scorer: Scorer, trained: Subspace) -> Scorer:
+        """The backend's scorer, plus the objectives and limits it does not measure (registered ones, latency)."""
+        names = wanted_objectives(self.space, self.backend.provides)
+        if not names:
+            return scorer
+        if self._objectives is None:  # one context per search: the latency table is read or measured once
+            self._objectives = ObjectiveMetrics(names, ObjectiveContext(self.space, self.device, self.store.path,
+                                                                        self.log), self.group)
+        return AddedMetrics(scorer, self._objectives, names, trained, self.space.labels)
 
     def _record(self, decision: RoundDecision, scored: _Scored, started: float) -> None:
         """Write what round ``decision.round`` decided, once every rank agrees on it."""
@@ -405,35 +462,68 @@ class Search:
         self._stop_signal = signum
 
     def _stop_requested(self) -> bool:
-        """Whether a signal asked this process (or, in a process group, any rank) to stop.
+        """Whether a signal or a callback asked this process (or, in a process group, any rank) to stop.
 
-        In a group this is a collective, so every rank stops after the same step.
+        In a group this is a collective (one reduction of both flags), so every rank stops after the same step,
+        and each knows whether a signal was among the reasons.
         """
-        return self.group.any(self._stop_signal is not None, "a stop check")
+        if not self.group.distributed:
+            self._signalled = self._stop_signal is not None
+            return self._signalled or self._stop_reason is not None
+        signals, stops = self.group.sum([float(self._stop_signal is not None), float(self._stop_reason is not None)],
+                                        "a stop check")
+        self._signalled = signals > 0
+        return signals > 0 or stops > 0
 
     def _check_stop(self, requested: bool | None = None) -> None:
         if requested is None:
             requested = self._stop_requested()
-        if requested:
-            name = ("a signal to another rank" if self._stop_signal is None
-                    else signal.Signals(self._stop_signal).name)
-            raise Interrupted(f"stopped by {name} in round {self.state.round}; the last checkpoint is on disk. "
-                              f"Continue with: evospace resume {self.store.path}")
+        if not requested:
+            return
+        if not self._signalled:  # a callback (here or on another rank): run() returns
+            self._stop_reason = self._stop_reason or "a callback on another rank stopped the search"
+            raise _Stopped(self._stop_reason)
+        name = ("a signal to another rank" if self._stop_signal is None
+                else signal.Signals(self._stop_signal).name)
+        raise Interrupted(f"stopped by {name} in round {self.state.round}; the last checkpoint is on disk. "
+                          f"Continue with: evospace resume {self.store.path}")
 
     def result(self) -> SearchResult:
         front = self.state.front
         return SearchResult(self.store.path, self.state.round, self.state.subspace, front,
-                            front[0] if front else {}, self.state.stop_reason, self.backend.kind == "oracle")
+                            front[0] if front else {}, self.state.stop_reason, self.backend.kind == "oracle",
+                            None if self.state.finished else self._stop_reason)
 
     def _bar(self, total: int, desc: str, initial: int = 0) -> tqdm | None:
         if not self.progress:
             return None
-        return tqdm(total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True)
+        # disable=None: no bar when stderr is not a terminal, so a log file holds no carriage-return frames
+        return tqdm(total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True, disable=None)
 
     @staticmethod
     def _close(bar: tqdm | None) -> None:
         if bar is not None:
             bar.close()
+
+
+def _check_same_data(recorded: dict, now: dict, where: Path) -> None:
+    """Refuse to continue a run on other data than it started with: its decisions so far were made on that data.
+
+    Raises:
+        RunError: naming what changed (the sample counts, or only the values) and what to do.
+    """
+    if recorded.get("fingerprint") == now["fingerprint"]:
+        return
+    sizes = [f"{key} {recorded.get(key)} → {now[key]}" for key in ("train", "val", "test")
+             if recorded.get(key) != now[key]]
+    what = "samples: " + ", ".join(sizes) if sizes else "the same sample counts, other values"
+    raise RunError(f"{where}: the run's data changed since it started (fingerprint {recorded.get('fingerprint')}, now "
+                   f"{now['fingerprint']}; {what}); put the original data back to resume it, or start a new run "
+                   f"with --out NEW_DIR")
+
+
+class _Stopped(Interrupted):
+    """A callback stopped the search (after a checkpoint); :meth:`Search.run` returns instead of raising."""
 
 
 def _silent(message: str) -> None:

@@ -86,6 +86,7 @@ class OracleBackend(Backend):
     """
 
     kind = "oracle"
+    provides = ("accuracy", "angle", "params", "flops", "latency")  # a table's latency: its device's, not ours
 
     def __init__(self, space: SearchSpace, oracle: Oracle, spec: dict | None = None) -> None:
         self.space = space

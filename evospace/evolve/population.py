@@ -1,11 +1,13 @@
 """Population search inside a subspace, on DEAP's structures.
 
 Individuals are architectures stored as a list of operator names in the space's label order; every
-objective is turned into a maximisation (params and FLOPs are negated) so that one weight vector of
-ones serves all. Fitness and individual classes are defined here once, never through ``deap.creator``,
-so several runs and worker processes never clash. Variation operators are pure functions of an
-individual, the subspace and a NumPy generator owned by the run (DEAP's own operators draw from the
-global ``random`` module, which a run does not own).
+objective is turned into a maximisation (minimised ones, such as params and FLOPs, are negated) so that one
+weight vector of ones serves all. An architecture past a limit of ``constraints.max``/``min`` gets a fitness
+below every architecture within them (``PENALTY`` times one plus its violation), so selection, the hall of fame and the
+Pareto front prefer any feasible architecture and, among the infeasible, the nearest. Fitness and individual
+classes are defined here once, never through ``deap.creator``, so several runs and worker processes never
+clash. Variation operators are pure functions of an individual, the subspace and a NumPy generator owned by the
+run (DEAP's own operators draw from the global ``random`` module, which a run does not own).
 
 At a multi-branch choice point a gene is a branch set (``"conv_k3+skip"``): mutation switches one operator
 on or off, crossover exchanges single operators between the two parents' sets, and repair keeps what is
@@ -31,14 +33,15 @@ import numpy as np
 from deap import base, tools
 
 from evospace.space.branches import branch_key, split_branches
+from evospace.space.objectives import minimised, violation
 from evospace.space.ops import OpCost
 from evospace.space.schema import ConstraintsConfig, PopulationConfig
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["Individual", "fitness_class", "EvolutionResult", "evolve", "repair", "mutate", "crossover",
-           "MINIMISED"]
+__all__ = ["Individual", "fitness_class", "EvolutionResult", "evolve", "repair", "mutate", "crossover", "fitness",
+           "PENALTY"]
 
-MINIMISED = ("params", "flops", "latency")  # objectives negated before maximisation
+PENALTY = -1e12  # the fitness of an architecture just past a limit (times 1 + its violation): below any real value
 
 
 class Fitness1(base.Fitness):
@@ -57,7 +60,24 @@ class Fitness4(base.Fitness):
     weights = (1.0, 1.0, 1.0, 1.0)
 
 
-_FITNESS = {1: Fitness1, 2: Fitness2, 3: Fitness3, 4: Fitness4}
+class Fitness5(base.Fitness):
+    weights = (1.0,) * 5
+
+
+class Fitness6(base.Fitness):
+    weights = (1.0,) * 6
+
+
+_FITNESS = {1: Fitness1, 2: Fitness2, 3: Fitness3, 4: Fitness4, 5: Fitness5, 6: Fitness6}
+
+
+def fitness(metrics: dict[str, float], objectives: tuple[str, ...], limits: ConstraintsConfig) -> tuple[float, ...]:
+    """The maximised fitness values of an architecture's metrics: minimised objectives negated, a violated
+    ``max``/``min`` limit penalised on every objective."""
+    excess = violation(metrics, limits.max, limits.min)
+    if excess > 0:
+        return tuple(PENALTY * (1.0 + excess) for _ in objectives)
+    return tuple(-metrics[o] if minimised(o) else metrics[o] for o in objectives)
 
 
 def fitness_class(n_objectives: int) -> type[base.Fitness]:
@@ -217,7 +237,8 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
 
     Args:
         evaluate: metrics of an architecture (``accuracy``, ``angle``, ``params``, ``flops``); cache it.
-        objectives: names of the maximised objectives (``params``/``flops`` are minimised).
+        objectives: names of the objectives (space/objectives.py says which are minimised).
+        limits: ``max_params``/``max_flops`` (repaired) and ``max``/``min`` limits on other objectives (penalised).
         seeds: architectures that start in the population (e.g. the previous round's front), repaired
             if they use inactive operators.
         on_generation: called with each logbook record.
@@ -235,7 +256,7 @@ def evolve(subspace: Subspace, evaluate: Callable[[Arch], dict[str, float]], obj
         results = evaluate_many(archs) if evaluate_many is not None else map(evaluate, archs)
         for ind, metrics in zip(inds, results):
             ind.metrics = dict(metrics)
-            ind.fitness.values = tuple(-metrics[o] if o in MINIMISED else metrics[o] for o in objectives)
+            ind.fitness.values = fitness(metrics, objectives, limits)
 
     def fix(ind: Individual) -> None:
         if repair(ind, subspace, cost, limits, op_cost, rng) and ind.fitness.valid:

@@ -13,6 +13,7 @@ from evospace.inspect.export import (
     resolve_arch,
     retrain,
 )
+from evospace.inspect.formats import FORMATS, write_formats
 from evospace.inspect.graph import (
     EDGE_FIELDS,
     GRAPH_FIELDS,
@@ -54,6 +55,8 @@ from evospace.inspect.text import (
 )
 
 __all__ = [
+    "FORMATS",
+    "write_formats",
     "ArchSpec",
     "EDGE_FIELDS",
     "FIGURES",

@@ -16,7 +16,7 @@ import hashlib
 import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +25,14 @@ from safetensors.torch import load as st_load
 from torch import nn
 from tqdm.auto import tqdm
 
-from evospace.data import load_data
+from evospace.data import load_space_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError, RunError, closest
+from evospace.inspect.formats import check_formats, write_formats
 from evospace.run.run import Run
 from evospace.run.store import atomic_write, json_bytes, tensors_bytes
 from evospace.space.branches import split_branches
+from evospace.space.objectives import violation
 from evospace.space.ops import Residual
 from evospace.space.schema import apply_overrides, to_dict
 from evospace.space.space import SearchSpace, space_from_dict
@@ -86,7 +88,7 @@ def final_candidates(run: Run, top: int) -> list[dict]:
             key = tuple(row["arch"][label] for label in run.space.labels)
             cost = run.space.cost(row["arch"])
             fits = (limits.max_params is None or cost.params <= limits.max_params) and (
-                limits.max_flops is None or cost.flops <= limits.max_flops)
+                limits.max_flops is None or cost.flops <= limits.max_flops) and not _past_limits(row["metrics"], limits)
             if key in seen or not fits:
                 continue
             seen.add(key)
@@ -97,6 +99,14 @@ def final_candidates(run: Run, top: int) -> list[dict]:
     return rows
 
 
+def _past_limits(metrics: dict, limits) -> bool:
+    """Whether recorded metrics break a ``max``/``min`` limit (a metric a run did not record breaks none)."""
+    known = {name: value for name, value in metrics.items() if isinstance(value, (int, float))}
+    maximum = {k: v for k, v in (limits.max or {}).items() if k in known}
+    minimum = {k: v for k, v in (limits.min or {}).items() if k in known}
+    return violation(known, maximum, minimum) > 0
+
+
 def arch_record(space: SearchSpace, arch: Arch, **extra: object) -> dict:
     """The content of an ``arch.json``: the architecture, its cost, and everything needed to rebuild its space."""
     cost = space.cost(arch)
@@ -104,8 +114,13 @@ def arch_record(space: SearchSpace, arch: Arch, **extra: object) -> dict:
             "fingerprint": space.fingerprint(), "space_config": space.to_config()}
 
 
-def export_run(run: Run, top: int, out: str | Path) -> list[Path]:
+def export_run(run: Run, top: int = 3, out: str | Path | None = None, formats: Sequence[str] = ()) -> list[Path]:
     """Write ``out/topN/{arch.json, model.py}`` for the run's best ``top`` architectures.
+
+    Args:
+        out: the directory (default ``RUN/export``).
+        formats: also write the model (its initial weights: for a runtime on the target device) as ``onnx``
+            (``model.onnx``) and/or ``torchscript`` (``model.torchscript.pt``); :func:`retrain` writes trained ones.
 
     Returns:
         The directories written, best first (fewer than ``top`` if the round offers fewer).
@@ -115,7 +130,8 @@ def export_run(run: Run, top: int, out: str | Path) -> list[Path]:
     """
     if top < 1:
         raise EvospaceError(f"--top must be ≥ 1, got {top}")
-    out = Path(out)
+    check_formats(formats)
+    out = Path(out) if out is not None else run.path / "export"
     written = []
     for rank, row in enumerate(final_candidates(run, top), start=1):
         directory = out / f"top{rank}"
@@ -123,8 +139,14 @@ def export_run(run: Run, top: int, out: str | Path) -> list[Path]:
                              metrics=row["metrics"], run=str(run.path), run_finished=run.finished)
         atomic_write(directory / "arch.json", json_bytes(record))
         atomic_write(directory / "model.py", model_source(run.space, row["arch"]).encode())
+        if formats:
+            write_formats(build_model(run.space, row["arch"]), directory, _input_shape(run.space), formats)
         written.append(directory)
     return written
+
+
+def _input_shape(space: SearchSpace) -> tuple[int, ...]:
+    return (1, space.data.channels) + (space.data.side,) * space.config.skeleton.dims
 
 
 # -- model.py --------------------------------------------------------------------------------------
@@ -481,7 +503,7 @@ WEIGHTS, OPTIMIZER, STATE, RESULT, ARCH = ("weights.safetensors", "optimizer.saf
 def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_shift: int | None = None,
             device: str = "auto", progress: bool = False,
             on_start: Callable[[int], None] | None = None,
-            on_epoch: Callable[[int, dict], None] | None = None) -> Retrained:
+            on_epoch: Callable[[int, dict], None] | None = None, formats: Sequence[str] = ()) -> Retrained:
     """Train ``spec``'s architecture from scratch into ``out``; continue there if it was interrupted.
 
     After every epoch ``out`` holds ``weights.safetensors``, ``optimizer.safetensors`` and (written last,
@@ -496,6 +518,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
         max_shift: random-shift range; ``None``: the data set's usual augmentation.
         on_start: called with the number of epochs found on disk once ``out`` is accepted and training starts.
         on_epoch: called with (epoch index, history row) once the epoch is on disk; may raise to stop.
+        formats: also write the trained model as ``onnx`` and/or ``torchscript`` into ``out`` at the end.
 
     Returns:
         The result (``val_acc``, ``test_acc``, ``params``, ``flops``, ``seconds``, ..., as in result.json) and
@@ -506,6 +529,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     """
     if epochs < 1:
         raise EvospaceError(f"--epochs must be ≥ 1, got {epochs}")
+    check_formats(formats)
     out = Path(out)
     space, arch = spec.space, spec.arch
     shift = usual_shift(space.config.data.name) if max_shift is None else max_shift
@@ -519,14 +543,17 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     if state is None:
         state = {"settings": settings, "epoch": 0, "seconds": 0.0, "history": [], "files": {}}
     elif state["epoch"] >= epochs and (out / RESULT).exists():
+        if formats:
+            weights, _ = _load_checked(out, state)
+            model.load_state_dict(weights, strict=True)
+            write_formats(model, out, _input_shape(space), formats)
         return Retrained(json.loads((out / RESULT).read_text()), state["epoch"], True)
     else:
         weights, momentum = _load_checked(out, state)
         model.load_state_dict({k: v.to(dev) for k, v in weights.items()}, strict=True)
         load_optimizer_tensors(model, optimizer, momentum)
     cfg = space.config.data
-    data = load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples, split_seed=space.config.seed,
-                     device=dev)
+    data = load_space_data(cfg, split_seed=space.config.seed, device=dev)
     start_epoch = state["epoch"]
     if on_start is not None:
         on_start(start_epoch)
@@ -564,6 +591,8 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
               "max_shift": shift, "arch": arch, "space": space.name, "train_samples": len(data.y_train),
               "val_samples": len(data.y_val), "test_samples": len(data.y_test), "device": str(dev)}
     atomic_write(out / RESULT, json_bytes(result))
+    if formats:
+        write_formats(model, out, _input_shape(space), formats)
     return Retrained(result, start_epoch, False)
 
 
@@ -606,5 +635,6 @@ def _short(value: object) -> str:
 
 
 def _bar(total: int, initial: int, out: Path) -> tqdm:
-    return tqdm(total=total, initial=initial, desc=f"train {out.name}", unit="epoch", leave=False, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc=f"train {out.name}", unit="epoch", leave=False, dynamic_ncols=True,
+                disable=None)  # no bar when stderr is not a terminal
 

@@ -26,12 +26,15 @@ from evospace.version import __version__
 __all__ = ["Recorder", "Snapshotted", "Checkpointed", "create_run"]
 
 
-def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics: dict | None = None) -> None:
+def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics: dict | None = None,
+               data: dict | None = None) -> None:
     """Start a run directory: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
 
     Args:
         oracle: how the run's oracle is rebuilt on resume (``None`` for a supernet).
         metrics: which metrics every scored architecture gets, and which only the front (and so the best) gets.
+        data: the data's record (``evospace.data.data_record``: fingerprint, sample shape, split sizes), checked
+            on resume; ``None`` for an oracle.
 
     Raises:
         RunError: the directory holds a run already (of this space or another) or other files.
@@ -49,6 +52,7 @@ def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics
         "seed": space.config.seed,
         "oracle": oracle,
         "metrics": metrics,
+        "data": data,
         "versions": {"evospace": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from evospace.data import info_from_record
 from evospace.errors import RunError
 from evospace.run.events import History, parse_events, replay
 from evospace.run.store import RunStore
@@ -43,7 +44,9 @@ class Run:
     def __init__(self, store: RunStore, record: dict) -> None:
         self.store = store
         self.record = record
-        self.space: SearchSpace = space_from_dict(record["space"], str(store.run_yaml))
+        data = record.get("data")  # the recorded sample shape: a run opens without its data
+        self.space: SearchSpace = space_from_dict(record["space"], str(store.run_yaml),
+                                                  info_from_record(data) if data else None)
 
     @classmethod
     def open(cls, path: str | Path) -> Run:

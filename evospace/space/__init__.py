@@ -23,6 +23,12 @@ from evospace.space.costs import (
     total,
     transition_cost,
 )
+from evospace.space.objectives import (
+    Objective,
+    list_objectives,
+    objective,
+    register_objective,
+)
 from evospace.space.ops import (
     OpCost,
     OpFamily,
@@ -71,6 +77,10 @@ from evospace.space.subspace import (
 )
 
 __all__ = [
+    "Objective",
+    "list_objectives",
+    "objective",
+    "register_objective",
     "Arch",
     "BranchBounds",
     "BranchLearningConfig",

@@ -49,10 +49,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "mnist1d"  # registered data set: mnist1d | digits
+    name: str = "mnist1d"  # registered data set: mnist1d | digits | npz | csv | one registered with register_dataset
     val_fraction: float = 0.2  # share of the training data held out to score architectures
     batch_size: int = 128  # samples per supernet training step
-    samples: int | None = None  # total samples to generate (None: the data set's default)
+    samples: int | None = None  # total samples to generate (None: the data set's default); files: a training subset
+    path: str | None = None  # the file of a data set read from disk (npz, csv); relative to the current directory
+    target: str | None = None  # csv: the column holding the labels
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ class PopulationConfig:
 class ConstraintsConfig:
     max_params: int | None = None  # hard limit on trainable parameters of an architecture
     max_flops: int | None = None  # hard limit on FLOPs per sample
+    # upper and lower limits on other objectives by name (space/objectives.py), e.g. max: {latency: 1.5} (ms).
+    # Unlike max_params and max_flops (repaired: cheaper operators swapped in), an architecture past one of these
+    # is penalised: it ranks below every architecture within them
+    max: dict[str, float] | None = None
+    min: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,9 +186,9 @@ class SearchConfig:
     sampling: Literal["uniform", "fair"] = "uniform"  # path sampling during supernet training
     population: PopulationConfig = field(default_factory=PopulationConfig)  # evolution inside the subspace
     # what the population maximises first: score (the calibrated score, search.scoring), angle or accuracy, plus
-    # params, flops (or latency, from an oracle) for a Pareto search. The calibrated score by default: across the
-    # shipped ground truths it is the only score that ranks above the parameter count on every space
-    # (bench/ranking.py, the README's ranking table), where the angle alone fell below it on some
+    # params, flops, latency or registered objectives (space/objectives.py) for a Pareto search. The calibrated
+    # score by default: on the shipped ground truths it ranks well above the angle, which fell below the parameter
+    # count on some spaces (bench/ranking.py, the README's ranking table)
     objectives: tuple[str, ...] = ("score",)
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)  # hard limits
     shrink: ShrinkConfig = field(default_factory=ShrinkConfig)  # what a round keeps
@@ -220,7 +227,6 @@ def check_signals(names) -> None:
         if name not in SIGNALS:
             raise ValueError(f"unknown signal {name!r}{closest(name, SIGNALS)}; expected some of {', '.join(SIGNALS)}")
 RECORDED = ("accuracy", "angle", "params", "flops")  # what search.scoring.record may name
-OBJECTIVES = ("score", "accuracy", "angle", "params", "flops", "latency")  # latency: only a tabular oracle measures it
 
 
 def parse_score(text: str) -> tuple[str, ...]:
@@ -243,6 +249,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of names, each to {_type_name(typing.get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     if tp is type(None):
@@ -294,6 +302,11 @@ def _coerce(tp: Any, value: Any, source: str, path: str) -> Any:
         if len(errors) == 1 and isinstance(value, dict):  # an optional section: its own error names the key inside
             raise errors[0]
         raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+        item = typing.get_args(tp)[1]
+        return {str(k): _coerce(item, v, source, _join(path, str(k))) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list):
             raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
@@ -328,6 +341,8 @@ def to_dict(config: Any) -> Any:
         return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
     if isinstance(config, tuple):
         return [to_dict(v) for v in config]
+    if isinstance(config, dict):
+        return {k: to_dict(v) for k, v in config.items()}
     return config
 
 

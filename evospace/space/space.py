@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from evospace.data import DataInfo, dataset_info
+from evospace.data import DataInfo, DataRequest, check_request, dataset_info
 from evospace.errors import DataError, SpaceError, closest
 from evospace.space.branches import BranchBounds, split_branches
 from evospace.space.costs import fixed_cost, operator_costs, total
+from evospace.space.objectives import MAX_OBJECTIVES, UnknownObjectiveError, leading_objectives, objective
 from evospace.space.ops import OpCost, UnknownOpError, parse_op
 from evospace.space.schema import (
-    OBJECTIVES,
     RECORDED,
     FewShotConfig,
     SpaceConfig,
@@ -214,22 +214,39 @@ def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     return space_from_dict(data, str(path))
 
 
-def space_from_dict(data: dict, source: str) -> SearchSpace:
-    """Validate plain space data (as read from YAML) and derive the choice points."""
+def space_from_dict(data: dict, source: str, data_info: DataInfo | None = None) -> SearchSpace:
+    """Validate plain space data (as read from YAML) and derive the choice points.
+
+    Args:
+        data_info: the data set's sample shape as a run recorded it (``run.yaml``): a recorded run opens without
+            its data (a file moved, a data set registered only by the script that searched). ``None``: ask the
+            data set (which may read its file).
+    """
     config = from_dict(SpaceConfig, data, source)
-    return _validate(config, source)
+    if config.data.path is not None:  # relative to the current directory; recorded absolute, so a run resumes anywhere
+        absolute = str(Path(config.data.path).expanduser().absolute())
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=absolute))
+    return _validate(config, source, data_info)
 
 
-def _validate(config: SpaceConfig, source: str) -> SearchSpace:
+def _describe_data(config: SpaceConfig, source: str) -> DataInfo:
+    """The data set's sample shape; its errors become the space's, at the key that chose what failed."""
+    data = config.data
+    request = DataRequest(samples=data.samples, path=data.path, target=data.target)
+    try:
+        check_request(data.name, request)
+        return dataset_info(data.name, request)
+    except DataError as err:
+        raise SpaceError(source, err.key or "data.name", str(err)) from None
+
+
+def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = None) -> SearchSpace:
     def fail(key: str, message: str) -> None:
         raise SpaceError(source, key, message)
 
     if not config.name.strip():
         fail("name", "must not be empty")
-    try:
-        info = dataset_info(config.data.name)
-    except DataError as err:
-        raise SpaceError(source, "data.name", str(err)) from None
+    info = data_info if data_info is not None else _describe_data(config, source)
     if not 0.0 < config.data.val_fraction < 1.0:
         fail("data.val_fraction", f"must be between 0 and 1 (exclusive), got {config.data.val_fraction}")
     if config.data.batch_size < 1:
@@ -326,20 +343,18 @@ def _validate(config: SpaceConfig, source: str) -> SearchSpace:
     if not search.objectives:
         fail("search.objectives", "must list at least one objective, e.g. [accuracy]")
     for i, obj in enumerate(search.objectives):
-        if obj not in OBJECTIVES:
-            fail(f"search.objectives[{i}]", f"unknown objective {obj!r}; expected one of {', '.join(OBJECTIVES)}")
-    if "latency" in search.objectives and skeleton.kind == "chain":
-        fail("search.objectives", "latency is only measured by a tabular oracle (--oracle), which needs a cell "
-                                  "space; use params or flops for a chain")
+        try:
+            objective(obj)
+        except UnknownObjectiveError as err:
+            fail(f"search.objectives[{i}]", str(err))
     if len(set(search.objectives)) != len(search.objectives):
         fail("search.objectives", "lists an objective twice")
-    if search.objectives[0] not in ("score", "accuracy", "angle"):
-        fail("search.objectives[0]", "the first objective must rank architectures by quality: score (the calibrated "
-                                     "score), accuracy or angle")
-    for key in ("max_params", "max_flops"):
-        value = getattr(search.constraints, key)
-        if value is not None and value < 1:
-            fail(f"search.constraints.{key}", f"must be ≥ 1 (or null for no limit), got {value}")
+    if search.objectives[0] not in leading_objectives():
+        fail("search.objectives[0]", f"the first objective must be a measure of quality the search maximises "
+                                     f"({' or '.join(leading_objectives())}), got {search.objectives[0]!r}")
+    if len(search.objectives) > MAX_OBJECTIVES:
+        fail("search.objectives", f"at most {MAX_OBJECTIVES} objectives, got {len(search.objectives)}")
+    _check_constraints(search.constraints, fail)
     if search.shrink.keep < 1:
         fail("search.shrink.keep", f"must be ≥ 1 (a choice point is never emptied), got {search.shrink.keep}")
     if search.shrink.keep > len(config.pool):
@@ -403,6 +418,24 @@ def _check_calibrated_score(scoring, fail) -> None:
     if not scoring.ridge > 0 or scoring.ridge != scoring.ridge:
         fail("search.scoring.ridge", f"must be > 0 (.inf keeps the prior whatever the anchors say), "
                                      f"got {scoring.ridge}")
+
+
+def _check_constraints(constraints, fail) -> None:
+    """Limits: positive costs; ``max``/``min`` keyed by registered objectives other than params and FLOPs."""
+    for key in ("max_params", "max_flops"):
+        value = getattr(constraints, key)
+        if value is not None and value < 1:
+            fail(f"search.constraints.{key}", f"must be ≥ 1 (or null for no limit), got {value}")
+    for side in ("max", "min"):
+        for name in getattr(constraints, side) or {}:
+            key = f"search.constraints.{side}.{name}"
+            if name in ("params", "flops"):
+                fail(key, f"use search.constraints.max_{name}: it is repaired (cheaper operators swapped in), "
+                          f"not penalised")
+            try:
+                objective(name)
+            except UnknownObjectiveError as err:
+                fail(key, str(err))
 
 
 def _stage_bounds(stage, key: str, pool_size: int, kind: str, fail) -> BranchBounds | None:
