@@ -119,8 +119,13 @@ class Recorder:
         """
         trainer_state = trainer.state_dict()
         if self.is_main:
-            self.store.write_checkpoint(trainer.round * CHECKPOINT_ROUND + trainer.global_step + done,
-                                        self._files(state, state.subspace, trainer=trainer_state))
+            name = trainer.round * CHECKPOINT_ROUND + trainer.global_step + done
+            newest = self.store.newest_checkpoint_name() if done else None
+            if newest is not None and name <= newest < (trainer.round + 1) * CHECKPOINT_ROUND:
+                # two phases after training (sub-supernets, anchors) each count their pieces from the trained
+                # step: the later one's names follow the earlier one's, so the newest is always resumed from
+                name = newest + 1
+            self.store.write_checkpoint(name, self._files(state, state.subspace, trainer=trainer_state))
 
     def round(self, index: int, next_state: SearchState, trained: Subspace, extra: Mapping[str, Any]) -> None:
         """Round ``index`` as a finished snapshot (its checkpoints are then dropped)."""

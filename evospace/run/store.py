@@ -334,16 +334,7 @@ class RunStore:
         return self.write_snapshot(self.round_dir(index), files)
 
     def write_checkpoint(self, step: int, files: dict[str, bytes], keep: int = 2) -> Snapshot:
-        """A mid-round snapshot named by ``round * CHECKPOINT_ROUND + step``; older ones beyond ``keep`` go after.
-
-        Names only grow within a round: work after training (anchors, sub-supernets) counts its pieces from the
-        trained state's step, and when two such phases would take the same name the later one takes the next, so
-        the newest checkpoint is always the one resumed from.
-        """
-        names = [int(p.name) for p in self._checkpoint_dirs() if p.name.isdigit()]
-        newest = max((n for n in names if n // CHECKPOINT_ROUND == step // CHECKPOINT_ROUND), default=None)
-        if newest is not None and newest >= step:
-            step = newest + 1
+        """A mid-round snapshot named by ``round * CHECKPOINT_ROUND + step``; older ones beyond ``keep`` go after."""
         snap = self.write_snapshot(self.path / "checkpoint" / f"{step:09d}", files)
         for old in self._checkpoint_dirs()[:-keep]:
             _remove_snapshot(old)
@@ -363,6 +354,11 @@ class RunStore:
         if not root.is_dir():
             return []
         return sorted((p for p in root.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+
+    def newest_checkpoint_name(self) -> int | None:
+        """The largest checkpoint name on disk, complete or not (``None``: no checkpoint)."""
+        names = [int(p.name) for p in self._checkpoint_dirs() if p.name.isdigit()]
+        return max(names, default=None)
 
     def latest_checkpoint(self) -> tuple[int, int] | None:
         """``(round, step)`` of the newest checkpoint that has its ``COMPLETE`` marker, or ``None``."""

@@ -27,9 +27,10 @@ def test_accuracy_is_left_to_the_front_when_the_angle_decides(tmp_path: Path, mo
         return real(self, supernet, archs, recalibrate)
 
     monkeypatch.setattr(AccuracyEvaluator, "accuracy_many", counting)
-    lazy = run_in_process(tmp_path / "lazy", space_dict(rounds=2)).path
+    angle = {"rounds": 2, "objectives": ["angle"], "shrink": {"keep": 2, "score": "angle"}}
+    lazy = run_in_process(tmp_path / "lazy", space_dict(**angle)).path
     lazy_calls, calls[:] = sum(calls), []
-    eager = run_in_process(tmp_path / "eager", space_dict(rounds=2, scoring={"record": ["accuracy"]})).path
+    eager = run_in_process(tmp_path / "eager", space_dict(**angle, scoring={"record": ["accuracy"]})).path
     assert 0 < lazy_calls < sum(calls)
 
     assert yaml.safe_load((lazy / "run.yaml").read_text())["metrics"] == {
