@@ -144,7 +144,7 @@ class ScoreConfig:
     # The calibrated score ("score", metrics/predictor.py): what it weighs, its prior mix and its anchors. Chosen
     # leave-one-space-out on the shipped ground truths (bench/ranking_loso.py, the README's ranking table)
     signals: tuple[str, ...] = ("params", "flops", "synflow", "snip", "naswot", "angle", "angle_ops", "neg_loss")
-    prior: tuple[str, ...] = ("synflow", "snip", "flops", "neg_loss")  # weighed equally before any anchor
+    prior: tuple[str, ...] = ("synflow", "snip", "flops")  # weighed equally before any anchor
     anchors: int = 16  # architectures trained stand-alone once per run to calibrate the weights (0: the prior)
     anchor_epochs: int = 5  # stand-alone epochs of each anchor (recipe: search.train, batch data.batch_size)
     ridge: float = 8.0  # how strongly the weights stay near the prior (larger: trust the anchors less)

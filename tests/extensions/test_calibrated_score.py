@@ -21,7 +21,7 @@ from evospace.evolve import Search
 from evospace.extensions import AddedMetrics
 from evospace.extensions.calibrated_score import draw_anchors, uses_score
 from evospace.run import read_jsonl
-from evospace.space import space_from_dict
+from evospace.space import ScoreConfig, space_from_dict
 
 ANCHORS = 3
 SPACE = tiny_variant("tiny_score", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
@@ -166,5 +166,6 @@ def test_no_anchors_rank_by_the_prior_mix(tmp_path: Path) -> None:
     assert events(out, "anchor_trained") == []
     fit = events(out, "score_fitted")[0]
     weights = np.array(list(fit["weights"].values()))
-    prior = [name in ("synflow", "snip", "flops", "neg_loss") for name in fit["weights"]]
-    np.testing.assert_allclose(weights, np.where(prior, 0.5, 0.0))
+    chosen = ScoreConfig().prior
+    prior = [name in chosen for name in fit["weights"]]
+    np.testing.assert_allclose(weights, np.where(prior, 1 / np.sqrt(len(chosen)), 0.0))
