@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if err.filename is None:  # not about a path the user can look at: a bug, keep its traceback
+            raise
+        print(f"evospace {args.command}: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 2
     finally:
         logger.removeHandler(handler)
         leave(wait=not failed)  # after a failure the peers may be gone: do not wait for them

@@ -34,6 +34,7 @@ import yaml
 from safetensors.torch import save as st_save
 
 from evospace.errors import RunError
+from evospace.paths import output_dir
 
 __all__ = ["RunStore", "Snapshot", "IncompleteSnapshot", "atomic_write", "append_durably", "read_jsonl", "fsync_dir",
            "tensors_bytes", "json_bytes", "CHECKPOINT_ROUND", "FollowerStore", "MemorySnapshot"]
@@ -201,6 +202,7 @@ class RunStore:
 
     def create(self, record: dict) -> None:
         """Start a new run: refuse a directory that holds anything but an empty folder."""
+        output_dir(self.path)
         if self.exists():
             raise RunError(f"{self.path} already holds a run; resume it with `evospace resume {self.path}` "
                            f"or choose another --out")
