@@ -132,10 +132,9 @@ class Search:
             spec = backend.spec if backend else None
             metrics = metrics_record(space.config.search) if spec is None else {"every_architecture": "a table row"}
             data = self._load_data() if backend is None else None  # a data error leaves no run directory behind
-            on_main(self.group, lambda: create_run(self.store, space, spec, metrics,
-                                                   data_record(data) if data is not None else None),
-                    "creating the run directory", share=False)
-            self._lock = on_main(self.group, self.store.lock, "locking the run", share=False)
+            self._lock = on_main(self.group, lambda: create_run(self.store, space, spec, metrics,
+                                                                data_record(data) if data is not None else None),
+                                 "creating the run directory", share=False)  # locked before run.yaml is written
             self._attach(backend, data)
             self.state = SearchState.initial(space)
             for event in self._initial_events():
@@ -195,10 +194,12 @@ class Search:
             backend = load_oracle(spec, space)
         self = cls(space, path, device=device, progress=progress, log=log, backend=backend, group=group,
                    callbacks=callbacks, _resume=True)
-        if record.get("fingerprint") not in (None, space.fingerprint()):
-            raise RunError(f"{self.store.run_yaml}: the recorded space does not match its fingerprint; "
-                           f"the run was edited by hand")
+        if record.get("fingerprint") != space.fingerprint():
+            what = "has no fingerprint" if "fingerprint" not in record else "does not match its fingerprint"
+            raise RunError(f"{self.store.run_yaml}: the recorded space {what}; the run was edited by hand or is "
+                           f"damaged, so it cannot be resumed (start a new one with `evospace search --out NEW_DIR`)")
         self._lock = on_main(group, self.store.lock, "locking the run", share=False)
+        on_main(group, self.store.check_links, "checking the run directory", share=False)
         self._attach(backend)
         if recorded_data and isinstance(self.backend, SupernetBackend):
             _check_same_data(recorded_data, data_record(self.backend.data), self.store.run_yaml)

@@ -27,8 +27,8 @@ __all__ = ["Recorder", "Snapshotted", "Checkpointed", "create_run"]
 
 
 def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics: dict | None = None,
-               data: dict | None = None) -> None:
-    """Start a run directory: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
+               data: dict | None = None) -> object:
+    """Start a run directory, locked: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
 
     Args:
         oracle: how the run's oracle is rebuilt on resume (``None`` for a supernet).
@@ -36,13 +36,17 @@ def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics
         data: the data's record (``evospace.data.data_record``: fingerprint, sample shape, split sizes), checked
             on resume; ``None`` for an oracle.
 
+    Returns:
+        The run's lock (:meth:`RunStore.lock`), taken before ``run.yaml`` is written.
+
     Raises:
-        RunError: the directory holds a run already (of this space or another) or other files.
+        RunError: the directory holds a run already (of this space or another) or other files, or another process
+            is creating it.
     """
     if store.exists():
         record = store.read_record()
         raise RunError(f"{store.path}: {_holds(record, space, store)}; or choose another --out")
-    store.create({
+    return store.create({
         "space": space.to_config(),
         "source": space.source,
         "fingerprint": space.fingerprint(),
