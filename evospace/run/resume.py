@@ -24,7 +24,9 @@ from safetensors import SafetensorError
 
 from evospace.distributed import Group, on_main
 from evospace.errors import RunError
+from evospace.run.journals import rebuilt_events, tidy_journals
 from evospace.run.rng import set_global_rng_state
+from evospace.run.run import Run
 from evospace.run.snapshot import SearchState, read_snapshot
 from evospace.run.store import ForeignSnapshot, IncompleteSnapshot, MemorySnapshot, RunStore, Snapshot
 from evospace.space.space import SearchSpace
@@ -128,7 +130,7 @@ def _restore_newest(store: RunStore, restore: Callable[[str, Snapshot], Resumpti
         _set_aside(store, skipped, log)
         for name in store.torn_journals():
             log(f"{store.path / name}: dropping its torn last line (the run was killed while writing it)")
-        store.truncate_journals(resumption.journals)
+        tidy_journals(store, resumption.journals, lambda: _rebuilt(store, resumption), log)
         store.remove_leftovers()
         return resumption, snap
     damaged = [err for _, err in skipped if not isinstance(err, IncompleteSnapshot)]
@@ -137,6 +139,19 @@ def _restore_newest(store: RunStore, restore: Callable[[str, Snapshot], Resumpti
                        f"(start a new one with `evospace search --out NEW_DIR`)")
     _set_aside(store, skipped, log)
     return None
+
+
+def _rebuilt(store: RunStore, resumption: Resumption) -> list:
+    """The events of the run's snapshots up to ``resumption`` (for an events journal that cannot be read back)."""
+    run = Run.open(store.path)
+    rounds = []
+    for index in range(resumption.state.round):
+        try:
+            rounds.append(store.verify(store.round_dir(index)).read_json("state.json"))
+        except RunError:
+            break  # a round set aside: the history stops where the snapshots do
+    current = {} if resumption.kind == "checkpoint" else None
+    return rebuilt_events(run.space, run.record, rounds, current)
 
 
 def _set_aside(store: RunStore, skipped: list[tuple[Path, RunError]], log: Callable[[str], None]) -> None:

@@ -198,3 +198,48 @@ def test_retrying_on_a_full_disk_names_what_can_be_deleted(interrupted, tmp_path
             assert "to free space, delete the incomplete snapshots set aside earlier (checkpoint/002000009" in line
     assert sorted(p.name for p in (out / "checkpoint").iterdir() if "incomplete" in p.name) == [
         "002000009.incomplete", "002000009.incomplete.1"]
+
+
+# -- 2: journals damaged in the middle ----------------------------------------------------------------------
+def garble(path: Path, number: int) -> None:
+    lines = path.read_bytes().split(b"\n")
+    lines[number - 1] = b"garbage".ljust(len(lines[number - 1]), b"x")  # the same length: only the line is wrong
+    path.write_bytes(b"\n".join(lines))
+
+
+def garble_event(out: Path, kind: str) -> None:
+    path = out / "events.jsonl"
+    rows = path.read_bytes().split(b"\n")
+    number = next(i for i, line in enumerate(rows, 1) if f'"event":"{kind}"'.encode() in line)
+    garble(path, number)
+
+
+JOURNAL_DAMAGES = {
+    "garbage line in metrics.jsonl": (lambda out: garble(out / "metrics.jsonl", 3), "metrics.jsonl",
+                                      "line 3 is not a JSON object", "readable lines"),
+    "garbage op_added line in events.jsonl": (lambda out: garble_event(out, "op_added"), "events.jsonl",
+                                              "is not a JSON object", "rebuilt from the snapshots"),
+    "garbage front line in events.jsonl": (lambda out: garble_event(out, "front"), "events.jsonl",
+                                           "is not a JSON object", "readable lines"),
+    "events.jsonl deleted": (lambda out: (out / "events.jsonl").unlink(), "events.jsonl", "missing",
+                             "rebuilt from the snapshots"),
+    "events.jsonl cut short": (lambda out: os.truncate(out / "events.jsonl", 300), "events.jsonl",
+                               "only 300 bytes", "rebuilt from the snapshots"),
+}
+
+
+@pytest.mark.parametrize("damage", JOURNAL_DAMAGES)
+def test_a_journal_damaged_in_the_middle_is_set_aside_and_rebuilt(reference, interrupted, tmp_path, capsys, damage):
+    spoil, name, problem, holds = JOURNAL_DAMAGES[damage]
+    out = copy_run(interrupted, tmp_path / "run")
+    spoil(out)
+    damaged = (out / name).read_bytes() if (out / name).exists() else None
+    assert main(["resume", str(out), "--quiet"]) == 0
+    said = [line for line in stderr_lines(capsys) if "damaged (" in line]
+    assert len(said) == 1 and said[0].startswith(f"{out / name}: damaged (") and problem in said[0], said
+    assert holds in said[0]
+    if damaged is not None:  # set aside, never overwritten
+        assert f"kept as {name}.damaged" in said[0] and (out / f"{name}.damaged").read_bytes() == damaged
+    assert differences(reference, out) == []
+    assert main(["inspect", str(out)]) == 0 and main(["status", str(out)]) == 0
+    assert "finished" in capsys.readouterr().out
