@@ -45,7 +45,17 @@ from evospace.evolve.objectives import ObjectiveContext, ObjectiveMetrics, wante
 from evospace.evolve.population import evolve
 from evospace.extensions import AddedMetrics, RoundHooks, Scorer
 from evospace.metrics.scores import metrics_record
-from evospace.run.events import Event, Finished, OpAdded, OpRemoved, Resumed, RoundEnded, RoundStarted, RunStarted
+from evospace.run.events import (
+    Event,
+    Finished,
+    OpAdded,
+    OpRemoved,
+    Resumed,
+    RoundEnded,
+    RoundStarted,
+    RunStarted,
+    round_name,
+)
 from evospace.run.recorder import Recorder, create_run
 from evospace.run.resume import restore_snapshot, resume_newest
 from evospace.run.rng import numpy_stream
@@ -282,7 +292,7 @@ class Search:
         """The round's epochs (or what is left of them), a checkpoint every ``checkpoint_every`` steps and on a
         signal, and after the last step."""
         config = self.space.config.search
-        bar = self._bar(trainer.total_steps, f"round {trainer.round + 1}/{config.rounds} train",
+        bar = self._bar(trainer.total_steps, f"{round_name(trainer.round, config.rounds)} train",
                         initial=trainer.global_step)
         last_checkpoint = trainer.global_step
 
@@ -324,7 +334,7 @@ class Search:
             self.state.born[item.label].pop(item.op, None)
             self.recorder.event(OpRemoved(round=trainer.round, label=item.label, op=item.op, epoch=epoch,
                                           reason=item.reason, scores=item.scores))
-        self.log(f"round {trainer.round + 1}, epoch {epoch + 1}: "
+        self.log(f"{round_name(trainer.round, self.space.config.search.rounds)}, epoch {epoch + 1}: "
                  + ", ".join(f"{item.label} {item.op} ({item.note})" for item in report.removed)
                  + " left the subspace")
 
@@ -352,7 +362,7 @@ class Search:
             return scorer.evaluate_many(archs)
 
         first = config.objectives[0]
-        bar = self._bar(config.population.generations + 1, f"round {r + 1}/{config.rounds} evolve")
+        bar = self._bar(config.population.generations + 1, f"{round_name(r, config.rounds)} evolve")
 
         def on_generation(entry: dict) -> None:
             self.recorder.metrics({"kind": "generation", "round": r, **entry})
@@ -427,7 +437,7 @@ class Search:
         if not self.state.finished:
             self.backend.apply_subspace(self.state.subspace, self.state.round, self.state.born)
         stop = decision.stop_reason
-        self.log(f"round {decision.round + 1}/{self.space.config.search.rounds}: {decision.trained.size:,} → "
+        self.log(f"{round_name(decision.round, self.space.config.search.rounds)}: {decision.trained.size:,} → "
                  f"{self.state.subspace.size:,} architectures, best {self.backend.kind} accuracy "
                  f"{decision.front[0]['metrics']['accuracy']:.3f}" + (f"; stopping: {stop}" if stop else ""))
 
@@ -486,8 +496,9 @@ class Search:
             raise _Stopped(self._stop_reason)
         name = ("a signal to another rank" if self._stop_signal is None
                 else signal.Signals(self._stop_signal).name)
-        raise Interrupted(f"stopped by {name} in round {self.state.round}; the last checkpoint is on disk. "
-                          f"Continue with: evospace resume {self.store.path}")
+        raise Interrupted(f"stopped by {name} in {round_name(self.state.round, self.space.config.search.rounds)}; the "
+                          f"last checkpoint is on disk. Continue with: evospace resume {self.store.path}",
+                          signum=self._stop_signal)
 
     def result(self) -> SearchResult:
         front = self.state.front

@@ -70,7 +70,7 @@ def run_state(run: Run, graph: nx.DiGraph) -> str:
     g = graph.graph
     if g["finished"]:
         return f"finished after {g['rounds_started']} of {g['rounds_total']} rounds ({g['stop_reason']})"
-    held = _lock_held(run.path / ".lock")
+    held = run.store.is_locked()
     facts = f"last write {_age(time.time() - _last_write(run))} ago; {g['rounds_finished']} round(s) finished"
     resume = f"continue it with: evospace resume {run.path}"
     where = "before its first round" if g["rounds_started"] == 0 else (
@@ -80,25 +80,6 @@ def run_state(run: Run, graph: nx.DiGraph) -> str:
     if held is False:
         return f"NOT finished: interrupted {where}, no process holds the run ({facts}); {resume}"
     return f"NOT finished: still running {where}, or interrupted there ({facts}); if it was interrupted, {resume}"
-
-
-def _lock_held(path: Path) -> bool | None:
-    """Whether another process holds ``path``'s advisory lock; ``None`` if there is no lock file to ask."""
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks on this platform
-        return None
-    try:
-        handle = open(path, "rb")
-    except OSError:
-        return None
-    with handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
 
 
 def _last_write(run: Run) -> float:

@@ -314,7 +314,12 @@ class RunStore:
         return handle
 
     def is_locked(self) -> bool | None:
-        """Whether a process holds the run now (``None``: this platform cannot tell). Writes nothing."""
+        """Whether a process holds the run now. Writes nothing.
+
+        A search holds an advisory lock on ``RUN/.lock`` while it runs; the kernel drops it when the process dies,
+        even on SIGKILL. ``None``: cannot tell (no lock file, as in runs from before locking, or no advisory locks
+        on this platform).
+        """
         try:
             import fcntl
         except ImportError:
@@ -322,7 +327,7 @@ class RunStore:
         try:
             fd = os.open(self.path / ".lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
-            return False  # never locked, or not by evospace
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -647,7 +652,12 @@ class FollowerStore(RunStore):
         return _NoLock()
 
     def is_locked(self) -> bool | None:
-        """Whether a process holds the run now (``None``: this platform cannot tell). Writes nothing."""
+        """Whether a process holds the run now. Writes nothing.
+
+        A search holds an advisory lock on ``RUN/.lock`` while it runs; the kernel drops it when the process dies,
+        even on SIGKILL. ``None``: cannot tell (no lock file, as in runs from before locking, or no advisory locks
+        on this platform).
+        """
         try:
             import fcntl
         except ImportError:
@@ -655,7 +665,7 @@ class FollowerStore(RunStore):
         try:
             fd = os.open(self.path / ".lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
-            return False  # never locked, or not by evospace
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -172,6 +172,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, run_dir, tmp_path, argv, fragm
 
 def test_status_watch_refreshes_until_the_run_finishes(capsys, run_dir, tmp_path):
     cut = cut_run(run_dir, tmp_path / "cut", 1)
+    lock = RunStore(cut).lock()  # the search that is writing it
     result = {}
     watcher = threading.Thread(target=lambda: result.update(status=main(
         ["status", str(cut), "--watch", "--interval", "0.05"])))
@@ -184,7 +185,24 @@ def test_status_watch_refreshes_until_the_run_finishes(capsys, run_dir, tmp_path
     for name in ("best/arch.json", "metrics.jsonl", "events.jsonl"):  # ... and its journals
         shutil.copyfile(run_dir / name, cut / name)
     watcher.join(timeout=10)
+    lock.close()
     assert not watcher.is_alive() and result["status"] == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) >= 2
-    assert "(running or interrupted)" in lines[0] and "finished" in lines[-1]
+    assert "(running)" in lines[0] and "finished" in lines[-1]
+
+
+def test_status_watch_ends_on_an_interrupted_run(capsys, run_dir, tmp_path):
+    cut = cut_run(run_dir, tmp_path / "cut", 1)
+    RunStore(cut).lock().close()  # a search ran it, and no process holds it any more
+    result = {}
+    watcher = threading.Thread(target=lambda: result.update(status=main(
+        ["status", str(cut), "--watch", "--interval", "0.05"])))
+    watcher.start()
+    watcher.join(timeout=10)
+    assert not watcher.is_alive() and result["status"] == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and f"(interrupted: no process holds it; continue with `evospace resume {cut}`)" in lines[0]
+    assert main(["status", str(cut), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["running"] is False and status["objective"] == "score" and status["scored_by"] == "supernet"

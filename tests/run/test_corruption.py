@@ -102,7 +102,7 @@ def test_a_torn_last_line_of_events_is_dropped(reference, interrupted, tmp_path,
         f.write(b'{"event":"round_ended","round":2,"si')
     assert Run.open(out).events == complete
     assert main(["status", str(out)]) == 0
-    assert "round 3/3, step 6" in capsys.readouterr().out
+    assert "round 2 (3 of 3), step 6" in capsys.readouterr().out
 
     assert main(["resume", str(out), "--quiet"]) == 0
     said = capsys.readouterr().err.splitlines()
