@@ -23,10 +23,12 @@ others, so any snapshot resumes under any number of processes.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -131,6 +133,7 @@ class Search:
         self.log = (log or logger.info) if self.group.is_main else _silent
         self.callbacks = list(callbacks)
         self._stop_signal: int | None = None
+        self._grace: _Grace | None = None  # after a signal: the time left to reach a safe point
         self._stop_reason: str | None = None  # a callback's stop(reason)
         self._signalled = False  # whether the last stop check found a signal (on any rank)
         self._objectives: ObjectiveMetrics | None = None  # objectives the backend does not measure
@@ -454,6 +457,8 @@ class Search:
         try:
             yield
         finally:
+            if self._grace is not None:
+                self._grace.cancel()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
@@ -468,9 +473,15 @@ class Search:
                 self._lock = None
 
     def _on_signal(self, signum, frame) -> None:
+        if self._grace is not None and self._grace.expired:
+            raise Interrupted(f"stopped by {signal.Signals(self._stop_signal).name} in "
+                              f"{round_name(self.state.round, self.space.config.search.rounds)}, where no safe point "
+                              f"came within {STOP_GRACE:g} s, so without a new checkpoint; the last one is on disk. "
+                              f"Continue with: evospace resume {self.store.path}", signum=self._stop_signal)
         if self._stop_signal is not None:  # a second signal: stop now
             raise KeyboardInterrupt
         self._stop_signal = signum
+        self._grace = _Grace(STOP_GRACE)  # then stop wherever the search is: it resumes from any moment
 
     def _stop_requested(self) -> bool:
         """Whether a signal or a callback asked this process (or, in a process group, any rank) to stop.
@@ -532,6 +543,28 @@ def _check_same_data(recorded: dict, now: dict, where: Path) -> None:
     raise RunError(f"{where}: the run's data changed since it started (fingerprint {recorded.get('fingerprint')}, now "
                    f"{now['fingerprint']}; {what}); put the original data back to resume it, or start a new run "
                    f"with --out NEW_DIR")
+
+
+STOP_GRACE = 10.0  # seconds a signal waits for a safe point (a step, an evaluation) before the search stops anyway
+
+
+class _Grace:
+    """After a stop signal: if no safe point came within ``seconds`` (a long piece of work without stop checks),
+    interrupt the main thread, whose signal handler then stops the search where it is. A run resumes from any
+    moment (its writes are atomic and its snapshots checksummed), only without a checkpoint of that moment."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        _thread.interrupt_main(signal.SIGINT)  # runs the search's handler in the main thread
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class _Stopped(Interrupted):

@@ -243,3 +243,36 @@ def test_a_journal_damaged_in_the_middle_is_set_aside_and_rebuilt(reference, int
     assert differences(reference, out) == []
     assert main(["inspect", str(out)]) == 0 and main(["status", str(out)]) == 0
     assert "finished" in capsys.readouterr().out
+
+
+# -- 13: a stop signal ends the search within seconds wherever it is ------------------------------------------
+def test_sigterm_stops_the_search_even_where_nothing_checks_for_it(reference, tmp_path, monkeypatch, capsys):
+    import signal
+    import time
+
+    from evospace.evolve import controller
+
+    out = tmp_path / "run"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(space_dict()))
+    real = controller.decide_round
+    calls = []
+
+    def stuck(*args, **kwargs):  # a long piece of work that never asks whether to stop
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            while True:
+                time.sleep(0.01)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(controller, "decide_round", stuck)
+    monkeypatch.setattr(controller, "STOP_GRACE", 0.5)
+    started = time.perf_counter()
+    assert main(["search", str(space), "--out", str(out), "--quiet"]) == 143
+    assert time.perf_counter() - started < 60
+    line = stderr_lines(capsys)[-1]
+    assert "stopped by SIGTERM in round 1 (2 of 3), where no safe point came within 0.5 s" in line
+    monkeypatch.undo()
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert differences(reference, out) == []
