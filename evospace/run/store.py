@@ -282,6 +282,10 @@ class RunStore:
         if not self.path.is_dir():
             raise RunError(f"{self.path}: no such run directory")
         if not self.exists():
+            if all(_is_leftover(p) for p in self.path.iterdir()) and any(self.path.iterdir()):
+                raise RunError(f"{self.path}: a search was stopped while creating it, before its run.yaml was "
+                               f"written, so there is nothing to resume: start the search again with --out "
+                               f"{self.path}")
             raise RunError(f"{self.path}: not a run directory (no run.yaml); give a directory made by "
                            f"`evospace search`")
         try:

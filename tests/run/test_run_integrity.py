@@ -276,3 +276,28 @@ def test_sigterm_stops_the_search_even_where_nothing_checks_for_it(reference, tm
     monkeypatch.undo()
     assert main(["resume", str(out), "--quiet"]) == 0
     assert differences(reference, out) == []
+
+
+# -- 21: a search killed while creating its run directory -----------------------------------------------------
+@pytest.mark.parametrize("left", [[".lock"], [".lock", ".run.yaml.abc123.tmp"]])
+def test_a_run_killed_before_its_run_yaml_says_search_again_and_search_does(reference, tmp_path, capsys, left):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in left:
+        (out / name).write_bytes(b"")
+    assert main(["resume", str(out), "--quiet"]) == 2
+    line = stderr_lines(capsys)[-1]
+    assert "stopped while creating it" in line and f"start the search again with --out {out}" in line
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(space_dict()))
+    assert main(["search", str(space), "--out", str(out), "--quiet"]) == 0
+    assert differences(reference, out) == []
+
+
+def test_a_run_killed_after_its_run_yaml_starts_its_first_round_again(reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    Search(space_from_dict(space_dict(), "<tiny>"), out, device="cpu", progress=False)._lock.close()
+    (out / "events.jsonl").write_bytes((out / "events.jsonl").read_bytes()[:40])  # killed while journalling
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert f"no complete snapshot in {out}: starting its first round again" in capsys.readouterr().err
+    assert differences(reference, out) == []
