@@ -87,7 +87,7 @@ def compare(runs: list[Run]) -> None:
                 diff = row["metrics"]["accuracy"] - again["accuracy"]
                 worst = max(worst, abs(diff))
                 arch = " ".join(row["arch"].values())
-                print(f"{str(run.path)[-24:]:<24} {processes:>9} {info.index:>5} {arch[:60]:<60} "
+                print(f"{run.path.name[:24]:<24} {processes:>9} {info.index:>5} {arch[:60]:<60} "
                       f"{row['metrics']['accuracy']:>9.4f} {again['accuracy']:>9.4f}")
             count += 1
     if len(runs) == 2:
