@@ -109,6 +109,18 @@ def test_any_bytes_as_a_space_file_are_one_line(raw):
         assert sorted(p.name for p in Path(tmp).iterdir()) == ["space.yaml"]
 
 
+@FAST
+@given(st.lists(st.tuples(st.sampled_from([k for k in KEYS if "[" not in k] + ["", ".", "search..rounds", "a=b"]),
+                          st.text(max_size=40)), min_size=1, max_size=3))
+def test_any_set_override_is_accepted_or_one_line(overrides):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "space.yaml"
+        path.write_text(yaml.safe_dump(TINY_SPACE))
+        status, lines = run_cli("validate", str(path), *[a for key, value in overrides
+                                                         for a in ("--set", f"{key}={value}")])
+        assert status in (0, 2) and len(lines) <= 2, lines
+
+
 # -- run directories -------------------------------------------------------------------------------------------
 _RUN: dict[str, Path] = {}
 
