@@ -213,3 +213,10 @@ def test_the_default_initial_size_is_clamped_to_a_small_pool():
     with pytest.raises(SpaceError, match="initial.size"):
         space_from_dict({**data, "pool": ["conv_k3", "skip"], "initial": {"size": 4}}, "small.yaml")
     assert math.isclose(space_from_dict(TINY_SPACE, "t.yaml").config.search.train.lr, 0.1)
+
+
+def test_a_split_that_leaves_no_training_sample_says_so(tmp_path, capsys):
+    line = refused(capsys, "search", str(tiny_file(tmp_path)), "--out", str(tmp_path / "run"), "--quiet",
+                   "--set", "data.val_fraction=0.999")
+    assert "leaves 480 for validation and 0 for training" in line and "data.val_fraction" in line
+    assert not (tmp_path / "run").exists()
