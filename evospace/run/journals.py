@@ -37,7 +37,7 @@ from evospace.run.events import (
 )
 from evospace.run.store import JOURNALS, RunStore, fsync_dir
 
-__all__ = ["journal_problem", "tidy_journals"]
+__all__ = ["journal_problem", "tidy_journals", "rebuilt_events"]
 
 REBUILT = "rebuilt from rounds/ after the journal was damaged"  # the reason of a rebuilt journal's decisions
 
