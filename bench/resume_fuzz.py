@@ -6,9 +6,10 @@ trial starts the same search in a subprocess and kills it with SIGKILL at a seed
 other trial after a random fraction of the reference's duration (start-up, training, scoring, evolution
 and writes in proportion to their time), the others once the run on disk has passed a random point of
 its progress plus 0-200 ms (inside training and checkpoint writes). Then ``evospace resume`` runs to the
-end and the result is compared with the reference bit for bit: every round's state.json (but journal
-offsets and the process's global RNG states), supernet and reference safetensors, space.yaml and
-best/arch.json.
+end (or, for a search killed before it wrote its run.yaml, where resume has nothing to continue and says so,
+``evospace search`` again into the same directory) and the result is compared with the reference bit for bit:
+every round's state.json (but journal offsets and the process's global RNG states), supernet and reference
+safetensors, space.yaml and best/arch.json.
 
 Overhead: one round of the default space with its default settings, in this process, timed from inside:
 seconds spent in mid-round checkpoints (building and writing them) over the round's seconds. Both figures
@@ -127,16 +128,21 @@ def fuzz(work: Path, trials: int, seed: int) -> int:
         if killed:
             proc.send_signal(signal.SIGKILL)
         proc.communicate()
-        resume = evospace("resume", str(out), "--quiet")
-        _, err = resume.communicate()
-        said = next((line for line in err.splitlines() if line.startswith(("resuming", "no complete"))),
-                    "already finished" if "already finished" in err else err.strip()[-60:])
-        origin = said.split(" from ")[1].split(" (")[0] if said.startswith("resuming") else said[:22]
+        if (out / "run.yaml").exists():
+            resume = evospace("resume", str(out), "--quiet")
+            _, err = resume.communicate()
+            said = next((line for line in err.splitlines() if line.startswith(("resuming", "no complete"))),
+                        "already finished" if "already finished" in err else err.strip()[-60:])
+            origin = said.split(" from ")[1].split(" (")[0] if said.startswith("resuming") else said[:22]
+        else:  # killed before run.yaml existed: nothing to resume (resume says so); the user searches again
+            resume = evospace(*search_args(out))
+            resume.communicate()
+            origin = "search again"
         diff = differences(reference, out) if resume.returncode == 0 else [f"resume exit {resume.returncode}"]
         identical += not diff
         print(f"{trial:>5} {plan:>18} {where(steps, landed) if killed else 'not killed':>20} {origin:>22} "
               f"{'yes' if not diff else 'NO ' + ','.join(diff)[:40]:>10}", flush=True)
-        shutil.rmtree(out)
+        shutil.rmtree(out, ignore_errors=True)
     return identical
 
 

@@ -59,7 +59,17 @@ class DataError(EvospaceError):
 
 
 class Interrupted(EvospaceError):
-    """A search (or a training) stopped on a signal after writing a checkpoint; the same command continues it."""
+    """A search (or a training) stopped on a signal after writing a checkpoint; the same command continues it.
+
+    Args:
+        message: what stopped and how to continue.
+        signum: the signal that stopped it (the command line exits with 128 + it, 143 for SIGTERM); ``None``:
+            an interrupt without a known signal (exit 130, as for SIGINT).
+    """
+
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        self.signum = signum
+        super().__init__(message)
 
 
 class BudgetExhausted(EvospaceError):

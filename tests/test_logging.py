@@ -30,8 +30,8 @@ def test_library_logs_only_where_the_user_says(tmp_path: Path, capsys: pytest.Ca
     with caplog.at_level(logging.INFO, logger="evospace"):
         Search(space, tmp_path / "run", device="cpu").run()  # progress bars on, but stderr is no terminal here
     captured = capsys.readouterr()
-    assert captured.out == "" and "\r" not in captured.err and "round 1/1" not in captured.err
-    assert any("round 1/1" in record.getMessage() for record in caplog.records if record.name == "evospace")
+    assert captured.out == "" and "\r" not in captured.err and "round 0 (1 of 1)" not in captured.err
+    assert any("round 0 (1 of 1)" in record.getMessage() for record in caplog.records if record.name == "evospace")
 
 
 @pytest.mark.slow
@@ -49,4 +49,4 @@ def test_cli_log_file_holds_lines_not_frames(tmp_path: Path, tiny_cli_args: list
                                 stderr=err, stdout=subprocess.DEVNULL, cwd=tmp_path, timeout=300).returncode
     text = log.read_text()
     assert status == 0, text
-    assert "\r" not in text and "round 1/1:" in text and "done after 1 rounds" in text
+    assert "\r" not in text and "round 0 (1 of 1):" in text and "done after 1 rounds" in text

@@ -10,6 +10,7 @@ from evospace.cli.parser import command, info
 from evospace.errors import Interrupted
 from evospace.inspect.export import export_run, resolve_arch, retrain
 from evospace.inspect.formats import FORMATS
+from evospace.paths import output_dir
 from evospace.run.run import Run
 from evospace.space import load_space
 from evospace.supernet.standalone import RETRAIN_EPOCHS, usual_shift
@@ -20,7 +21,7 @@ __all__ = ["cmd_export", "cmd_train"]
 @command("export", "write arch.json and a self-contained model.py for the best architectures of a run")
 def cmd_export(args: argparse.Namespace) -> int:
     run = Run.open(args.run)
-    out = Path(args.out) if args.out else run.path / "export"
+    out = output_dir(args.out) if args.out else run.path / "export"
     directories = export_run(run, args.top, out, formats=_formats(args))
     first = run.space.config.search.objectives[0]
     if not run.finished:
@@ -62,7 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     space = load_space(args.space) if args.space else None
     spec = resolve_arch(args.arch, space, args.overrides)
     source = Path(args.arch)
-    out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / "train" / f"seed{args.seed}"
+    out = output_dir(args.out if args.out else (source if source.is_dir() else source.parent) / "train" /
+                     f"seed{args.seed}")
     epochs = args.epochs if args.epochs is not None else RETRAIN_EPOCHS
     shift = args.shift if args.shift is not None else usual_shift(spec.space.config.data.name)
     record = spec.record

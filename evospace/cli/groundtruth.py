@@ -13,6 +13,7 @@ from evospace.data import load_space_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError
 from evospace.metrics.groundtruth import build_ground_truth, noise_ceiling
+from evospace.paths import output_file
 from evospace.space import load_space
 
 __all__ = ["cmd_groundtruth"]
@@ -22,6 +23,7 @@ __all__ = ["cmd_groundtruth"]
 def cmd_groundtruth(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     space = load_space(args.space, args.overrides)
+    output_file(args.out, example=f"{space.name}_gt.csv")
     if args.epochs < 1 or args.seeds < 1:
         raise EvospaceError(f"--epochs and --seeds must be ≥ 1, got {args.epochs} and {args.seeds}")
     size = space.initial_subspace().size

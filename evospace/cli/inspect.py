@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from evospace.cli.parser import command, info
 from evospace.errors import EvospaceError, closest
 from evospace.inspect.graph import GRAPH_FORMATS, export_graph, lineage_graph, round_subgraph
 from evospace.inspect.report import run_state, write_html, write_pngs
 from evospace.inspect.text import render_diff, render_round, render_run
+from evospace.paths import output_dir, output_file
 from evospace.run.run import Run
 from evospace.run.store import atomic_write
 
@@ -32,16 +32,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     if not graph.graph["finished"]:
         info(f"note: {run.path} is {run_state(run, graph)}")
+    name = run.path.resolve().name
     if fmt in GRAPH_FORMATS:
-        name = "lineage" if sub is None else f"round-{args.round:03d}"
+        part = "lineage" if sub is None else f"round-{args.round:03d}"
         _write_text(export_graph(graph if sub is None else sub, fmt), args.out, run,
-                    default=f"{name}.{_EXTENSIONS[fmt]}")
+                    default=f"{name}-{part}.{_EXTENSIONS[fmt]}")
     elif fmt == "png":
-        directory = Path(args.out) if args.out else run.path / "inspect"
+        if args.out == "-":
+            raise EvospaceError("--format png writes four files: give a directory with --out, not '-'")
+        directory = output_dir(args.out if args.out else f"{name}-figures")
         for path in write_pngs(run, graph, directory, args.round):
             info(f"wrote {path}")
     else:
-        path = write_html(run, graph, Path(args.out) if args.out else run.path / "inspect" / "report.html", args.round)
+        if args.out == "-":
+            raise EvospaceError("--format html writes a file: give its name with --out, not '-'")
+        path = write_html(run, graph, output_file(args.out if args.out else f"{name}-report.html",
+                                                  example="report.html"), args.round)
         info(f"wrote {path} (self-contained: open it in any browser)")
     return 0
 
@@ -56,22 +62,36 @@ def _(p: argparse.ArgumentParser) -> None:
                    help=f"{' | '.join(FORMATS)} (default text). text prints; json, graphml, gexf and dot write "
                         f"the networkx graph; png writes four figures; html one self-contained report")
     p.add_argument("--out", metavar="PATH",
-                   help="where to write (default: stdout for text; RUN/inspect/ for the others; '-' for stdout "
-                        "with text, json, graphml, gexf and dot); for png a directory")
+                   help="where to write (default: stdout for text; for the others a file or a directory named after "
+                        "the run in the current directory, e.g. demo-report.html, demo-figures/; '-' for stdout "
+                        "with text, json, graphml, gexf and dot); for png a directory. Nothing is written into the "
+                        "run directory")
 
 
 @command("diff", "print which operators entered and left a run's space between two rounds")
 def cmd_diff(args: argparse.Namespace) -> int:
     run = Run.open(args.run)
-    print(render_diff(lineage_graph(run), args.first, args.second), end="")
+    second = _round_or_final(args.second)
+    print(render_diff(lineage_graph(run), _round_or_final(args.first, final=False), second), end="")
     return 0
 
 
 @cmd_diff.arguments
 def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
-    p.add_argument("first", type=int, help="earlier round (0 = the first)")
-    p.add_argument("second", type=int, help="later round")
+    p.add_argument("first", help="earlier round (0 = the first, as in rounds/000)")
+    p.add_argument("second", help="later round, or 'final': the subspace the run ended with (or, unfinished, "
+                                  "the one its last finished round chose)")
+
+
+def _round_or_final(text: str, final: bool = True) -> int | str:
+    if final and text == "final":
+        return "final"
+    try:
+        return int(text)
+    except ValueError:
+        expected = "a round number or 'final'" if final else "a round number"
+        raise EvospaceError(f"expected {expected}, got {text!r}") from None
 
 
 def _check_format(fmt: str) -> str:
@@ -84,6 +104,6 @@ def _write_text(text: str, out: str | None, run, default: str | None) -> None:
     if out == "-" or (out is None and default is None):
         sys.stdout.write(text)
         return
-    path = Path(out) if out else run.path / "inspect" / default
+    path = output_file(out if out else default, example=default or "out.txt")
     atomic_write(path, text.encode())
     info(f"wrote {path}")

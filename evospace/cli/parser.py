@@ -106,16 +106,31 @@ def main(argv: list[str] | None = None) -> int:
         failed = not isinstance(err, (Interrupted, MirroredError))  # those stop every rank at the same point
         rank = int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
         if not isinstance(err, MirroredError):  # rank 0 has already said it
-            print(f"evospace {args.command}{f' (rank {rank})' if rank else ''}: {err}", file=sys.stderr)
-        return 130 if isinstance(err, Interrupted) else 2
+            _say(f"evospace {args.command}{f' (rank {rank})' if rank else ''}: {err}")
+        if isinstance(err, Interrupted):
+            return 128 + err.signum if err.signum else 130  # the shell's convention: 143 for SIGTERM
+        return 2
     except KeyboardInterrupt:
-        print(f"evospace {args.command}: interrupted", file=sys.stderr)
+        _say(f"evospace {args.command}: interrupted")
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if err.filename is None:  # not about a path the user can look at: a bug, keep its traceback
+            raise
+        _say(f"evospace {args.command}: {err.filename}: {err.strerror or err}")
+        return 2
     finally:
         logger.removeHandler(handler)
         leave(wait=not failed)  # after a failure the peers may be gone: do not wait for them
+
+
+def _say(line: str) -> None:
+    """An error as one line on stderr: on a terminal, from the start of a cleared line, so that it never lands on
+    a progress bar or an echoed ^C."""
+    line = " ".join(line.splitlines())  # a value quoted from user input may hold a newline: still one line
+    start = "\r\x1b[K" if sys.stderr.isatty() else ""
+    print(f"{start}{line}", file=sys.stderr)
 
 
 def _log_to_stderr() -> logging.Handler:

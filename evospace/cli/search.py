@@ -11,6 +11,7 @@ from evospace.bench import load_oracle
 from evospace.cli.parser import command, device_args, info, join, space_args
 from evospace.errors import EvospaceError
 from evospace.evolve.controller import Search, SearchResult
+from evospace.run.events import round_name
 from evospace.run.run import Run
 from evospace.space import load_space
 
@@ -40,7 +41,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         info(f"searching {space.name}: {len(space.labels)} choice points, pool of {len(space.pool)}, "
              f"{space.initial_subspace().size:,} architectures in round 0 → {out}"
              + (f" on {search.group.world} processes" if search.group.distributed else ""))
-    return _finish(search.run(), search.group.is_main)
+    return _finish(search.run(), search.group.is_main, space.config.search.objectives[0])
 
 
 @cmd_search.arguments
@@ -56,7 +57,7 @@ def _(p: argparse.ArgumentParser) -> None:
     space_args(p)
 
 
-def _finish(result: SearchResult, main: bool = True) -> int:
+def _finish(result: SearchResult, main: bool = True, objective: str | None = None) -> int:
     if not main:
         return 0
     best = result.best
@@ -66,7 +67,9 @@ def _finish(result: SearchResult, main: bool = True) -> int:
         m = best["metrics"]
         source = "table" if result.oracle else "supernet"
         angle = f"angle {m['angle']:.3f} rad, " if m.get("angle") else ""
-        info(f"best: {json.dumps(best['arch'])}  {angle}{source} accuracy {m['accuracy']:.3f}, "
+        first = objective or "accuracy"
+        by = f" by {first} {m[first]:.3f}" if first != "accuracy" and first in m else ""
+        info(f"best{by}: {json.dumps(best['arch'])}  {angle}{source} accuracy {m['accuracy']:.3f}, "
              f"{int(m['params']):,} params, {int(m['flops']):,} FLOPs")
     info(f"run directory: {result.path}  (inspect it with: evospace inspect {result.path})")
     return 0
@@ -80,7 +83,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         search.run()  # returns at once, releasing the run
         search.log(f"{args.run} is already finished; nothing to resume")
         return 0
-    return _finish(search.run(), search.group.is_main)
+    return _finish(search.run(), search.group.is_main, search.space.config.search.objectives[0])
 
 
 @cmd_resume.arguments
@@ -98,7 +101,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(json.dumps(status))
         else:
             print(_status_line(status), flush=True)
-        if not args.watch or status["finished"]:
+        if not args.watch or status["finished"] or status["running"] is False:  # nothing more will change
             return 0
         time.sleep(args.interval)
 
@@ -106,15 +109,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _status_line(s: dict) -> str:
     if s["finished"]:
         state = "finished"
-    elif s["current_round"] is None:
-        state = "not started"
     else:
+        where = "not started" if s["current_round"] is None else round_name(s["current_round"], s["rounds_total"])
         step = f", step {s['step']}" if s["step"] is not None else ""
-        state = f"round {s['current_round'] + 1}/{s['rounds_total']}{step} (running or interrupted)"
+        how = {True: "running", False: f"interrupted: no process holds it; continue with `evospace resume "
+                                       f"{s['path']}`",
+               None: "running or interrupted"}[s["running"]]
+        state = f"{where}{step} ({how})"
     best = ""
     if s["best"]:
-        best = (f"; best accuracy {s['best']['metrics']['accuracy']:.3f} "
-                f"({int(s['best']['params']):,} params)")
+        metrics = s["best"]["metrics"]
+        chosen = s["objective"]
+        by = f" by {chosen} {metrics[chosen]:.3f}" if chosen != "accuracy" and chosen in metrics else ""
+        accuracy = (f", {s['scored_by']} accuracy {metrics['accuracy']:.3f}" if "accuracy" in metrics else "")
+        note = " (shared weights, not trained alone)" if s["scored_by"] == "supernet" else ""
+        best = f"; best{by}{accuracy}{note if accuracy else ''}, {int(s['best']['params']):,} params"
     size = f"; subspace {s['subspace_size']:,} architectures" if s["subspace_size"] else ""
     return f"{s['path']}: {s['space']}, {s['rounds_done']} rounds done, {state}{size}{best}"
 
@@ -123,7 +132,7 @@ def _status_line(s: dict) -> str:
 def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.add_argument("--watch", action="store_true", help="refresh until the run finishes")
+    p.add_argument("--watch", action="store_true", help="refresh until the run finishes or no process runs it")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes with --watch")
 
 

@@ -221,9 +221,9 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
     order = np.random.default_rng(split_seed).permutation(len(arrays.y))
     n_val = int(round(len(order) * val_fraction))
     if n_val < 1 or n_val >= len(order):
-        raise DataError(f"data set {name!r}: {len(order)} training samples leave {n_val} for validation at "
-                        f"val_fraction {val_fraction}; give more samples or another data.val_fraction",
-                        key="data.val_fraction")
+        raise DataError(f"data set {name!r}: val_fraction {val_fraction} of its {len(order)} training samples "
+                        f"leaves {n_val} for validation and {len(order) - n_val} for training, and both need at "
+                        f"least one; give more samples or another data.val_fraction", key="data.val_fraction")
     val, train = order[:n_val], order[n_val:]
     as_x = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
     as_y = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long)  # noqa: E731

@@ -23,10 +23,12 @@ others, so any snapshot resumes under any number of processes.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,7 +47,17 @@ from evospace.evolve.objectives import ObjectiveContext, ObjectiveMetrics, wante
 from evospace.evolve.population import evolve
 from evospace.extensions import AddedMetrics, RoundHooks, Scorer
 from evospace.metrics.scores import metrics_record
-from evospace.run.events import Event, Finished, OpAdded, OpRemoved, Resumed, RoundEnded, RoundStarted, RunStarted
+from evospace.run.events import (
+    Event,
+    Finished,
+    OpAdded,
+    OpRemoved,
+    Resumed,
+    RoundEnded,
+    RoundStarted,
+    RunStarted,
+    round_name,
+)
 from evospace.run.recorder import Recorder, create_run
 from evospace.run.resume import restore_snapshot, resume_newest
 from evospace.run.rng import numpy_stream
@@ -121,6 +133,7 @@ class Search:
         self.log = (log or logger.info) if self.group.is_main else _silent
         self.callbacks = list(callbacks)
         self._stop_signal: int | None = None
+        self._grace: _Grace | None = None  # after a signal: the time left to reach a safe point
         self._stop_reason: str | None = None  # a callback's stop(reason)
         self._signalled = False  # whether the last stop check found a signal (on any rank)
         self._objectives: ObjectiveMetrics | None = None  # objectives the backend does not measure
@@ -132,10 +145,9 @@ class Search:
             spec = backend.spec if backend else None
             metrics = metrics_record(space.config.search) if spec is None else {"every_architecture": "a table row"}
             data = self._load_data() if backend is None else None  # a data error leaves no run directory behind
-            on_main(self.group, lambda: create_run(self.store, space, spec, metrics,
-                                                   data_record(data) if data is not None else None),
-                    "creating the run directory", share=False)
-            self._lock = on_main(self.group, self.store.lock, "locking the run", share=False)
+            self._lock = on_main(self.group, lambda: create_run(self.store, space, spec, metrics,
+                                                                data_record(data) if data is not None else None),
+                                 "creating the run directory", share=False)  # locked before run.yaml is written
             self._attach(backend, data)
             self.state = SearchState.initial(space)
             for event in self._initial_events():
@@ -195,10 +207,12 @@ class Search:
             backend = load_oracle(spec, space)
         self = cls(space, path, device=device, progress=progress, log=log, backend=backend, group=group,
                    callbacks=callbacks, _resume=True)
-        if record.get("fingerprint") not in (None, space.fingerprint()):
-            raise RunError(f"{self.store.run_yaml}: the recorded space does not match its fingerprint; "
-                           f"the run was edited by hand")
+        if record.get("fingerprint") != space.fingerprint():
+            what = "has no fingerprint" if "fingerprint" not in record else "does not match its fingerprint"
+            raise RunError(f"{self.store.run_yaml}: the recorded space {what}; the run was edited by hand or is "
+                           f"damaged, so it cannot be resumed (start a new one with `evospace search --out NEW_DIR`)")
         self._lock = on_main(group, self.store.lock, "locking the run", share=False)
+        on_main(group, self.store.check_links, "checking the run directory", share=False)
         self._attach(backend)
         if recorded_data and isinstance(self.backend, SupernetBackend):
             _check_same_data(recorded_data, data_record(self.backend.data), self.store.run_yaml)
@@ -281,7 +295,7 @@ class Search:
         """The round's epochs (or what is left of them), a checkpoint every ``checkpoint_every`` steps and on a
         signal, and after the last step."""
         config = self.space.config.search
-        bar = self._bar(trainer.total_steps, f"round {trainer.round + 1}/{config.rounds} train",
+        bar = self._bar(trainer.total_steps, f"{round_name(trainer.round, config.rounds)} train",
                         initial=trainer.global_step)
         last_checkpoint = trainer.global_step
 
@@ -323,7 +337,7 @@ class Search:
             self.state.born[item.label].pop(item.op, None)
             self.recorder.event(OpRemoved(round=trainer.round, label=item.label, op=item.op, epoch=epoch,
                                           reason=item.reason, scores=item.scores))
-        self.log(f"round {trainer.round + 1}, epoch {epoch + 1}: "
+        self.log(f"{round_name(trainer.round, self.space.config.search.rounds)}, epoch {epoch + 1}: "
                  + ", ".join(f"{item.label} {item.op} ({item.note})" for item in report.removed)
                  + " left the subspace")
 
@@ -351,7 +365,7 @@ class Search:
             return scorer.evaluate_many(archs)
 
         first = config.objectives[0]
-        bar = self._bar(config.population.generations + 1, f"round {r + 1}/{config.rounds} evolve")
+        bar = self._bar(config.population.generations + 1, f"{round_name(r, config.rounds)} evolve")
 
         def on_generation(entry: dict) -> None:
             self.recorder.metrics({"kind": "generation", "round": r, **entry})
@@ -426,7 +440,7 @@ class Search:
         if not self.state.finished:
             self.backend.apply_subspace(self.state.subspace, self.state.round, self.state.born)
         stop = decision.stop_reason
-        self.log(f"round {decision.round + 1}/{self.space.config.search.rounds}: {decision.trained.size:,} → "
+        self.log(f"{round_name(decision.round, self.space.config.search.rounds)}: {decision.trained.size:,} → "
                  f"{self.state.subspace.size:,} architectures, best {self.backend.kind} accuracy "
                  f"{decision.front[0]['metrics']['accuracy']:.3f}" + (f"; stopping: {stop}" if stop else ""))
 
@@ -443,6 +457,8 @@ class Search:
         try:
             yield
         finally:
+            if self._grace is not None:
+                self._grace.cancel()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
@@ -457,9 +473,15 @@ class Search:
                 self._lock = None
 
     def _on_signal(self, signum, frame) -> None:
+        if self._grace is not None and self._grace.expired:
+            raise Interrupted(f"stopped by {signal.Signals(self._stop_signal).name} in "
+                              f"{round_name(self.state.round, self.space.config.search.rounds)}, where no safe point "
+                              f"came within {STOP_GRACE:g} s, so without a new checkpoint; the last one is on disk. "
+                              f"Continue with: evospace resume {self.store.path}", signum=self._stop_signal)
         if self._stop_signal is not None:  # a second signal: stop now
             raise KeyboardInterrupt
         self._stop_signal = signum
+        self._grace = _Grace(STOP_GRACE)  # then stop wherever the search is: it resumes from any moment
 
     def _stop_requested(self) -> bool:
         """Whether a signal or a callback asked this process (or, in a process group, any rank) to stop.
@@ -485,8 +507,9 @@ class Search:
             raise _Stopped(self._stop_reason)
         name = ("a signal to another rank" if self._stop_signal is None
                 else signal.Signals(self._stop_signal).name)
-        raise Interrupted(f"stopped by {name} in round {self.state.round}; the last checkpoint is on disk. "
-                          f"Continue with: evospace resume {self.store.path}")
+        raise Interrupted(f"stopped by {name} in {round_name(self.state.round, self.space.config.search.rounds)}; the "
+                          f"last checkpoint is on disk. Continue with: evospace resume {self.store.path}",
+                          signum=self._stop_signal)
 
     def result(self) -> SearchResult:
         front = self.state.front
@@ -520,6 +543,28 @@ def _check_same_data(recorded: dict, now: dict, where: Path) -> None:
     raise RunError(f"{where}: the run's data changed since it started (fingerprint {recorded.get('fingerprint')}, now "
                    f"{now['fingerprint']}; {what}); put the original data back to resume it, or start a new run "
                    f"with --out NEW_DIR")
+
+
+STOP_GRACE = 10.0  # seconds a signal waits for a safe point (a step, an evaluation) before the search stops anyway
+
+
+class _Grace:
+    """After a stop signal: if no safe point came within ``seconds`` (a long piece of work without stop checks),
+    interrupt the main thread, whose signal handler then stops the search where it is. A run resumes from any
+    moment (its writes are atomic and its snapshots checksummed), only without a checkpoint of that moment."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        _thread.interrupt_main(signal.SIGINT)  # runs the search's handler in the main thread
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class _Stopped(Interrupted):

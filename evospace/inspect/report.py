@@ -1,12 +1,15 @@
 """Plots of a run and one self-contained HTML report, for people who were not watching the search.
 
-Four figures, each readable on its own (title, axis labels, legend, operator names spelled out):
+Four figures, each readable on its own (title, axis labels, legend; operators by the names every other output
+uses, spelled out in the report's glossary):
 
     space     heat map: choice point × operator over rounds, coloured by the operator's score within its
               choice point, blank when it was not active, outlined when it was removed after the round
-    scores    operator-score trajectories: each operator's accuracy score per round, one panel per choice point
+    scores    operator-score trajectories: each operator's score per round (the shrink score's first metric), one
+              panel per choice point
     fitness   the population's fitness per generation, all rounds side by side
-    front     accuracy against parameters and FLOPs for a round's population, its Pareto front marked
+    front     the first objective against parameters and FLOPs for a round's population, its trade-off line and
+              the architectures the search kept as its best marked
 
 Figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas: no display, no pyplot global
 state. matplotlib is imported only when a figure is drawn.
@@ -70,7 +73,7 @@ def run_state(run: Run, graph: nx.DiGraph) -> str:
     g = graph.graph
     if g["finished"]:
         return f"finished after {g['rounds_started']} of {g['rounds_total']} rounds ({g['stop_reason']})"
-    held = _lock_held(run.path / ".lock")
+    held = run.store.is_locked()
     facts = f"last write {_age(time.time() - _last_write(run))} ago; {g['rounds_finished']} round(s) finished"
     resume = f"continue it with: evospace resume {run.path}"
     where = "before its first round" if g["rounds_started"] == 0 else (
@@ -80,25 +83,6 @@ def run_state(run: Run, graph: nx.DiGraph) -> str:
     if held is False:
         return f"NOT finished: interrupted {where}, no process holds the run ({facts}); {resume}"
     return f"NOT finished: still running {where}, or interrupted there ({facts}); if it was interrupted, {resume}"
-
-
-def _lock_held(path: Path) -> bool | None:
-    """Whether another process holds ``path``'s advisory lock; ``None`` if there is no lock file to ask."""
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks on this platform
-        return None
-    try:
-        handle = open(path, "rb")
-    except OSError:
-        return None
-    with handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
 
 
 def _last_write(run: Run) -> float:
@@ -206,7 +190,7 @@ def plot_space(graph: nx.DiGraph) -> Figure:
                                        linestyle="--"))
     ax.set_xticks(range(len(rounds)), [f"round {r}\n{_compact(graph.graph['sizes'][r])} archs" for r in rounds])
     ax.xaxis.tick_top()
-    names = [readable_op(graph.nodes[key]["op"]) for _, key in rows]
+    names = [graph.nodes[key]["op"] for _, key in rows]  # the names every other output uses (glossary in the report)
     ax.set_yticks(range(len(rows)), names, fontsize=9)
     ax.tick_params(length=0)
     offset = -(14 + 5.2 * max(map(len, names)))  # points: clear of the longest operator name at 9 pt
@@ -264,7 +248,7 @@ _MARKERS = ("o", "s", "^", "D", "v", "<", ">", "p", "h", "*")
 
 def _op_styles(graph: nx.DiGraph) -> dict[str, tuple[str, str]]:
     """A (colour, marker) pair per operator, the same in every panel."""
-    ops = sorted({data["op"] for data in graph.nodes.values()}, key=readable_op)
+    ops = sorted({data["op"] for data in graph.nodes.values()})
     return {op: (_PALETTE[i % len(_PALETTE)], _MARKERS[i % len(_MARKERS)]) for i, op in enumerate(ops)}
 
 
@@ -305,9 +289,8 @@ def plot_op_scores(graph: nx.DiGraph, metric: str = "accuracy") -> Figure:
         ax.set_ylabel(f"{metric} score")
     for ax in list(axes.flat)[len(labels):]:
         ax.set_axis_off()
-    used = sorted({data["op"] for data in graph.nodes.values() if data["scores"]}, key=readable_op)
-    handles = [Line2D([], [], color=styles[op][0], marker=styles[op][1], lw=1.6, label=readable_op(op))
-               for op in used]
+    used = sorted({data["op"] for data in graph.nodes.values() if data["scores"]})
+    handles = [Line2D([], [], color=styles[op][0], marker=styles[op][1], lw=1.6, label=op) for op in used]
     handles.append(Line2D([], [], color="black", marker="x", lw=0, ms=8, mew=1.8, label="removed after this round"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(5, len(handles)), fontsize=9, frameon=False)
     fig.suptitle(f"Operator scores per round: mean {metric} of the supernet's architectures that use the "
@@ -353,12 +336,13 @@ def plot_fitness(run: Run) -> Figure:
 
 
 def plot_front(run: Run, round_index: int | None = None) -> Figure:
-    """Accuracy against params and FLOPs for one finished round (default: the last one), Pareto front marked."""
+    """The first objective against params and FLOPs for one finished round (default: the last one): the population,
+    its trade-off line against each cost, and the architectures the search kept as its best."""
     finished = run.store.round_indices()
     if not finished:
-        return _placeholder("Accuracy against size", "no round has finished yet, so there is no population to show")
+        return _placeholder("The best against size", "no round has finished yet, so there is no population to show")
     if round_index is not None and round_index not in finished:
-        return _placeholder(f"Accuracy against size, round {round_index}",
+        return _placeholder(f"The best against size, round {round_index}",
                             f"round {round_index} has not finished: its population is known when it ends")
     index = finished[-1] if round_index is None else round_index
     info = run.round(index)
@@ -374,9 +358,9 @@ def plot_front(run: Run, round_index: int | None = None) -> Figure:
         ax.scatter([m[cost] for m in population], [m[objective] for m in population], s=22, color="0.6",
                    label=f"population after round {index}")
         ax.step([m[cost] for m in pareto], [m[objective] for m in pareto], where="post", color="tab:orange", lw=1.8,
-                marker="o", ms=5, label="Pareto front (no other is both smaller and better)")
+                marker="o", ms=5, label=f"trade-off line: no other is both smaller and higher in {objective}")
         ax.scatter([m[cost] for m in front], [m[objective] for m in front], s=150, marker="*", color="tab:red",
-                   edgecolor="black", zorder=3, label="the search's front (its best architectures)")
+                   edgecolor="black", zorder=3, label="kept by the search as its best (seeds the next round)")
         best = max(front or population, key=lambda m: m[objective])
         ax.annotate(f"best: {objective} {best[objective]:.3f},\n{int(best[cost]):,} {_COST_WORDS[cost]}",
                     (best[cost], best[objective]), xytext=(-14, -22), textcoords="offset points", ha="right",
@@ -389,8 +373,8 @@ def plot_front(run: Run, round_index: int | None = None) -> Figure:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"supernet {objective}")
     axes[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Pareto front of round {index}: {objective} against size ({len(population)} architectures of the "
-                 f"final population, {len(front)} in the search's front)", fontsize=11)
+    fig.suptitle(f"Round {index}: {objective} against size ({len(population)} architectures of the final "
+                 f"population, {len(front)} kept as the best)", fontsize=11)
     return fig
 
 
@@ -447,11 +431,12 @@ _CAPTIONS = {
     "space": "Which operators were active at each choice point in each round. The colour and the rank compare "
              "an operator with the others at the same choice point in the same round (combined score: "
              "{score}); a dashed outline means the operator was removed when that round ended.",
-    "scores": "Each operator's accuracy score per round: the mean validation accuracy of the supernet's "
-              "architectures that contain it.",
-    "fitness": "The evolving population inside each round's subspace: its best individual, mean and range.",
-    "front": "Accuracy against size for the last population of the round; the Pareto front links the "
-             "architectures that no other beats on both accuracy and size.",
+    "scores": "Each operator's {metric} score per round: the mean {metric} of the supernet's architectures that "
+              "contain it.",
+    "fitness": "The evolving population inside each round's subspace: its best individual, mean and range of "
+               "{objective}.",
+    "front": "{objective} against size for the last population of the round: the line links the architectures that "
+             "no other beats on both {objective} and size; the stars are those the search kept as its best.",
 }
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -481,12 +466,15 @@ def write_html(run: Run, graph: nx.DiGraph, path: Path, round_index: int | None 
     parts = [f"<h1>evospace run: {_e(g['space'])}</h1>",
              f"<p class=\"state{'' if g['finished'] else ' open'}\"><b>{_e(run_state(run, graph))}</b></p>",
              _facts(run, graph), _best(run)]
-    titles = {"space": "How the space changed", "scores": "Operator scores", "fitness": "Population fitness",
-              "front": "Accuracy against size"}
+    metric = parse_score(score)[0]
+    objective = run.space.config.search.objectives[0]
+    titles = {"space": "How the space changed", "scores": f"Operator scores ({metric})",
+              "fitness": f"Population fitness ({objective})", "front": f"The best against size ({objective})"}
     for name in FIGURES:
         data = base64.b64encode(images[name]).decode()
+        caption = _CAPTIONS[name].format(score=score, metric=metric, objective=objective)
         parts.append(f"<h2>{titles[name]}</h2><figure><img alt=\"{titles[name]}\" src=\"data:image/png;base64,"
-                     f"{data}\"><figcaption>{_e(_CAPTIONS[name].format(score=score))}</figcaption></figure>")
+                     f"{data}\"><figcaption>{_e(caption)}</figcaption></figure>")
     parts += [_space_table(graph, score), _lineage_table(graph),
               f"<h2>Operator names</h2><p>{_e(OP_GLOSSARY)}.</p>",
               f"<h2>Configuration (run.yaml)</h2><pre>{_e(run.store.run_yaml.read_text())}</pre>"]

@@ -96,18 +96,27 @@ def render_round(run, graph, round_index: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_diff(graph, first: int, second: int) -> str:
-    """What entered and left between the subspaces of two started rounds, and what came and went in between."""
-    if first > second:
-        raise EvospaceError(f"diff: give the earlier round first (got {first} then {second})")
-    before, after = round_subgraph(graph, first), round_subgraph(graph, second)
+def render_diff(graph, first: int, second: int | str) -> str:
+    """What entered and left between the subspaces of two started rounds, and what came and went in between.
+
+    ``second`` may be ``"final"``: the subspace the run ended with (unfinished: what its last finished round chose).
+    """
+    final = second == "final"
+    last = max(graph.graph["sizes"], default=-1) + 1 if final else second
+    if first > last:
+        raise EvospaceError(f"give the earlier round first (got {first} then {second})")
+    before = round_subgraph(graph, first)
+    after = graph.subgraph([n for n, data in graph.nodes(data=True) if data["died"] is None]) if final else \
+        round_subgraph(graph, second)
     left = [n for n in _ordered(graph) if n in before and n not in after]
     came = [n for n in _ordered(graph) if n in after and n not in before]
     between = [n for n in _ordered(graph) if n not in before and n not in after
-               and any(first < r < second for r in graph.nodes[n]["rounds"])]
+               and any(first < r < last for r in graph.nodes[n]["rounds"])]
     sizes = graph.graph["sizes"]
-    lines = [f"{graph.graph['run']}: round {first} → round {second}: {sizes[first]:,} → {sizes[second]:,} "
-             f"architectures"]
+    name = ("the final subspace" if graph.graph["finished"] else "the latest subspace (the run is not finished)") \
+        if final else f"round {second}"
+    size = final_size(graph) if final else sizes[second]
+    lines = [f"{graph.graph['run']}: round {first} → {name}: {sizes[first]:,} → {size:,} architectures"]
     if not (left or came or between):
         return "\n".join(lines + ["no change: the same operators are active"]) + "\n"
     if left:

@@ -54,6 +54,7 @@ from evospace.run.snapshot import (
 from evospace.run.store import (
     CHECKPOINT_ROUND,
     FollowerStore,
+    ForeignSnapshot,
     IncompleteSnapshot,
     MemorySnapshot,
     RunStore,
@@ -78,6 +79,7 @@ __all__ = [
     "FollowerStore",
     "Front",
     "History",
+    "ForeignSnapshot",
     "IncompleteSnapshot",
     "MemorySnapshot",
     "OpAdded",

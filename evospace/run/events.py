@@ -48,7 +48,17 @@ from evospace.errors import RunError
 __all__ = ["Event", "RunStarted", "OpAdded", "OpRemoved", "Front", "RoundStarted", "RoundEnded", "Finished",
            "Resumed", "FewShotSplit", "AnchorTrained", "ScoreFitted", "UnknownEvent", "EVENT_KINDS", "parse_events",
            "OperatorLife", "History",
-           "replay"]
+           "replay", "round_name"]
+
+
+def round_name(index: int, total: int) -> str:
+    """How every message names a round: its index (as in ``rounds/001``) and its place in the run.
+
+    Example:
+        >>> round_name(1, 4)
+        'round 1 (2 of 4)'
+    """
+    return f"round {index} ({index + 1} of {total})"
 
 
 def _optional(key: str | None = None) -> Any:

@@ -27,8 +27,8 @@ __all__ = ["Recorder", "Snapshotted", "Checkpointed", "create_run"]
 
 
 def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics: dict | None = None,
-               data: dict | None = None) -> None:
-    """Start a run directory: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
+               data: dict | None = None) -> object:
+    """Start a run directory, locked: ``run.yaml`` with the resolved space, its fingerprint, the seed and versions.
 
     Args:
         oracle: how the run's oracle is rebuilt on resume (``None`` for a supernet).
@@ -36,16 +36,17 @@ def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics
         data: the data's record (``evospace.data.data_record``: fingerprint, sample shape, split sizes), checked
             on resume; ``None`` for an oracle.
 
+    Returns:
+        The run's lock (:meth:`RunStore.lock`), taken before ``run.yaml`` is written.
+
     Raises:
-        RunError: the directory holds a run already (of this space or another) or other files.
+        RunError: the directory holds a run already (of this space or another) or other files, or another process
+            is creating it.
     """
     if store.exists():
         record = store.read_record()
-        same = record.get("fingerprint") == space.fingerprint()
-        hint = (f"it holds a run of this space: continue it with `evospace resume {store.path}`"
-                if same else f"it holds a run of another space ({record.get('space', {}).get('name')!r})")
-        raise RunError(f"{store.path}: {hint}; or choose another --out")
-    store.create({
+        raise RunError(f"{store.path}: {_holds(record, space, store)}; or choose another --out")
+    return store.create({
         "space": space.to_config(),
         "source": space.source,
         "fingerprint": space.fingerprint(),
@@ -56,6 +57,27 @@ def create_run(store: RunStore, space: SearchSpace, oracle: dict | None, metrics
         "versions": {"evospace": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
+
+
+def _holds(record: dict, space: SearchSpace, store: RunStore) -> str:
+    """What the run already in ``store`` is to a new search of ``space``: the same run, or which settings differ."""
+    differ = differing_keys(record.get("space"), space.to_config())
+    if not differ:
+        return f"it holds a run of this space: continue it with `evospace resume {store.path}`"
+    shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+    name = record["space"].get("name")
+    which = "this space" if name == space.name else f"another space ({name!r})"
+    return f"it holds a run of {which} with other settings ({shown} {'differs' if len(differ) == 1 else 'differ'})"
+
+
+def differing_keys(old: Any, new: Any, path: str = "") -> list[str]:
+    """Dotted key paths whose values differ between two plain configs (``search.rounds``, ``pool``)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in list(old) + [k for k in new if k not in old]:
+            out += differing_keys(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    return [] if old == new else [path or "(the whole space)"]
 
 
 class Snapshotted(Protocol):

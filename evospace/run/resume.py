@@ -2,10 +2,11 @@
 
 Snapshots are tried newest first (:meth:`~evospace.run.store.RunStore.snapshots`): a finished round before the
 checkpoints of its own and earlier rounds. One that fails verification or cannot be restored is reported in one
-line, renamed (``rounds/002.damaged``, ``checkpoint/....incomplete``; never loaded nor overwritten again) and the
-next older one is tried. The journals are cut back to the byte offsets the chosen snapshot recorded, so a resumed
-run writes each line exactly once. With no usable snapshot, a run whose snapshots were all interrupted writes
-starts its first round over; one with a damaged snapshot is refused.
+line, renamed (``rounds/002.damaged``, ``checkpoint/....incomplete``, ``rounds/002.foreign`` for one copied in from
+another run; never loaded nor overwritten again) and the next older one is tried. The journals are cut back to the
+byte offsets the chosen snapshot recorded, so a resumed run writes each line exactly once. With no usable snapshot,
+a run whose snapshots were all interrupted writes starts its first round over; one with a damaged snapshot is
+refused.
 
 Under ``torchrun`` rank 0 alone reads the run directory: it chooses and restores the snapshot, then sends its files
 to the other ranks, which restore the same bytes from memory. Any snapshot resumes under any number of processes.
@@ -23,9 +24,11 @@ from safetensors import SafetensorError
 
 from evospace.distributed import Group, on_main
 from evospace.errors import RunError
+from evospace.run.journals import rebuilt_events, tidy_journals
 from evospace.run.rng import set_global_rng_state
+from evospace.run.run import Run
 from evospace.run.snapshot import SearchState, read_snapshot
-from evospace.run.store import IncompleteSnapshot, MemorySnapshot, RunStore, Snapshot
+from evospace.run.store import ForeignSnapshot, IncompleteSnapshot, MemorySnapshot, RunStore, Snapshot
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Subspace
 
@@ -127,7 +130,7 @@ def _restore_newest(store: RunStore, restore: Callable[[str, Snapshot], Resumpti
         _set_aside(store, skipped, log)
         for name in store.torn_journals():
             log(f"{store.path / name}: dropping its torn last line (the run was killed while writing it)")
-        store.truncate_journals(resumption.journals)
+        tidy_journals(store, resumption.journals, lambda: _rebuilt(store, resumption), log)
         store.remove_leftovers()
         return resumption, snap
     damaged = [err for _, err in skipped if not isinstance(err, IncompleteSnapshot)]
@@ -138,7 +141,22 @@ def _restore_newest(store: RunStore, restore: Callable[[str, Snapshot], Resumpti
     return None
 
 
+def _rebuilt(store: RunStore, resumption: Resumption) -> list:
+    """The events of the run's snapshots up to ``resumption`` (for an events journal that cannot be read back)."""
+    run = Run.open(store.path)
+    rounds = []
+    for index in range(resumption.state.round):
+        try:
+            rounds.append(store.verify(store.round_dir(index)).read_json("state.json"))
+        except RunError:
+            break  # a round set aside: the history stops where the snapshots do
+    current = {} if resumption.kind == "checkpoint" else None
+    return rebuilt_events(run.space, run.record, rounds, current)
+
+
 def _set_aside(store: RunStore, skipped: list[tuple[Path, RunError]], log: Callable[[str], None]) -> None:
     for directory, err in skipped:
-        kept = store.set_aside(directory, "incomplete" if isinstance(err, IncompleteSnapshot) else "damaged")
+        why = ("incomplete" if isinstance(err, IncompleteSnapshot) else "foreign" if isinstance(err, ForeignSnapshot)
+               else "damaged")
+        kept = store.set_aside(directory, why)
         log(f"{err}; falling back to an older snapshot ({directory.name} kept as {kept.name})")

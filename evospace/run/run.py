@@ -147,9 +147,12 @@ class Run:
             "space": self.space.name,
             "rounds_total": self.space.config.search.rounds,
             "rounds_done": rounds_done,
-            "current_round": current_round,
+            "current_round": current_round,  # an index, as in rounds/001 (round_name says "round 1 (2 of 4)")
             "step": step,
             "subspace_size": size,
             "best": self.best,
+            "objective": self.space.config.search.objectives[0],  # what chose the best
+            "scored_by": "table" if self.record.get("oracle") else "supernet",  # where its accuracy comes from
             "finished": finished,
+            "running": None if finished else self.store.is_locked(),  # None: cannot tell (no lock file)
         }

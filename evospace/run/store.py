@@ -14,14 +14,26 @@ Every file is written to a temporary name, fsynced, renamed with ``os.replace`` 
 fsynced. A snapshot without ``COMPLETE`` or with a checksum mismatch is never loaded; on resume it is
 renamed (``rounds/002.damaged``) rather than overwritten. Journals are truncated back to the offsets
 recorded in the snapshot a run resumes from, so a resumed run writes each line exactly once.
+
+A snapshot is bound to its run: ``COMPLETE`` names the run (``run_id`` of ``run.yaml``, a random token drawn at
+creation) and the SHA-256 of the previous round's ``COMPLETE`` (``previous``; ``null`` in round 0). One copied in
+from another run, or from another history of this run, fails :meth:`RunStore.verify` as foreign and is set aside
+like a damaged one (``rounds/002.foreign``). Runs created before run ids existed have none in ``run.yaml``: their
+snapshots are accepted unbound (legacy), as they always were.
+
+The store writes nothing through a symbolic link: journals and the lock are opened with ``O_NOFOLLOW``, files
+are replaced (a link in their place is replaced, not followed), and ``rounds/``, ``checkpoint/`` or ``best/`` as
+a link is refused. The run directory itself may be a link (a run kept on another disk).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -34,9 +46,11 @@ import yaml
 from safetensors.torch import save as st_save
 
 from evospace.errors import RunError
+from evospace.paths import output_dir
 
-__all__ = ["RunStore", "Snapshot", "IncompleteSnapshot", "atomic_write", "append_durably", "read_jsonl", "fsync_dir",
-           "tensors_bytes", "json_bytes", "CHECKPOINT_ROUND", "FollowerStore", "MemorySnapshot"]
+__all__ = ["RunStore", "Snapshot", "IncompleteSnapshot", "ForeignSnapshot", "atomic_write", "append_durably",
+           "read_jsonl", "fsync_dir", "tensors_bytes", "new_run_id", "json_bytes", "CHECKPOINT_ROUND", "FollowerStore",
+           "MemorySnapshot"]
 
 COMPLETE = "COMPLETE"
 FORMAT_VERSION = 1
@@ -46,6 +60,26 @@ JOURNALS = ("events", "metrics")
 
 class IncompleteSnapshot(RunError):
     """A snapshot directory without ``COMPLETE``: it was interrupted while being written."""
+
+
+class ForeignSnapshot(RunError):
+    """A snapshot whose ``COMPLETE`` names another run, or does not follow this run's previous round."""
+
+
+def new_run_id() -> str:
+    """A run's identity, written in ``run.yaml`` and in every ``COMPLETE`` of the run."""
+    return secrets.token_hex(8)
+
+
+def _open_no_follow(path: Path, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link in ``path``'s place (``O_NOFOLLOW``)."""
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), _FILE_MODE)
+    except OSError as err:
+        if err.errno == errno.ELOOP or path.is_symlink():
+            raise RunError(f"{path}: is a symbolic link; the run store never writes through one (replace it by "
+                           f"the file it points to, or remove it)") from None
+        raise
 
 
 def fsync_dir(path: Path) -> None:
@@ -102,7 +136,8 @@ def append_durably(path: str | Path, data: bytes) -> None:
     Raises:
         OSError: the write failed (disk full, ...).
     """
-    with open(path, "ab") as f:
+    fd = _open_no_follow(Path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(fd, "ab") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -190,6 +225,19 @@ class RunStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._run_id: str | None | bool = False  # False: not read yet
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's identity from ``run.yaml`` (``None``: a run from before identities, or no run yet)."""
+        if self._run_id is False:
+            try:
+                record = yaml.safe_load(self.run_yaml.read_text()) if self.run_yaml.is_file() else None
+            except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError):
+                record = None
+            value = record.get("run_id") if isinstance(record, dict) else None
+            self._run_id = value if isinstance(value, str) else None
+        return self._run_id
 
     # -- creation and identity --------------------------------------------------------------------
     @property
@@ -199,28 +247,50 @@ class RunStore:
     def exists(self) -> bool:
         return self.run_yaml.exists()
 
-    def create(self, record: dict) -> None:
-        """Start a new run: refuse a directory that holds anything but an empty folder."""
+    def create(self, record: dict) -> object:
+        """Start a new run: lock it first, then refuse a directory that holds anything but an empty folder.
+
+        Returns:
+            The lock (see :meth:`lock`), taken before anything but the directory and its lock file is written, so
+            that of two processes creating one run the loser writes nothing.
+        """
+        output_dir(self.path)
+        self._check_empty()  # before the lock file too: a refused directory is left as it was
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = self.lock()
+        try:
+            self._check_empty()  # again, locked: another process may have created the run meanwhile
+            record = {"format": FORMAT_VERSION, **record}
+            record.setdefault("run_id", new_run_id())
+            atomic_write(self.run_yaml, yaml.safe_dump(record, sort_keys=False).encode())
+            self._run_id = record["run_id"]
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    def _check_empty(self) -> None:
         if self.exists():
             raise RunError(f"{self.path} already holds a run; resume it with `evospace resume {self.path}` "
                            f"or choose another --out")
-        if self.path.exists() and any(not _is_leftover(p) for p in self.path.iterdir()):
+        if self.path.is_dir() and any(not _is_leftover(p) for p in self.path.iterdir()):
             raise RunError(f"{self.path} is not empty and holds no run.yaml; refusing to write into it "
                            f"(choose another --out)")
-        self.path.mkdir(parents=True, exist_ok=True)
-        record = {"format": FORMAT_VERSION, **record}
-        atomic_write(self.run_yaml, yaml.safe_dump(record, sort_keys=False).encode())
 
     def read_record(self) -> dict:
         """The run's ``run.yaml``, with a clear error if the directory is not a run."""
         if not self.path.is_dir():
             raise RunError(f"{self.path}: no such run directory")
         if not self.exists():
+            if all(_is_leftover(p) for p in self.path.iterdir()) and any(self.path.iterdir()):
+                raise RunError(f"{self.path}: a search was stopped while creating it, before its run.yaml was "
+                               f"written, so there is nothing to resume: start the search again with --out "
+                               f"{self.path}")
             raise RunError(f"{self.path}: not a run directory (no run.yaml); give a directory made by "
                            f"`evospace search`")
         try:
             record = yaml.safe_load(self.run_yaml.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
             raise RunError(f"{self.run_yaml}: not valid YAML ({err.__class__.__name__}); the run is damaged") from None
         if not isinstance(record, dict) or not isinstance(record.get("space"), dict):
             raise RunError(f"{self.run_yaml}: missing the `space` section; the run is damaged")
@@ -234,7 +304,7 @@ class RunStore:
         Raises:
             RunError: another process holds the run.
         """
-        handle = open(self.path / ".lock", "a")
+        handle = os.fdopen(_open_no_follow(self.path / ".lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a")
         try:
             import fcntl
         except ImportError:  # no advisory locks on this platform
@@ -246,6 +316,29 @@ class RunStore:
             raise RunError(f"{self.path} is in use by another evospace process; wait for it to end or stop it "
                            f"first") from None
         return handle
+
+    def is_locked(self) -> bool | None:
+        """Whether a process holds the run now. Writes nothing.
+
+        A search holds an advisory lock on ``RUN/.lock`` while it runs; the kernel drops it when the process dies,
+        even on SIGKILL. ``None``: cannot tell (no lock file, as in runs from before locking, or no advisory locks
+        on this platform).
+        """
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        try:
+            fd = os.open(self.path / ".lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the shared lock just taken
+        return False
 
     def remove_leftovers(self) -> None:
         """Delete temporary files of writes that a killed process never finished (never read by anyone)."""
@@ -260,8 +353,7 @@ class RunStore:
         try:
             append_durably(path, line)
         except OSError as err:
-            raise RunError(f"{path}: could not append ({err.strerror}); the last snapshot is intact, continue "
-                           f"with `evospace resume {self.path}` once the problem is fixed") from None
+            raise RunError(f"{path}: could not append ({err.strerror}); {self._what_is_left()}") from None
 
     def journal_offsets(self) -> dict[str, int]:
         """Current byte length of each journal (recorded in snapshots)."""
@@ -284,10 +376,12 @@ class RunStore:
         for name, size in offsets.items():
             path = self._journal(name)
             if path.exists() and path.stat().st_size > size:
-                with open(path, "r+b") as f:
-                    f.truncate(size)
-                    f.flush()
-                    os.fsync(f.fileno())
+                fd = _open_no_follow(path, os.O_RDWR)
+                try:
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
     def rewrite_journal(self, name: str, rows: list[dict]) -> None:
         """Replace a journal as a whole (atomically), e.g. when a run starts over."""
@@ -308,11 +402,13 @@ class RunStore:
         return self.path / "rounds" / f"{index:03d}"
 
     def write_snapshot(self, directory: Path, files: dict[str, bytes]) -> Snapshot:
-        """Write ``files`` atomically, then ``COMPLETE`` with their checksums (last).
+        """Write ``files`` atomically, then ``COMPLETE`` with their checksums, the run's identity and the previous
+        round's ``COMPLETE`` checksum (last).
 
         Raises:
             RunError: a write failed (disk full, ...); the snapshot stays incomplete, older ones intact.
         """
+        self._no_links(directory)
         sums = {}
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -323,18 +419,65 @@ class RunStore:
             for name, data in files.items():
                 atomic_write(directory / name, data)
                 sums[name] = hashlib.sha256(data).hexdigest()
-            atomic_write(directory / COMPLETE, json.dumps({"files": sums}, indent=1).encode())
+            marker = {"files": sums}
+            if self.run_id is not None:
+                marker.update(run=self.run_id, previous=self._previous_marker(directory))
+            atomic_write(directory / COMPLETE, json.dumps(marker, indent=1).encode())
         except OSError as err:
-            raise RunError(f"{directory}: could not write it ({err.strerror}); earlier snapshots are intact, "
-                           f"continue with `evospace resume {self.path}` once the problem is fixed") from None
+            raise RunError(f"{directory}: could not write it ({err.strerror}); {self._what_is_left()}") from None
         fsync_dir(directory.parent)
         return Snapshot(directory, sums)
+
+    def _what_is_left(self) -> str:
+        """What a failed write leaves and what to do: the end of its one-line message."""
+        spare = sorted(str(p.relative_to(self.path)) for root in ("rounds", "checkpoint")
+                       if (self.path / root).is_dir() for p in (self.path / root).iterdir()
+                       if ".incomplete" in p.name)
+        freed = (f"; to free space, delete the incomplete snapshots set aside earlier ({', '.join(spare[:3])}"
+                 + (f" and {len(spare) - 3} more" if len(spare) > 3 else "") + ")") if spare else ""
+        if any((path / COMPLETE).exists() for _, path in self.snapshots()):
+            return f"earlier snapshots are intact, continue with `evospace resume {self.path}` once the problem is " \
+                   f"fixed{freed}"
+        return (f"no snapshot of this run is complete yet: `evospace resume {self.path}` starts its first round "
+                f"over once the problem is fixed{freed}")
+
+    def _previous_marker(self, directory: Path) -> str | None:
+        """SHA-256 of the ``COMPLETE`` of the round before ``directory``'s (``None`` in round 0 or if it is gone)."""
+        index = _round_of(directory)
+        if index is None or index == 0:
+            return None
+        marker = self.round_dir(index - 1) / COMPLETE
+        return _sha256(marker) if marker.is_file() else None
+
+    def check_links(self) -> None:
+        """Refuse a run whose journals, ``rounds/``, ``checkpoint/`` or ``best/`` are symbolic links (before a
+        resume writes anything): the store writes only inside the run directory.
+
+        Raises:
+            RunError: naming the first link.
+        """
+        for name in ("rounds", "checkpoint", "best", "events.jsonl", "metrics.jsonl", "run.yaml"):
+            self._no_links(self.path / name)
+
+    def _no_links(self, path: Path) -> None:
+        """Refuse a symbolic link between the run directory and ``path`` (``rounds/``, ``checkpoint/``, ...)."""
+        try:
+            parts = Path(path).relative_to(self.path).parts
+        except ValueError:
+            return
+        current = self.path
+        for part in parts:
+            current = current / part
+            if current.is_symlink():
+                raise RunError(f"{current}: is a symbolic link; the run store writes only inside the run directory "
+                               f"(replace the link by a directory, or start a new run)")
 
     def write_round(self, index: int, files: dict[str, bytes]) -> Snapshot:
         return self.write_snapshot(self.round_dir(index), files)
 
     def write_checkpoint(self, step: int, files: dict[str, bytes], keep: int = 2) -> Snapshot:
         """A mid-round snapshot named by ``round * CHECKPOINT_ROUND + step``; older ones beyond ``keep`` go after."""
+        self._no_links(self.path / "checkpoint")
         snap = self.write_snapshot(self.path / "checkpoint" / f"{step:09d}", files)
         for old in self._checkpoint_dirs()[:-keep]:
             _remove_snapshot(old)
@@ -343,6 +486,7 @@ class RunStore:
     def clear_checkpoints(self) -> None:
         """Drop every mid-round snapshot, set-aside ones included: a finished round supersedes them."""
         root = self.path / "checkpoint"
+        self._no_links(root)
         if root.is_dir():
             for path in root.iterdir():
                 _remove_snapshot(path)
@@ -396,7 +540,24 @@ class RunStore:
                 raise RunError(f"{path}: missing (listed in {COMPLETE})")
             if _sha256(path) != expected:
                 raise RunError(f"{path}: checksum mismatch; the file was changed or damaged after it was written")
+        self._check_bound(directory, json.loads(marker.read_bytes()))
         return Snapshot(directory, dict(sums))
+
+    def _check_bound(self, directory: Path, marker: dict) -> None:
+        """Refuse a snapshot of another run, or one that does not follow this run's previous round."""
+        if self.run_id is None:
+            return  # a legacy run: its snapshots carry no identity
+        if marker.get("run") != self.run_id:
+            named = f"run {marker['run']}" if isinstance(marker.get("run"), str) else "no run"
+            raise ForeignSnapshot(f"{directory}: belongs to another run (its {COMPLETE} names {named}, this run is "
+                                  f"{self.run_id}); it was copied in from elsewhere")
+        index = _round_of(directory)
+        if index is None:
+            return
+        previous = self._previous_marker(directory)  # None: round 0, or the previous round is gone (unchecked)
+        if (index == 0 or previous is not None) and marker.get("previous") != previous:
+            raise ForeignSnapshot(f"{directory}: does not follow round {index - 1} of this run (the checksum of "
+                                  f"the previous {COMPLETE} differs); it comes from another history of the run")
 
     def snapshots(self) -> list[tuple[str, Path]]:
         """Candidate snapshots, most advanced first.
@@ -433,7 +594,19 @@ class RunStore:
         return None
 
     def write_best(self, payload: dict) -> None:
+        self._no_links(self.path / "best" / "arch.json")
         atomic_write(self.path / "best" / "arch.json", json.dumps(payload, indent=1).encode())
+
+
+def _round_of(directory: Path) -> int | None:
+    """The round a snapshot directory belongs to (``rounds/003``: 3; ``checkpoint/002000040``: 2)."""
+    if not directory.name.isdigit():
+        return None
+    if directory.parent.name == "rounds":
+        return int(directory.name)
+    if directory.parent.name == "checkpoint":
+        return int(directory.name) // CHECKPOINT_ROUND
+    return None
 
 
 def _is_leftover(path: Path) -> bool:
@@ -476,11 +649,34 @@ class FollowerStore(RunStore):
     from, so a multi-node run needs the run directory on rank 0's node only.
     """
 
-    def create(self, record: dict) -> None:
-        pass
+    def create(self, record: dict) -> object:
+        return _NoLock()
 
     def lock(self) -> object:
         return _NoLock()
+
+    def is_locked(self) -> bool | None:
+        """Whether a process holds the run now. Writes nothing.
+
+        A search holds an advisory lock on ``RUN/.lock`` while it runs; the kernel drops it when the process dies,
+        even on SIGKILL. ``None``: cannot tell (no lock file, as in runs from before locking, or no advisory locks
+        on this platform).
+        """
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        try:
+            fd = os.open(self.path / ".lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the shared lock just taken
+        return False
 
     def remove_leftovers(self) -> None:
         pass

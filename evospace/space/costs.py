@@ -3,9 +3,11 @@
 Below both the space and the supernet: :class:`~evospace.space.space.SearchSpace` asks here for its costs,
 and the supernet builds the modules these counts describe (``supernet/skeleton.py``: the stem is conv 3 → BN
 → ReLU, the head global average pooling → linear; ``tests/space/test_costs.py`` holds each formula against
-the module it counts). The fixed parts are counted without building anything: no tensor is allocated and no
-random draw is made. An operator is counted from the module its family builds (:func:`~evospace.space.ops
-.module_cost`), built once per choice point and operator on a forked random stream.
+the module it counts). Nothing is built to count the fixed parts or the built-in operators (their families
+register a formula, :func:`~evospace.space.ops.op_cost`): no tensor is allocated and no random draw is made, so a
+space of absurd widths is refused by its size rather than by an allocation. An operator of a family registered
+without a formula is counted from the module it builds, once per choice point and operator, on a forked random
+stream.
 
 Conventions (as :mod:`evospace.space.ops`): parameters are trainable tensors' elements (BN: weight and bias);
 FLOPs are 2 per multiply-accumulate of convolutions and linear layers, per sample, nothing for normalisation,
@@ -20,7 +22,7 @@ from typing import Protocol
 import torch
 
 from evospace.data import DataInfo
-from evospace.space.ops import OpCost, create_op, module_cost
+from evospace.space.ops import OpCost, op_cost
 from evospace.space.schema import SkeletonConfig
 
 __all__ = ["STEM_KERNEL", "PointShape", "conv_cost", "stem_cost", "head_cost", "transition_cost", "fixed_cost",
@@ -124,10 +126,9 @@ def operator_costs(skeleton: SkeletonConfig, data: DataInfo, points: Sequence[Po
     with torch.random.fork_rng(devices=[]):
         if skeleton.kind == "cell":
             stages = cell_stages(skeleton, data.side)
-            return {(point.label, op): total(times(module_cost(create_op(op, c, c, 1, skeleton.dims), side), depth)
+            return {(point.label, op): total(times(op_cost(op, c, c, 1, skeleton.dims, side), depth)
                                              for c, side, depth in stages)
                     for point in points for op in pool}
-        return {(point.label, op): module_cost(create_op(op, point.c_in, point.c_out, point.stride, skeleton.dims),
-                                               point.side)
+        return {(point.label, op): op_cost(op, point.c_in, point.c_out, point.stride, skeleton.dims, point.side)
                 for point in points for op in pool}
 

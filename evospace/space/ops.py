@@ -32,6 +32,7 @@ __all__ = [
     "parse_op",
     "create_op",
     "op_cost",
+    "conv_bn_cost",
     "list_ops",
 ]
 
@@ -60,16 +61,21 @@ class OpFamily:
     regex: re.Pattern  # compiled full-match pattern with named integer groups
     builder: Callable[..., nn.Module]  # builder(c_in, c_out, stride, dims, **groups) -> module
     cells_only: bool  # only meaningful on cell edges (e.g. "zero")
+    # cost(c_in, c_out, stride, dims, side, **groups) -> OpCost, counted without building the module (None: the
+    # module is built and counted, which allocates its weights)
+    cost: Callable[..., OpCost] | None = None
 
 
 _FAMILIES: dict[str, OpFamily] = {}
 
 
-def register_op(template: str, *, cells_only: bool = False) -> Callable:
+def register_op(template: str, *, cells_only: bool = False, cost: Callable[..., OpCost] | None = None) -> Callable:
     """Register a builder for every operator name matching ``template``.
 
     ``template`` uses ``{name}`` for integer fields, which are passed to the builder as keyword
-    arguments. Registering the same family twice raises.
+    arguments. Registering the same family twice raises. ``cost(c_in, c_out, stride, dims, side, **fields)``
+    counts an operator without building it (validating a space then allocates nothing); without it the module
+    is built to be counted.
 
     Example:
         >>> @register_op("conv_k{k}")  # doctest: +SKIP
@@ -81,7 +87,7 @@ def register_op(template: str, *, cells_only: bool = False) -> Callable:
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if family in _FAMILIES:
             raise ValueError(f"operator family {family!r} is already registered")
-        _FAMILIES[family] = OpFamily(family, template, re.compile(pattern), builder, cells_only)
+        _FAMILIES[family] = OpFamily(family, template, re.compile(pattern), builder, cells_only, cost)
         return builder
 
     return decorator
@@ -125,8 +131,12 @@ def create_op(name: str, c_in: int, c_out: int, stride: int, dims: int) -> nn.Mo
 
 
 def op_cost(name: str, c_in: int, c_out: int, stride: int, dims: int, spatial: int) -> OpCost:
-    """Exact parameters and FLOPs of operator ``name`` for an input of side ``spatial``."""
-    return module_cost(create_op(name, c_in, c_out, stride, dims), spatial)
+    """Exact parameters and FLOPs of operator ``name`` for an input of side ``spatial`` (counted by formula when
+    its family registered one, else by building the module)."""
+    family, fields = parse_op(name)
+    if family.cost is not None:
+        return family.cost(c_in, c_out, stride, dims, spatial, **fields)
+    return module_cost(family.builder(c_in, c_out, stride, dims, **fields), spatial)
 
 
 def module_cost(module: nn.Module, spatial: int) -> OpCost:
@@ -177,6 +187,14 @@ def conv_bn(c_in: int, c_out: int, k: int, stride: int, dims: int, *, dilation: 
     return nn.Sequential(*layers)
 
 
+def conv_bn_cost(c_in: int, c_out: int, k: int, stride: int, dims: int, side: int, *, groups: int = 1
+                 ) -> tuple[OpCost, int]:
+    """What :func:`conv_bn` costs on an input of side ``side``, and its output side (dilation costs nothing)."""
+    out = _out_side(side, stride)
+    weights = c_out * (c_in // groups) * k**dims
+    return OpCost(weights + 2 * c_out, 2 * weights * out**dims), out
+
+
 class Residual(nn.Module):
     """``x + body(x)``: the shortcut of an inverted-residual block whose shape is preserved."""
 
@@ -208,17 +226,49 @@ def _project(c_in: int, c_out: int, stride: int, dims: int) -> nn.Module:
     return conv_bn(c_in, c_out, 1, stride, dims, relu=False)
 
 
-@register_op("conv_k{k}")
+def _conv_cost(c_in: int, c_out: int, stride: int, dims: int, side: int, k: int, d: int = 1) -> OpCost:
+    return conv_bn_cost(c_in, c_out, k, stride, dims, side)[0]
+
+
+def _sep_cost(c_in: int, c_out: int, stride: int, dims: int, side: int, k: int) -> OpCost:
+    depthwise, out = conv_bn_cost(c_in, c_in, k, stride, dims, side, groups=c_in)
+    return depthwise + conv_bn_cost(c_in, c_out, 1, 1, dims, out)[0]
+
+
+def _mb_cost(c_in: int, c_out: int, stride: int, dims: int, side: int, e: int, k: int) -> OpCost:
+    hidden = c_in * e
+    expand, _ = conv_bn_cost(c_in, hidden, 1, 1, dims, side)
+    depthwise, out = conv_bn_cost(hidden, hidden, k, stride, dims, side, groups=hidden)
+    return expand + depthwise + conv_bn_cost(hidden, c_out, 1, 1, dims, out)[0]
+
+
+def _pool_cost(c_in: int, c_out: int, stride: int, dims: int, side: int, k: int) -> OpCost:
+    if c_in == c_out:
+        return OpCost(0, 0)
+    return conv_bn_cost(c_in, c_out, 1, 1, dims, _out_side(side, stride))[0]
+
+
+def _skip_cost(c_in: int, c_out: int, stride: int, dims: int, side: int) -> OpCost:
+    if c_in == c_out and stride == 1:
+        return OpCost(0, 0)
+    return conv_bn_cost(c_in, c_out, 1, stride, dims, side)[0]
+
+
+def _zero_cost(c_in: int, c_out: int, stride: int, dims: int, side: int) -> OpCost:
+    return OpCost(0, 0)
+
+
+@register_op("conv_k{k}", cost=_conv_cost)
 def _build_conv(c_in: int, c_out: int, stride: int, dims: int, k: int) -> nn.Module:
     return conv_bn(c_in, c_out, k, stride, dims)
 
 
-@register_op("dil_k{k}_d{d}")
+@register_op("dil_k{k}_d{d}", cost=_conv_cost)
 def _build_dil(c_in: int, c_out: int, stride: int, dims: int, k: int, d: int) -> nn.Module:
     return conv_bn(c_in, c_out, k, stride, dims, dilation=d)
 
 
-@register_op("sep_k{k}")
+@register_op("sep_k{k}", cost=_sep_cost)
 def _build_sep(c_in: int, c_out: int, stride: int, dims: int, k: int) -> nn.Module:
     # depthwise k x k, then pointwise: MobileNet's separable convolution
     return nn.Sequential(
@@ -227,7 +277,7 @@ def _build_sep(c_in: int, c_out: int, stride: int, dims: int, k: int) -> nn.Modu
     )
 
 
-@register_op("mb_e{e}_k{k}")
+@register_op("mb_e{e}_k{k}", cost=_mb_cost)
 def _build_mb(c_in: int, c_out: int, stride: int, dims: int, e: int, k: int) -> nn.Module:
     # MobileNetV2 inverted residual: expand e x, depthwise k, linear projection, shortcut when shapes match
     hidden = c_in * e
@@ -251,21 +301,21 @@ def _pool(kind: str, k: int, c_in: int, c_out: int, stride: int, dims: int) -> n
     return nn.Sequential(pool, conv_bn(c_in, c_out, 1, 1, dims, relu=False))
 
 
-@register_op("avg_pool_k{k}")
+@register_op("avg_pool_k{k}", cost=_pool_cost)
 def _build_avg_pool(c_in: int, c_out: int, stride: int, dims: int, k: int) -> nn.Module:
     return _pool("avg", k, c_in, c_out, stride, dims)
 
 
-@register_op("max_pool_k{k}")
+@register_op("max_pool_k{k}", cost=_pool_cost)
 def _build_max_pool(c_in: int, c_out: int, stride: int, dims: int, k: int) -> nn.Module:
     return _pool("max", k, c_in, c_out, stride, dims)
 
 
-@register_op("skip")
+@register_op("skip", cost=_skip_cost)
 def _build_skip(c_in: int, c_out: int, stride: int, dims: int) -> nn.Module:
     return _project(c_in, c_out, stride, dims)
 
 
-@register_op("zero", cells_only=True)
+@register_op("zero", cells_only=True, cost=_zero_cost)
 def _build_zero(c_in: int, c_out: int, stride: int, dims: int) -> nn.Module:
     return Zero(c_out, stride)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
+import reprlib
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -267,7 +270,7 @@ def _coerce(tp: Any, value: Any, source: str, path: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise SpaceError(source, path, f"expected a mapping, got {value!r}")
+            raise SpaceError(source, path, f"expected a mapping, got {_show(value)}")
         hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp)}
         for key in value:
@@ -283,7 +286,7 @@ def _coerce(tp: Any, value: Any, source: str, path: str) -> Any:
         return tp(**kwargs)
     if origin is Literal:
         if value not in typing.get_args(tp) or isinstance(value, bool):
-            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {_show(value)}")
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -301,34 +304,49 @@ def _coerce(tp: Any, value: Any, source: str, path: str) -> Any:
                 errors.append(err)
         if len(errors) == 1 and isinstance(value, dict):  # an optional section: its own error names the key inside
             raise errors[0]
-        raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+        raise SpaceError(source, path, f"expected {_type_name(tp)}, got {_show(value)}")
     if origin is dict:
         if not isinstance(value, dict):
-            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {_show(value)}")
         item = typing.get_args(tp)[1]
         return {str(k): _coerce(item, v, source, _join(path, str(k))) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list):
-            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {value!r}")
+            raise SpaceError(source, path, f"expected {_type_name(tp)}, got {_show(value)}")
         (item,) = typing.get_args(tp)[:1]
         return tuple(_coerce(item, v, source, f"{path}[{i}]") for i, v in enumerate(value))
     if tp is bool:
         if not isinstance(value, bool):
-            raise SpaceError(source, path, f"expected true or false, got {value!r}")
+            raise SpaceError(source, path, f"expected true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpaceError(source, path, f"expected an integer, got {value!r}")
+            raise SpaceError(source, path, f"expected an integer, got {_show(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpaceError(source, path, f"expected a number, got {value!r}")
-        return float(value)
+            raise SpaceError(source, path, f"expected a number, got {_show(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise SpaceError(source, path, f"expected a number, got one of {len(str(value))} digits") from None
+        if math.isnan(number):
+            raise SpaceError(source, path, "expected a number, got .nan (not a number)")
+        return number
     if tp is str:
         if not isinstance(value, str):
-            raise SpaceError(source, path, f"expected a string, got {value!r}")
+            raise SpaceError(source, path, f"expected a string, got {_show(value)}")
         return value
     raise TypeError(f"schema type {tp!r} is not supported")  # a bug in the schema, not user input
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 3, 60, 60, 6, 6
+
+
+def _show(value: Any) -> str:
+    """A value as an error line quotes it: short, whatever its size or depth."""
+    return _SHORT.repr(value)
 
 
 def _join(path: str, key: str) -> str:
@@ -346,27 +364,61 @@ def to_dict(config: Any) -> Any:
     return config
 
 
+MAX_SPACE_FILE_BYTES = 1 << 20  # a space file is a page of YAML; anything near this is not one
+
+
 def read_space_file(path: str | Path) -> dict:
-    """Read a space file as plain data (``yaml.safe_load``), with a one-line error if it is not YAML."""
+    """Read a space file as plain data (``yaml.safe_load``), with a one-line error if it is not a YAML mapping.
+
+    Only a regular file of at most :data:`MAX_SPACE_FILE_BYTES` is opened (a FIFO would block forever, a device
+    never end), and its bytes must be UTF-8, as YAML 1.2 asks.
+    """
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        info = path.stat()
     except FileNotFoundError:
         raise SpaceError(source, "",
                          "no such file; give the path of a space file such as spaces/mnist1d.yaml") from None
     except OSError as err:
         raise SpaceError(source, "", f"cannot be read: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise SpaceError(source, "", f"{kind}; give the path of a space file such as spaces/mnist1d.yaml")
+    if info.st_size > MAX_SPACE_FILE_BYTES:
+        raise SpaceError(source, "", f"{info.st_size:,} bytes is not a space file (at most "
+                                     f"{MAX_SPACE_FILE_BYTES:,}); give the path of a YAML space file")
     try:
-        data = yaml.safe_load(text)
+        raw = path.read_bytes()[: MAX_SPACE_FILE_BYTES + 1]
+    except OSError as err:
+        raise SpaceError(source, "", f"cannot be read: {err.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise SpaceError(source, "", f"not UTF-8 text (byte {err.start + 1}, line {line}); save it as UTF-8") from None
+    return _load_mapping(text, source)
+
+
+def _load_mapping(text: str, source: str) -> dict:
+    data = load_yaml(text, source, "")
+    if not isinstance(data, dict):
+        raise SpaceError(source, "", "expected a mapping of keys (name, skeleton, pool, ...) at the top level")
+    return data
+
+
+def load_yaml(text: str, source: str, key: str) -> Any:
+    """``yaml.safe_load`` with every failure (syntax, nesting too deep for the parser) as one :class:`SpaceError`."""
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or "invalid YAML"
-        raise SpaceError(source, "", f"not valid YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise SpaceError(source, "", "expected a mapping of keys (name, skeleton, pool, ...) at the top level")
-    return data
+        raise SpaceError(source, key, f"not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise SpaceError(source, key, "nested too deeply to be a space (lists or mappings inside each other "
+                                      "hundreds of times)") from None
 
 
 def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
@@ -381,10 +433,7 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
             raise SpaceError("--set", item, "expected key.path=value, e.g. search.epochs_per_round=1")
         key, raw = item.split("=", 1)
         key = key.strip()
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise SpaceError("--set", key, f"value {raw!r} is not valid YAML") from None
+        value = load_yaml(raw, "--set", key)
         parts = key.split(".")
         cls: Any = SpaceConfig
         node = data

@@ -17,6 +17,7 @@ from evospace.space.branches import BranchBounds, split_branches
 from evospace.space.costs import fixed_cost, operator_costs, total
 from evospace.space.objectives import MAX_OBJECTIVES, UnknownObjectiveError, leading_objectives, objective
 from evospace.space.ops import OpCost, UnknownOpError, parse_op
+from evospace.space.ranges import check_ranges
 from evospace.space.schema import (
     RECORDED,
     FewShotConfig,
@@ -211,7 +212,19 @@ def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     data = read_space_file(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return space_from_dict(data, str(path))
+    try:
+        return space_from_dict(data, str(path))
+    except SpaceError as err:
+        raise _blame_override(err, overrides) from None
+
+
+def _blame_override(err: SpaceError, overrides: list[str] | tuple[str, ...]) -> SpaceError:
+    """The error as the ``--set`` that put the bad value there says it, when one did (else ``err`` itself)."""
+    for item in reversed(overrides):
+        key = item.split("=", 1)[0].strip()
+        if err.key == key or err.key.startswith((f"{key}.", f"{key}[")):
+            return SpaceError("--set", err.key, err.message)
+    return err
 
 
 def space_from_dict(data: dict, source: str, data_info: DataInfo | None = None) -> SearchSpace:
@@ -223,10 +236,20 @@ def space_from_dict(data: dict, source: str, data_info: DataInfo | None = None) 
             data set (which may read its file).
     """
     config = from_dict(SpaceConfig, data, source)
+    config = _default_initial_size(config, data)
     if config.data.path is not None:  # relative to the current directory; recorded absolute, so a run resumes anywhere
         absolute = str(Path(config.data.path).expanduser().absolute())
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, path=absolute))
     return _validate(config, source, data_info)
+
+
+def _default_initial_size(config: SpaceConfig, data: dict) -> SpaceConfig:
+    """``initial.size`` left to its default is at most the pool size (a pool of two starts with both)."""
+    initial = data.get("initial")
+    if (isinstance(initial, dict) and "size" in initial) or config.initial.ops is not None or not config.pool:
+        return config
+    size = min(config.initial.size, len(config.pool))
+    return dataclasses.replace(config, initial=dataclasses.replace(config.initial, size=size))
 
 
 def _describe_data(config: SpaceConfig, source: str) -> DataInfo:
@@ -246,6 +269,7 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
 
     if not config.name.strip():
         fail("name", "must not be empty")
+    check_ranges(config, fail, lower=False)  # first: an absurd size must not cost anything below
     info = data_info if data_info is not None else _describe_data(config, source)
     if not 0.0 < config.data.val_fraction < 1.0:
         fail("data.val_fraction", f"must be between 0 and 1 (exclusive), got {config.data.val_fraction}")
@@ -388,8 +412,10 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
     if search.few_shot is not None:
         _check_few_shot(search.few_shot, tuple(choice_points), fail)
     _check_branches(config, tuple(choice_points), fail)
+    check_ranges(config, fail)
 
     space = SearchSpace(config, source, info, tuple(choice_points))
+    _check_size(space, source)
     _check_feasible(space, source)
     return space
 
@@ -525,6 +551,18 @@ def _check_few_shot(config: FewShotConfig, choice_points: tuple[ChoicePoint, ...
         fail("search.few_shot.epochs", f"must be ≥ 1, got {config.epochs}")
     if config.lr is not None and config.lr <= 0:
         fail("search.few_shot.lr", f"must be > 0 (or null for search.train.lr), got {config.lr}")
+
+
+MAX_SUPERNET_PARAMS = 500_000_000  # 2 GB of float32 weights: beyond what a search of this library can train
+
+
+def _check_size(space: SearchSpace, source: str) -> None:
+    """Refuse a space whose supernet (every pool operator at every choice point) could not be held in memory."""
+    params = space.base_cost.params + sum(cost.params for cost in space._cost_table.values())
+    if params > MAX_SUPERNET_PARAMS:
+        raise SpaceError(source, "skeleton.stages", f"a supernet holding the whole pool would have {params:,} "
+                                                    f"parameters (at most {MAX_SUPERNET_PARAMS:,}); use fewer "
+                                                    f"channels, fewer choice points or a smaller pool")
 
 
 def _check_feasible(space: SearchSpace, source: str) -> None:

@@ -100,7 +100,7 @@ def test_single_process_checkpoint_resumes_under_torchrun_and_back(space_file, t
     proc = launch("search", str(space_file), "--out", str(out), "--quiet", nproc=1)
     wait_for(out, 6, proc)
     proc.send_signal(signal.SIGTERM)
-    assert "evospace resume" in finish(proc) and proc.returncode == 130
+    assert "evospace resume" in finish(proc) and proc.returncode == 143  # 128 + SIGTERM
     proc = launch("resume", str(out), "--quiet")
     wait_for(out, 25 + 6, proc)  # into round 1, now on 2 processes
     os.killpg(proc.pid, signal.SIGTERM)
@@ -118,7 +118,7 @@ def test_a_single_process_run_stopped_mid_round_finishes_under_torchrun(space_fi
     proc = launch("search", str(space_file), "--out", str(out), "--quiet", nproc=1)
     wait_for(out, 6, proc)  # a mid-round checkpoint of round 0
     proc.send_signal(signal.SIGTERM)
-    assert "evospace resume" in finish(proc) and proc.returncode == 130
+    assert "evospace resume" in finish(proc) and proc.returncode == 143  # 128 + SIGTERM
     proc = launch("resume", str(out), "--quiet")
     err = finish(proc)
     assert proc.returncode == 0, err

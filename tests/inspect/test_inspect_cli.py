@@ -73,17 +73,24 @@ def test_graph_files_read_back_as_the_run_graph(capsys, run_dir, tmp_path, fmt):
     assert sorted(back.edges(data=True)) == sorted(expected.edges(data=True))
 
 
-def test_every_format_lands_in_the_run_directory_by_default(capsys, run_dir, tmp_path):
+def test_every_format_lands_in_the_current_directory_by_default(capsys, run_dir, tmp_path, monkeypatch):
     run = shutil.copytree(run_dir, tmp_path / "run")
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     for fmt in ("json", "graphml", "gexf", "dot"):
         assert cli(capsys, "inspect", run, "--format", fmt)[0] == 0
     assert cli(capsys, "inspect", run, "--format", "dot", "--round", "2")[0] == 0
     assert cli(capsys, "inspect", run, "--format", "png")[0] == 0
     assert cli(capsys, "inspect", run, "--format", "html")[0] == 0
-    names = sorted(p.name for p in (run / "inspect").iterdir())
-    assert names == ["fitness.png", "front.png", "lineage.dot", "lineage.gexf", "lineage.graphml", "lineage.json",
-                     "report.html", "round-002.dot", "scores.png", "space.png"]
-    assert (run / "inspect" / "space.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written into the run
+    names = sorted(p.name for p in work.iterdir())
+    assert names == ["run-figures", "run-lineage.dot", "run-lineage.gexf", "run-lineage.graphml", "run-lineage.json",
+                     "run-report.html", "run-round-002.dot"]
+    assert sorted(p.name for p in (work / "run-figures").iterdir()) == ["fitness.png", "front.png", "scores.png",
+                                                                        "space.png"]
+    assert (work / "run-figures" / "space.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_graph_text_goes_to_stdout_with_dash(capsys, run_dir):
@@ -165,6 +172,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, run_dir, tmp_path, argv, fragm
 
 def test_status_watch_refreshes_until_the_run_finishes(capsys, run_dir, tmp_path):
     cut = cut_run(run_dir, tmp_path / "cut", 1)
+    lock = RunStore(cut).lock()  # the search that is writing it
     result = {}
     watcher = threading.Thread(target=lambda: result.update(status=main(
         ["status", str(cut), "--watch", "--interval", "0.05"])))
@@ -177,7 +185,24 @@ def test_status_watch_refreshes_until_the_run_finishes(capsys, run_dir, tmp_path
     for name in ("best/arch.json", "metrics.jsonl", "events.jsonl"):  # ... and its journals
         shutil.copyfile(run_dir / name, cut / name)
     watcher.join(timeout=10)
+    lock.close()
     assert not watcher.is_alive() and result["status"] == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) >= 2
-    assert "(running or interrupted)" in lines[0] and "finished" in lines[-1]
+    assert "(running)" in lines[0] and "finished" in lines[-1]
+
+
+def test_status_watch_ends_on_an_interrupted_run(capsys, run_dir, tmp_path):
+    cut = cut_run(run_dir, tmp_path / "cut", 1)
+    RunStore(cut).lock().close()  # a search ran it, and no process holds it any more
+    result = {}
+    watcher = threading.Thread(target=lambda: result.update(status=main(
+        ["status", str(cut), "--watch", "--interval", "0.05"])))
+    watcher.start()
+    watcher.join(timeout=10)
+    assert not watcher.is_alive() and result["status"] == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and f"(interrupted: no process holds it; continue with `evospace resume {cut}`)" in lines[0]
+    assert main(["status", str(cut), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["running"] is False and status["objective"] == "score" and status["scored_by"] == "supernet"

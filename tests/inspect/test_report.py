@@ -19,6 +19,7 @@ from evospace.inspect.report import (
     _ranks,
     draw_figures,
     plot_front,
+    plot_op_scores,
     readable_op,
     relative_scores,
     write_html,
@@ -112,3 +113,22 @@ def test_matplotlib_and_networkx_are_imported_only_inside_functions(module):
     names = [alias.name for node in top_level if isinstance(node, ast.Import) for alias in node.names]
     names += [node.module for node in top_level if isinstance(node, ast.ImportFrom)]
     assert not [name for name in names if name.split(".")[0] in ("matplotlib", "networkx")]
+
+
+def test_report_headings_and_captions_name_what_the_plots_show(run, tmp_path):
+    page = write_html(run, lineage_graph(run), tmp_path / "report.html").read_text()
+    objective = run.space.config.search.objectives[0]
+    assert objective != "accuracy"  # the default: the calibrated score
+    assert "Accuracy against size" not in page and "accuracy score per round" not in page
+    assert f"The best against size ({objective})" in page and f"{objective} against size for the last" in page
+
+
+def test_figures_name_operators_as_everything_else_does(run):
+    graph = lineage_graph(run)
+    ops = {data["op"] for data in graph.nodes.values()}
+    legend = plot_op_scores(graph, "score").legends[0]
+    shown = {text.get_text() for text in legend.get_texts()} - {"removed after this round"}
+    assert shown and shown <= ops
+    labels = {text.get_text() for ax in plot_front(run).axes for text in (ax.get_legend().get_texts()
+                                                                           if ax.get_legend() else [])}
+    assert sum("front" in label for label in labels) == 0  # one line and the kept best, not two "fronts"

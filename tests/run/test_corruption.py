@@ -102,7 +102,7 @@ def test_a_torn_last_line_of_events_is_dropped(reference, interrupted, tmp_path,
         f.write(b'{"event":"round_ended","round":2,"si')
     assert Run.open(out).events == complete
     assert main(["status", str(out)]) == 0
-    assert "round 3/3, step 6" in capsys.readouterr().out
+    assert "round 2 (3 of 3), step 6" in capsys.readouterr().out
 
     assert main(["resume", str(out), "--quiet"]) == 0
     said = capsys.readouterr().err.splitlines()
@@ -144,7 +144,12 @@ def test_search_into_an_existing_run_says_resume_or_names_the_other_space(refere
     other = write_space(tmp_path / "other.yaml", {**space_dict(), "name": "other", "seed": 1})
     assert main(["search", str(other), "--out", str(out)]) == 2
     assert one_line(capsys.readouterr().err) == (f"evospace search: {out}: it holds a run of another space "
-                                                 f"('tiny_resume'); or choose another --out")
+                                                 f"('tiny_resume') with other settings (name, seed differ); or choose "
+                                                 f"another --out")
+    reseeded = write_space(tmp_path / "reseeded.yaml", {**space_dict(), "seed": 1})
+    assert main(["search", str(reseeded), "--out", str(out)]) == 2
+    assert one_line(capsys.readouterr().err) == (f"evospace search: {out}: it holds a run of this space with other "
+                                                 f"settings (seed differs); or choose another --out")
     assert files_of(out) == before
 
 

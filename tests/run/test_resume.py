@@ -75,10 +75,10 @@ def test_sigterm_finishes_the_step_checkpoints_and_names_the_resume_command(refe
                                                                              capsys):
     out, space = tmp_path / "run", write_space(tmp_path / "space.yaml")
     signal_at(monkeypatch, signal.SIGTERM, 1, 7)
-    assert main(["search", str(space), "--out", str(out), "--quiet"]) == 130
+    assert main(["search", str(space), "--out", str(out), "--quiet"]) == 143  # 128 + SIGTERM, the shell's convention
     monkeypatch.undo()
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last == (f"evospace search: stopped by SIGTERM in round 1; the last checkpoint is on disk. "
+    assert last == (f"evospace search: stopped by SIGTERM in round 1 (2 of 3); the last checkpoint is on disk. "
                     f"Continue with: evospace resume {out}")
     store = RunStore(out)
     assert store.latest_checkpoint() == (1, 7)  # a checkpoint of the step it was in, not only the periodic ones
@@ -86,9 +86,11 @@ def test_sigterm_finishes_the_step_checkpoints_and_names_the_resume_command(refe
 
     assert main(["status", str(out)]) == 0
     line = capsys.readouterr().out.strip()
-    assert f"{out}: tiny_resume, 1 rounds done, round 2/3, step 7 (running or interrupted)" in line
+    assert (f"{out}: tiny_resume, 1 rounds done, round 1 (2 of 3), step 7 (interrupted: no process holds it; "
+            f"continue with `evospace resume {out}`)") in line
     started = [e for e in Run.open(out).events if e["event"] == "round_started"][-1]
-    assert f"subspace {started['size']:,} architectures" in line and re.search(r"best .*accuracy 0\.\d{3}", line)
+    assert f"subspace {started['size']:,} architectures" in line
+    assert re.search(r"best by score -?\d\.\d{3}, supernet accuracy 0\.\d{3} \(shared weights", line)
     status = Run.open(out).status()
     assert (status["rounds_done"], status["current_round"], status["step"], status["finished"]) == (1, 1, 7, False)
 

@@ -179,13 +179,13 @@ def test_create_refuses_a_directory_with_files_but_not_leftovers(tmp_path):
     (busy / "notes.txt").write_text("mine")
     with pytest.raises(RunError, match="not empty and holds no run.yaml"):
         RunStore(busy).create({"space": {}})
-    assert (busy / "notes.txt").read_text() == "mine"
+    assert (busy / "notes.txt").read_text() == "mine" and sorted(p.name for p in busy.iterdir()) == ["notes.txt"]
     killed = tmp_path / "killed"  # a first run killed while writing run.yaml
     killed.mkdir()
     (killed / ".run.yaml.abc123.tmp").write_bytes(b"form")
-    RunStore(killed).create({"space": {"name": "tiny"}})
+    RunStore(killed).create({"space": {"name": "tiny"}}).close()
     RunStore(killed).remove_leftovers()
-    assert sorted(p.name for p in killed.iterdir()) == ["run.yaml"]
+    assert sorted(p.name for p in killed.iterdir()) == [".lock", "run.yaml"]
 
 
 def test_a_run_is_locked_by_one_process_at_a_time(store):

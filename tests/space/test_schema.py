@@ -318,8 +318,10 @@ def test_override_errors(tiny_space_file: Path, item: str, key: str, expected: s
 
 
 def test_override_value_is_validated_like_the_file(tiny_space_file: Path) -> None:
-    err = error_of(tiny_space_file, ["search.rounds=zero"])
-    assert err.key == "search.rounds"
+    with pytest.raises(SpaceError) as info:
+        load_space(tiny_space_file, ["search.rounds=zero"])
+    err = info.value
+    assert err.source == "--set" and err.key == "search.rounds"  # the override is to blame, not the file
     assert "expected an integer" in err.message
 
 
