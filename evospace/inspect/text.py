@@ -184,7 +184,7 @@ def _cell(data: dict, r: int) -> str:
 def _num(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.3f}" if abs(value) < 1 else f"{value:.3g}"
+    return f"{value:.3f}" if abs(value) < 1000 else f"{value:.4g}"  # calibrated scores pass 1: keep 3 decimals
 
 
 def _scores(data: dict, r: int | None) -> list[str]:
