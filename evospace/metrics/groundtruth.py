@@ -65,6 +65,9 @@ def truth_fingerprint(space: SearchSpace) -> str:
         "subspace": space.initial_subspace().to_config(),
         "seed": config.seed,
     }
+    if config.skeleton.kind == "cell":  # a cell's choice points are its edges: the stages live outside them
+        key["cell"] = {"nodes": config.skeleton.nodes,
+                       "stages": [[st.channels, st.depth, st.stride] for st in config.skeleton.stages]}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

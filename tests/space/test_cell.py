@@ -5,13 +5,11 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from evospace.errors import EvospaceError, SpaceError
+from evospace.errors import SpaceError
 from evospace.space import cell_labels, load_space, space_from_dict
-from evospace.supernet import Supernet, build_model
 
 NB201_FILE = Path(__file__).resolve().parents[2] / "spaces" / "nb201.yaml"
 
@@ -73,14 +71,6 @@ def test_zero_is_allowed_in_cells_only(cell_dict: dict, tiny_space_dict: dict) -
     tiny_space_dict["pool"] = [*tiny_space_dict["pool"], "zero"]
     with pytest.raises(SpaceError, match="cell edges"):
         space_from_dict(tiny_space_dict, "<tiny>")
-
-
-def test_supernet_refuses_cell_spaces() -> None:
-    space = load_space(NB201_FILE)
-    arch = space.initial_subspace().sample(np.random.default_rng(0))
-    for build in (lambda: Supernet(space, space.initial_subspace()), lambda: build_model(space, arch)):
-        with pytest.raises(EvospaceError, match="cell supernets are not built yet; use --oracle"):
-            build()
 
 
 def test_latency_objective_on_either_skeleton(cell_dict: dict, tiny_space_dict: dict) -> None:
