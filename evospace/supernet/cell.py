@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from evospace.space.space import SearchSpace
 
 __all__ = ["EdgeStack", "Cell", "Reduction", "CellHead", "cell_edges", "cell_sum", "make_cell_stem",
-           "make_transitions", "make_edge_stack", "cell_shapes", "path_counts", "is_zero"]
+           "make_reduction", "make_transitions", "make_edge_stack", "cell_shapes", "path_counts", "is_zero"]
 
 
 def cell_edges(nodes: int) -> list[tuple[str, int, int]]:
@@ -68,22 +68,29 @@ class Cell(nn.Module):
 
 
 class Reduction(nn.Module):
-    """NAS-Bench-201's ResNet basic block between stages: ReLU-conv 3 (strided)-BN → ReLU-conv 3-BN, plus a
-    shortcut (stride: average pooling then a 1x1 conv; width only: ReLU-conv 1x1-BN)."""
+    """NAS-Bench-201's ResNet basic block between stages: ``shortcut(x) + conv_b(conv_a(x))`` (see
+    :func:`make_reduction`). Built from its parts so that an exported model.py writes it out the same way."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, dims: int) -> None:
+    def __init__(self, conv_a: nn.Module, conv_b: nn.Module, shortcut: nn.Module) -> None:
         super().__init__()
-        self.conv_a = _relu_conv_bn(c_in, c_out, 3, stride, dims)
-        self.conv_b = _relu_conv_bn(c_out, c_out, 3, 1, dims)
-        if stride > 1:
-            pool = (nn.AvgPool1d if dims == 1 else nn.AvgPool2d)(stride, stride=stride, padding=0, ceil_mode=True)
-            conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(c_in, c_out, 1, stride=1, padding=0, bias=False)
-            self.shortcut = nn.Sequential(pool, conv)
-        else:
-            self.shortcut = _relu_conv_bn(c_in, c_out, 1, 1, dims)
+        self.conv_a = conv_a
+        self.conv_b = conv_b
+        self.shortcut = shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+def make_reduction(c_in: int, c_out: int, stride: int, dims: int) -> Reduction:
+    """ReLU-conv 3 (strided)-BN → ReLU-conv 3-BN, plus a shortcut: with a stride, average pooling then a 1x1 conv
+    (no BN); for a width change only, ReLU-conv 1x1-BN. Counted by ``space/costs.py`` (``transition_cost``)."""
+    if stride > 1:
+        pool = (nn.AvgPool1d if dims == 1 else nn.AvgPool2d)(stride, stride=stride, padding=0, ceil_mode=True)
+        conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(c_in, c_out, 1, stride=1, padding=0, bias=False)
+        shortcut = nn.Sequential(pool, conv)
+    else:
+        shortcut = _relu_conv_bn(c_in, c_out, 1, 1, dims)
+    return Reduction(_relu_conv_bn(c_in, c_out, 3, stride, dims), _relu_conv_bn(c_out, c_out, 3, 1, dims), shortcut)
 
 
 class CellHead(nn.Module):
@@ -139,7 +146,7 @@ def make_cell_stem(space: SearchSpace) -> nn.Module:
 def make_transitions(space: SearchSpace) -> nn.ModuleList:
     """One block per stage: :class:`Reduction` where the stage strides or widens, else identity."""
     dims = space.config.skeleton.dims
-    return nn.ModuleList([Reduction(c_in, c_out, stride, dims) if stride > 1 or c_in != c_out else nn.Identity()
+    return nn.ModuleList([make_reduction(c_in, c_out, stride, dims) if stride > 1 or c_in != c_out else nn.Identity()
                           for c_in, c_out, stride, _ in cell_shapes(space)])
 
 
