@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evospace.cli.parser import command, info
 from evospace.errors import EvospaceError, closest
-from evospace.inspect.graph import GRAPH_FORMATS, export_graph, lineage_graph, round_subgraph
+from evospace.inspect.graph import GRAPH_FORMATS, cell_dot, export_graph, lineage_graph, round_subgraph
 from evospace.inspect.report import run_state, write_html, write_pngs
 from evospace.inspect.text import render_diff, render_round, render_run
 from evospace.run.run import Run
@@ -36,6 +36,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         name = "lineage" if sub is None else f"round-{args.round:03d}"
         _write_text(export_graph(graph if sub is None else sub, fmt), args.out, run,
                     default=f"{name}.{_EXTENSIONS[fmt]}")
+        skeleton = run.space.config.skeleton
+        if fmt == "dot" and skeleton.kind == "cell" and run.best and args.out is None:
+            _write_text(cell_dot(run.best["arch"], skeleton.nodes, f"best cell of {run.space.name}"), None, run,
+                        default="best-cell.dot")
     elif fmt == "png":
         directory = Path(args.out) if args.out else run.path / "inspect"
         for path in write_pngs(run, graph, directory, args.round):

@@ -12,7 +12,9 @@ One node per (choice point, operator) that was ever active, keyed ``"label/op"``
     params, flops  cost of the operator at this choice point
 
 Edges follow the skeleton: in a chain, from every operator of a choice point to every operator of the next
-one that was active in a common round (edge attribute ``rounds``). The graph is built from ``events.jsonl``
+one that was active in a common round (edge attribute ``rounds``); in a cell, along the DAG, from every
+operator of edge i → j to every operator of each edge j → k. :func:`cell_graph` draws one cell architecture
+as its DAG (nodes of the cell, one edge per operator that is not ``zero``). The graph is built from ``events.jsonl``
 (who entered and left when) and each finished round's ``state.json`` (scores), so it can be read while a
 search is still writing the run.
 
@@ -35,7 +37,7 @@ from evospace.space.subspace import Subspace
 if TYPE_CHECKING:  # networkx is imported when a graph is built (the command line starts faster)
     import networkx as nx
 
-__all__ = ["lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
+__all__ = ["cell_graph", "cell_dot", "cell_text", "lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
            "ordered_nodes", "final_size", "few_shot_splits", "score_fits", "to_storable",
            "from_storable", "export_graph", "read_graph", "GRAPH_FORMATS", "NODE_FIELDS", "EDGE_FIELDS",
            "GRAPH_FIELDS"]
@@ -94,7 +96,7 @@ def lineage_graph(run: Run) -> nx.DiGraph:
                 _node_of(graph, label, op, info.index, "state.json")["scores"][info.index] = _clean_scores(scores)
     for node in graph.nodes.values():
         node["scores"] = dict(sorted(node["scores"].items()))
-    _add_skeleton_edges(graph, run.space.labels)
+    _add_skeleton_edges(graph, run.space.labels, _successors(run.space))
     graph.graph.update(_run_attributes(run, history, finished_rounds))
     return graph
 
@@ -165,17 +167,76 @@ def _clean_scores(scores: dict) -> dict:
     return {k: (float(v) if v is not None and math.isfinite(v) else None) for k, v in scores.items()}
 
 
-def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...]) -> None:
-    """Chain edges: each operator to each operator of the next choice point it shared a round with."""
+def _successors(space) -> list[tuple[str, str]]:
+    """Pairs of choice points whose operators follow each other: chain neighbours, or cell edges i → j, j → k."""
+    labels = space.labels
+    if space.config.skeleton.kind != "cell":
+        return list(zip(labels, labels[1:]))
+    ends = {label: _cell_edge(label) for label in labels}
+    return [(a, b) for a in labels for b in labels if ends[a][1] == ends[b][0]]
+
+
+def _cell_edge(label: str) -> tuple[int, int]:
+    """``cell.e{j}_{i}`` → ``(i, j)``."""
+    j, i = label.removeprefix("cell.e").split("_")
+    return int(i), int(j)
+
+
+def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...], pairs: list[tuple[str, str]]) -> None:
+    """Each operator to each operator of a following choice point (``pairs``) it shared a round with."""
     by_label: dict[str, list[str]] = {label: [] for label in labels}
     for key, data in graph.nodes(data=True):
         by_label[data["label"]].append(key)
-    for first, second in zip(labels, labels[1:]):
+    for first, second in pairs:
         for u in by_label[first]:
             for v in by_label[second]:
                 shared = sorted(set(graph.nodes[u]["rounds"]) & set(graph.nodes[v]["rounds"]))
                 if shared:
                     graph.add_edge(u, v, rounds=shared)
+
+
+def cell_graph(arch: dict[str, str], nodes: int) -> nx.DiGraph:
+    """One cell architecture as its DAG: nodes 0 (input) to ``nodes - 1`` (output), an edge ``i → j`` with
+    attributes ``op`` and ``label`` for every operator that is not ``zero``.
+
+    Example:
+        >>> g = cell_graph({"cell.e1_0": "conv_k3", "cell.e2_0": "zero", "cell.e2_1": "skip"}, 3)
+        >>> sorted(g.edges(data="op"))
+        [(0, 1, 'conv_k3'), (1, 2, 'skip')]
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for node in range(nodes):
+        graph.add_node(node, role="input" if node == 0 else "output" if node == nodes - 1 else "sum")
+    for label, op in arch.items():
+        if op != "zero":
+            i, j = _cell_edge(label)
+            graph.add_edge(i, j, op=op, label=label)
+    return graph
+
+
+def cell_text(arch: dict[str, str], nodes: int) -> list[str]:
+    """A cell as lines ``node j = op(node i) + ...`` (``0`` for a node that receives nothing)."""
+    graph = cell_graph(arch, nodes)
+    lines = []
+    for j in range(1, nodes):
+        terms = [f"{graph.edges[i, j]['op']}(n{i})" for i in sorted(graph.predecessors(j))]
+        name = f"n{j}" + (" (output)" if j == nodes - 1 else "")
+        lines.append(f"{name} = {' + '.join(terms) or '0'}")
+    return lines
+
+
+def cell_dot(arch: dict[str, str], nodes: int, name: str = "cell") -> str:
+    """Graphviz text of one cell architecture (:func:`cell_graph`), input on the left."""
+    graph = cell_graph(arch, nodes)
+    lines = [f"digraph {_quote(name)} {{", "  rankdir=LR;", '  node [shape=circle, fontname="Helvetica"];']
+    for node, role in graph.nodes(data="role"):
+        lines.append(f"  {node} [label=\"{'in' if role == 'input' else 'out' if role == 'output' else node}\"];")
+    for i, j, op in graph.edges(data="op"):
+        lines.append(f"  {i} -> {j} [label={_quote(op)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def _run_attributes(run: Run, history: History, finished_rounds: list) -> dict:
