@@ -49,12 +49,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "mnist1d"  # registered data set: mnist1d | digits | npz | csv | one registered with register_dataset
+    name: str = "mnist1d"  # registered data set: mnist1d | digits | npz | csv | cifar10 | cifar100 | image_folder | ...
     val_fraction: float = 0.2  # share of the training data held out to score architectures
     batch_size: int = 128  # samples per supernet training step
     samples: int | None = None  # total samples to generate (None: the data set's default); files: a training subset
-    path: str | None = None  # the file of a data set read from disk (npz, csv); relative to the current directory
+    path: str | None = None  # the file or directory of a data set read from disk; relative to the current directory
     target: str | None = None  # csv: the column holding the labels
+    size: int | None = None  # image_folder: the side (pixels) images are resized to (None: 32)
 
 
 @dataclass(frozen=True)

@@ -232,7 +232,7 @@ def space_from_dict(data: dict, source: str, data_info: DataInfo | None = None) 
 def _describe_data(config: SpaceConfig, source: str) -> DataInfo:
     """The data set's sample shape; its errors become the space's, at the key that chose what failed."""
     data = config.data
-    request = DataRequest(samples=data.samples, path=data.path, target=data.target)
+    request = DataRequest(samples=data.samples, path=data.path, target=data.target, size=data.size)
     try:
         check_request(data.name, request)
         return dataset_info(data.name, request)
@@ -251,6 +251,8 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
         fail("data.val_fraction", f"must be between 0 and 1 (exclusive), got {config.data.val_fraction}")
     if config.data.batch_size < 1:
         fail("data.batch_size", f"must be ≥ 1, got {config.data.batch_size}")
+    if config.data.size is not None and config.data.size < 4:
+        fail("data.size", f"must be ≥ 4 pixels (or null for 32), got {config.data.size}")
     if config.data.samples is not None and config.data.samples < 20:
         fail("data.samples", f"must be ≥ 20 (or null for the data set's default), got {config.data.samples}")
 

@@ -2,7 +2,8 @@
 
 The recipe is the supernet's (SGD-Nesterov, cosine schedule, weight decay on kernels only, label
 smoothing, gradient clipping) and uses the same :func:`train_step`, so a supernet path and a stand-alone
-model pay the same per step. Optional augmentation: random shifts (the usual one for MNIST-1D).
+model pay the same per step. Optional augmentation: random shifts (the usual one for MNIST-1D); image data sets
+get their usual random crops and flips (``data/augment.py``), as in supernet training.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from evospace.data import DataSplits
+from evospace.data.augment import augment
 from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.supernet.train import cosine_lr, make_optimizer, train_step
@@ -102,10 +104,11 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
     for epoch in range(start_epoch, epochs):
         order = torch.randperm(n, generator=torch_stream(seed, "standalone-order", epoch)).to(data.x_train.device)
         shift_gen = torch_stream(seed, "standalone-shift", epoch)
+        augment_gen = torch_stream(seed, "standalone-augment", epoch)
         loss_sum = torch.zeros((), device=data.x_train.device)
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
-            x = random_shift(data.x_train[idx], max_shift, shift_gen)
+            x = augment(data.info.name, random_shift(data.x_train[idx], max_shift, shift_gen), augment_gen)
             lr = cosine_lr(config.lr, epoch * steps + step, total)
             loss, _ = train_step([model], params, optimizer, x, data.y_train[idx], config, lr)
             loss_sum += loss

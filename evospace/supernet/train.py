@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evospace.data import DataSplits
+from evospace.data.augment import augment, augments
 from evospace.distributed import Group, check_batch_split
 from evospace.run.rng import numpy_stream, torch_stream
 from evospace.space.schema import TrainConfig
@@ -150,6 +151,7 @@ class RoundTrainer:
         self.optimizer = make_optimizer(supernet, config)
         self._params = list(supernet.parameters())
         self._sums: list | None = None  # running loss, hits, samples, seconds of the current epoch
+        self._augmented = augments(data.info.name)  # image data: random crops and flips (data/augment.py)
 
     @property
     def done(self) -> bool:
@@ -191,6 +193,9 @@ class RoundTrainer:
             start_at = self.step * self.batch_size + rank * share  # this rank's slice of the global batch
             idx = order[start_at:start_at + share]
             x, y = self.data.x_train[idx], self.data.y_train[idx]
+            if self._augmented:  # a generator per step: a run resumed mid-epoch draws the same crops and flips
+                x = augment(self.data.info.name, x, torch_stream(self.seed, "augment", self.round, self.epoch,
+                                                                 self.step, rank))
             lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
             forwards = [functools.partial(self.supernet, arch=arch) for arch in paths[self.step]]
             loss, hits = train_step(forwards, self._params, self.optimizer, x, y, self.config, lr, reduce)
