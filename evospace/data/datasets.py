@@ -8,8 +8,9 @@ decisions see the training and validation splits only.
 A data set is a name in one registry (:func:`register_dataset`) with a *factory* that turns a
 :class:`DataRequest` (the ``data:`` keys of a space besides the split and batch settings) into arrays. The
 built-ins are generated (``mnist1d``), shipped (``digits``) or read from ``data.path`` (``npz``, ``csv``,
-CIFAR-10/100 binary archives, class-per-folder images: ``evospace/data/images.py``); a user's own data set is one more factory. A data set whose sample shape is fixed
-declares it (:class:`DataInfo`); otherwise the shape is read from the arrays the factory returns.
+CIFAR-10/100 binary archives, class-per-folder images: ``evospace/data/images.py``); a user's own data set is
+one more factory. A data set whose sample shape is fixed declares it (:class:`DataInfo`); otherwise the shape is
+read from the arrays the factory returns.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from evospace.space.schema import apply_overrides, to_dict
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch
 from evospace.supernet.cell import Cell, CellHead, Reduction, cell_sum
+from evospace.supernet.precision import place, precision_for
 from evospace.supernet.skeleton import Head
 from evospace.supernet.standalone import (
     evaluate_top1,
@@ -605,7 +606,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     settings = {"arch": arch, "fingerprint": space.fingerprint(), "epochs": epochs, "seed": seed,
                 "max_shift": shift, "recipe": to_dict(config)}
     dev = resolve_device(device)
-    model = build_model(space, arch, seed).to(dev)
+    model = place(build_model(space, arch, seed), dev, space.config.skeleton.dims)
     optimizer = make_optimizer(model, config)
     state = _open_training(out, settings, spec.record)
     if state is None:
@@ -649,7 +650,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     try:
         figures = train_standalone(model, data, config, epochs=epochs, batch_size=cfg.batch_size, seed=seed,
                                    max_shift=shift, start_epoch=state["epoch"], on_epoch=save_epoch,
-                                   optimizer=optimizer)
+                                   optimizer=optimizer, precision=precision_for(dev))
     finally:
         if bar is not None:
             bar.close()

@@ -37,7 +37,8 @@ from evospace.space.subspace import Subspace
 if TYPE_CHECKING:  # networkx is imported when a graph is built (the command line starts faster)
     import networkx as nx
 
-__all__ = ["cell_graph", "cell_dot", "cell_text", "lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
+__all__ = ["cell_graph", "cell_dot", "cell_text", "lineage_graph", "space_graph", "round_subgraph", "node_id",
+           "started_rounds", "entered", "removed",
            "ordered_nodes", "final_size", "few_shot_splits", "score_fits", "to_storable",
            "from_storable", "export_graph", "read_graph", "GRAPH_FORMATS", "NODE_FIELDS", "EDGE_FIELDS",
            "GRAPH_FIELDS"]

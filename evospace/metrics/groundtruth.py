@@ -36,6 +36,7 @@ from evospace.run.store import append_durably
 from evospace.space.schema import to_dict
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.precision import place, precision_for
 from evospace.supernet.standalone import train_standalone
 from evospace.supernet.supernet import build_model
 
@@ -302,9 +303,11 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
             continue
         results = []
         for seed in range(seeds):
-            model = build_model(space, arch, seed=seed).to(data.x_train.device)
+            device = data.x_train.device
+            model = place(build_model(space, arch, seed=seed), device, config.skeleton.dims)
             results.append(train_standalone(model, data, config.search.train, epochs=epochs,
-                                            batch_size=config.data.batch_size, seed=seed, max_shift=max_shift))
+                                            batch_size=config.data.batch_size, seed=seed, max_shift=max_shift,
+                                            precision=precision_for(device)))
         cost = space.cost(arch)
         val = [r.val_acc for r in results]
         test = [r.test_acc for r in results]

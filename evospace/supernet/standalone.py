@@ -19,6 +19,7 @@ from evospace.data import DataSplits
 from evospace.data.augment import augment
 from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
+from evospace.supernet.precision import Precision
 from evospace.supernet.train import cosine_lr, make_optimizer, train_step
 
 __all__ = ["RETRAIN_EPOCHS", "StandaloneResult", "random_shift", "usual_shift", "evaluate_top1", "train_standalone",
@@ -81,7 +82,8 @@ def evaluate_top1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int
 def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *, epochs: int, batch_size: int,
                      seed: int, max_shift: int = 0, start_epoch: int = 0,
                      on_epoch: Callable[[int, float], None] | None = None,
-                     optimizer: torch.optim.Optimizer | None = None) -> StandaloneResult:
+                     optimizer: torch.optim.Optimizer | None = None,
+                     precision: Precision | None = None) -> StandaloneResult:
     """Train ``model`` from its current weights for ``epochs`` epochs and report val/test top-1.
 
     Args:
@@ -92,6 +94,7 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
         start_epoch: epochs already done (to continue an interrupted run: the schedule and data order
             pick up where they stopped); pass the restored ``optimizer`` too.
         on_epoch: called after each epoch with (epoch index, mean training loss), e.g. to checkpoint.
+        precision: mixed precision on a GPU (:func:`~evospace.supernet.precision.precision_for`); None: float32.
     """
     optimizer = optimizer or make_optimizer(model, config)
     params = list(model.parameters())
@@ -110,7 +113,7 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
             idx = order[step * batch_size:(step + 1) * batch_size]
             x = augment(data.info.name, random_shift(data.x_train[idx], max_shift, shift_gen), augment_gen)
             lr = cosine_lr(config.lr, epoch * steps + step, total)
-            loss, _ = train_step([model], params, optimizer, x, data.y_train[idx], config, lr)
+            loss, _ = train_step([model], params, optimizer, x, data.y_train[idx], config, lr, precision=precision)
             loss_sum += loss
         loss_mean = float(loss_sum) / steps
         if on_epoch is not None:

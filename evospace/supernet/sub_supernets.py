@@ -86,8 +86,9 @@ def choose_split(scores: Mapping[str, float], count: int) -> tuple[str, ...]:
 
 def sub_space_keys(supernet: nn.Module, subspace: Subspace) -> list[str]:
     """State-dict keys of the modules on ``subspace``'s paths: all a sub-supernet's training can change."""
-    prefixes = (*(f"{name}." for name, _ in supernet.shared_modules()), *(f"choices.{module_key(label)}.{op}." for label in subspace.labels
-                                    for op in subspace.ops(label)))
+    shared = tuple(f"{name}." for name, _ in supernet.shared_modules())
+    prefixes = (*shared, *(f"choices.{module_key(label)}.{op}." for label in subspace.labels
+                           for op in subspace.ops(label)))
     return [key for key in supernet.state_dict() if key.startswith(prefixes)]
 
 

@@ -25,6 +25,7 @@ from evospace.space.ops import create_op
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace, SubspaceDiff
 from evospace.supernet.cell import Cell, cell_edges, cell_shapes, cell_sum, is_zero, make_edge_stack, make_transitions
+from evospace.supernet.precision import place
 from evospace.supernet.prefix import CellPrefix, ChainPrefix, branch_mean
 from evospace.supernet.skeleton import make_head, make_stem, module_key, seeded
 
@@ -172,8 +173,7 @@ class Supernet(nn.Module):
             self.head = seeded(init_seed(self.seed, "head", round_index), lambda: make_head(self.space))
             self.transitions = _make_transitions(self.space, self.seed, round_index)
         self.subspace = subspace
-        device = next(self.stem.parameters()).device
-        self.to(device)
+        place(self, next(self.stem.parameters()).device, self.space.config.skeleton.dims)  # new modules join it
         return diff
 
     def path_state_dict(self, arch: Arch) -> dict[str, torch.Tensor]:
