@@ -12,7 +12,7 @@ from conftest import TINY_CELL_SPACE
 from resume_runs import RESUME_SPACE, cli, differences, kill_and_resume, run_in_process, write_space
 
 from evospace.inspect.graph import lineage_graph
-from evospace.run import Run
+from evospace.run import Run, read_jsonl
 
 # The resume tests' tiny search (3 rounds of 24 steps) on the tiny cell skeleton
 CELL_RESUME_SPACE = copy.deepcopy(RESUME_SPACE) | {
@@ -58,3 +58,21 @@ def test_best_cell_exports_trains_and_is_drawn(cell_reference: Path, tmp_path: P
                   str(tmp_path / "trained"))
     assert trained.returncode == 0, trained.stderr
     assert (tmp_path / "trained" / "weights.safetensors").exists()
+
+
+@pytest.mark.parametrize("search", [
+    {"sampling": "fair", "objectives": ["accuracy", "params"], "shrink": {"keep": 2, "score": "magnitude"}},
+    {"few_shot": {"split": ["cell.e1_0"], "epochs": 1}, "shrink": {"keep": 2, "score": "rank_mean(angle, accuracy)"},
+     "objectives": ["angle"]},
+], ids=["fair-magnitude-pareto", "few-shot-on-an-edge"])
+def test_cell_search_with_fair_sampling_magnitude_and_few_shot(tmp_path: Path, search: dict) -> None:
+    from evospace.evolve import Search
+    from evospace.space import space_from_dict
+
+    space = copy.deepcopy(TINY_CELL_SPACE)
+    space["search"] = {**space["search"], "rounds": 2, **search}
+    Search(space_from_dict(space, "<tiny-cell>"), tmp_path / "run", device="cpu", progress=False,
+           log=lambda message: None).run()
+    assert Run.open(tmp_path / "run").finished
+    splits = [e for e in read_jsonl(tmp_path / "run" / "events.jsonl") if e["event"] == "few_shot_split"]
+    assert [e["labels"] for e in splits] == ([["cell.e1_0"]] * 2 if "few_shot" in search else [])
