@@ -26,8 +26,8 @@ def crop_and_flip(x: torch.Tensor, generator: torch.Generator, padding: int = CR
     """Each image of ``x`` (N, C, H, W) shifted by a random crop of its zero-padded self, and flipped left-right
     with probability 1/2. The draws come from ``generator`` (CPU) and are moved to ``x``'s device."""
     n, _, height, width = x.shape
-    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator).to(x.device)
-    flips = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator).to(x.device, non_blocking=True)
+    flips = (torch.rand(n, generator=generator) < 0.5).to(x.device, non_blocking=True)
     padded = F.pad(x, (padding, padding, padding, padding))
     rows = (offsets[:, 0, None] + torch.arange(height, device=x.device)[None, :])  # (N, H)
     cols = (offsets[:, 1, None] + torch.arange(width, device=x.device)[None, :])  # (N, W)

@@ -66,8 +66,10 @@ class DataSplits:
     y_test: torch.Tensor
 
     def to(self, device: torch.device | str) -> DataSplits:
-        """Move every split to ``device``."""
-        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+        """Move every split to ``device`` (to a GPU from pinned memory, without blocking the host)."""
+        cuda = torch.device(device).type == "cuda"
+        moved = {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
+                 for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
         return DataSplits(self.info, **moved)
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY_CELL_SPACE
-from resume_runs import RESUME_SPACE, cli, differences, kill_and_resume, run_in_process, write_space
+from resume_runs import RESUME_SPACE, differences, kill_and_resume, run_in_process, write_space
 
+from evospace.cli import main
 from evospace.inspect.graph import lineage_graph
 from evospace.run import Run, read_jsonl
 
@@ -36,7 +37,7 @@ def test_cell_search_resumes_bit_for_bit_after_sigkill(cell_reference: Path, tmp
     assert differences(cell_reference, out) == []
 
 
-def test_best_cell_exports_trains_and_is_drawn(cell_reference: Path, tmp_path: Path) -> None:
+def test_best_cell_exports_trains_and_is_drawn(cell_reference: Path, tmp_path: Path, capsys) -> None:
     run_dir = shutil.copytree(cell_reference, tmp_path / "run")
     run = Run.open(run_dir)
     graph = lineage_graph(run)
@@ -44,19 +45,15 @@ def test_best_cell_exports_trains_and_is_drawn(cell_reference: Path, tmp_path: P
     targets = {graph.nodes[v]["label"] for u in graph.nodes if graph.nodes[u]["label"] == "cell.e1_0"
                for v in graph.successors(u)}
     assert targets == {"cell.e2_1", "cell.e3_1"}
-    shown = cli("inspect", str(run_dir))
-    assert shown.returncode == 0, shown.stderr
-    assert "n3 (output) = " in shown.stdout
-    drawn = cli("inspect", str(run_dir), "--format", "dot")
-    assert drawn.returncode == 0, drawn.stderr
+    assert main(["inspect", str(run_dir)]) == 0
+    assert "n3 (output) = " in capsys.readouterr().out
+    assert main(["inspect", str(run_dir), "--format", "dot"]) == 0
     assert (run_dir / "inspect" / "best-cell.dot").read_text().startswith("digraph")
-    exported = cli("export", str(run_dir), "--top", "1")
-    assert exported.returncode == 0, exported.stderr
+    assert main(["export", str(run_dir), "--top", "1"]) == 0
     model = run_dir / "export" / "top1" / "model.py"
     assert "import evospace" not in model.read_text() and "from evospace" not in model.read_text()
-    trained = cli("train", str(run_dir / "export" / "top1" / "arch.json"), "--epochs", "1", "--out",
-                  str(tmp_path / "trained"))
-    assert trained.returncode == 0, trained.stderr
+    assert main(["train", str(run_dir / "export" / "top1" / "arch.json"), "--epochs", "1", "--out",
+                 str(tmp_path / "trained"), "--quiet"]) == 0
     assert (tmp_path / "trained" / "weights.safetensors").exists()
 
 
