@@ -62,9 +62,14 @@ TINY_CELL_SPACE: dict = {
 }
 
 
-def tiny_cell_dict(dims: int = 1) -> dict:
-    """The tiny cell space (a fresh copy); ``dims=2`` puts it on the 8x8 digits images, two cells per stage."""
+def tiny_cell_dict(dims: int = 1, darts: bool = False) -> dict:
+    """The tiny cell space (a fresh copy); ``dims=2`` puts it on the 8x8 digits images, two cells per stage;
+    ``darts``: a DARTS-style cell of 3 intermediate nodes, each with edges from every predecessor (9 edges)."""
     space = copy.deepcopy(TINY_CELL_SPACE)
+    if darts:
+        space["name"] = "tiny_darts"
+        space["skeleton"] |= {"cell": "darts", "nodes": 3}
+        space["initial"] = {"size": 2, "order": "shuffled"}
     if dims == 2:
         space["name"] = "tiny_cell_2d"
         space["data"] = {"name": "digits", "val_fraction": 0.2, "batch_size": 64}

@@ -13,6 +13,7 @@ from evospace.inspect.report import run_state, write_html, write_pngs
 from evospace.inspect.text import render_diff, render_round, render_run
 from evospace.run.run import Run
 from evospace.run.store import atomic_write
+from evospace.space.cells import cell_topology
 
 __all__ = ["cmd_inspect", "cmd_diff", "FORMATS"]
 
@@ -38,8 +39,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     default=f"{name}.{_EXTENSIONS[fmt]}")
         skeleton = run.space.config.skeleton
         if fmt == "dot" and skeleton.kind == "cell" and run.best and args.out is None:
-            _write_text(cell_dot(run.best["arch"], skeleton.nodes, f"best cell of {run.space.name}"), None, run,
-                        default="best-cell.dot")
+            dot = cell_dot(run.best["arch"], cell_topology(skeleton), f"best cell of {run.space.name}")
+            _write_text(dot, None, run, default="best-cell.dot")
     elif fmt == "png":
         directory = Path(args.out) if args.out else run.path / "inspect"
         for path in write_pngs(run, graph, directory, args.round):

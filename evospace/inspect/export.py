@@ -37,7 +37,7 @@ from evospace.space.ops import Residual
 from evospace.space.schema import apply_overrides, to_dict
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch
-from evospace.supernet.cell import Cell, CellHead, Reduction, cell_sum
+from evospace.supernet.cell import Cell, CellHead, DartsCell, Reduction, cell_sum
 from evospace.supernet.precision import place, precision_for
 from evospace.supernet.skeleton import Head
 from evospace.supernet.standalone import (
@@ -274,12 +274,25 @@ def _cell_source(space: SearchSpace, arch: Arch, model: nn.Module, writer: _Sour
         f"        self.head = {head}",
         "",
         "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
-        "        return self.head(self.body(self.stem(x)))",
+        *(_DARTS_FORWARD if isinstance(model.body, nn.ModuleList) else
+          ["        return self.head(self.body(self.stem(x)))"]),
         "",
         "",
         *_MAIN,
     ]
     return "\n".join(lines)
+
+
+# a darts cell reads the two previous cells' outputs; after a transition block both are the block's output
+_DARTS_FORWARD = [
+    "        x = before = self.stem(x)",
+    "        for block in self.body:",
+    "            if isinstance(block, DartsCell):",
+    "                before, x = x, block(before, x)",
+    "            else:",
+    "                x = before = block(x)",
+    "        return self.head(x)",
+]
 
 
 _CONV_BN = '''def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, *, dilation: int = 1, groups: int = 1,
@@ -314,6 +327,8 @@ class _SourceWriter:
             MultiBranch: self._multi_branch,
             Head: self._head,
             Cell: self._cell,
+            DartsCell: self._darts_cell,
+            nn.ModuleList: self._module_list,
             Reduction: self._reduction,
             CellHead: self._cell_head,
         }
@@ -379,6 +394,21 @@ class _SourceWriter:
         pad = "    " * (indent + 1)
         items = "".join(f"{pad}{json.dumps(key)}: {self.expr(edge, indent + 1)},\n" for key, edge in m.edges.items())
         return f"Cell({m.nodes}, {{\n{items}{'    ' * indent}}})" if items else f"Cell({m.nodes}, {{}})"
+
+    def _darts_cell(self, m: DartsCell, indent: int) -> str:
+        self._need(cell_sum)
+        self._need(DartsCell)
+        pad = "    " * (indent + 1)
+        items = "".join(f"{pad}    {json.dumps(key)}: {self.expr(edge, indent + 2)},\n"
+                        for key, edge in m.edges.items())
+        edges = f"{{\n{items}{pad}}}" if items else "{}"
+        return (f"DartsCell(\n{pad}{m.nodes},\n{pad}{edges},\n{pad}{self.expr(m.pre0, indent + 1)},\n"
+                f"{pad}{self.expr(m.pre1, indent + 1)},\n{'    ' * indent})")
+
+    def _module_list(self, m: nn.ModuleList, indent: int) -> str:
+        pad = "    " * (indent + 1)
+        items = "".join(f"{pad}{self.expr(child, indent + 1)},\n" for child in m)
+        return f"nn.ModuleList([\n{items}{'    ' * indent}])"
 
     def _reduction(self, m: Reduction, indent: int) -> str:
         self._need(Reduction)

@@ -32,6 +32,7 @@ from evospace.errors import RunError
 from evospace.run.events import History, RoundStarted
 from evospace.run.run import Run
 from evospace.space.branches import BranchBounds
+from evospace.space.cells import CellTopology
 from evospace.space.subspace import Subspace
 
 if TYPE_CHECKING:  # networkx is imported when a graph is built (the command line starts faster)
@@ -196,46 +197,59 @@ def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...], pairs: list[
                     graph.add_edge(u, v, rounds=shared)
 
 
-def cell_graph(arch: dict[str, str], nodes: int) -> nx.DiGraph:
-    """One cell architecture as its DAG: nodes 0 (input) to ``nodes - 1`` (output), an edge ``i → j`` with
-    attributes ``op`` and ``label`` for every operator that is not ``zero``.
+def cell_graph(arch: dict[str, str], topology: CellTopology) -> nx.DiGraph:
+    """One cell architecture as its DAG: the cell's nodes (attribute ``role``: input, sum or output) and an edge
+    ``i → j`` with attributes ``op`` and ``label`` for every operator that is not ``zero``. A cell that concatenates
+    several nodes gets a node ``"out"`` with a ``concat`` edge from each of them.
 
     Example:
-        >>> g = cell_graph({"cell.e1_0": "conv_k3", "cell.e2_0": "zero", "cell.e2_1": "skip"}, 3)
+        >>> from evospace.space.cells import CellTopology
+        >>> g = cell_graph({"cell.e1_0": "conv_k3", "cell.e2_0": "zero", "cell.e2_1": "skip"},
+        ...                CellTopology(1, 3, ((0, 1), (0, 2), (1, 2)), (2,)))
         >>> sorted(g.edges(data="op"))
         [(0, 1, 'conv_k3'), (1, 2, 'skip')]
     """
     import networkx as nx
 
     graph = nx.DiGraph()
-    for node in range(nodes):
-        graph.add_node(node, role="input" if node == 0 else "output" if node == nodes - 1 else "sum")
+    for node in range(topology.nodes):
+        role = "input" if node < topology.inputs else "output" if node in topology.outputs else "sum"
+        graph.add_node(node, role=role)
     for label, op in arch.items():
         if op != "zero":
             i, j = _cell_edge(label)
             graph.add_edge(i, j, op=op, label=label)
+    if topology.concat:
+        graph.add_node("out", role="concat")
+        for node in topology.outputs:
+            graph.add_edge(node, "out", op="concat", label=None)
     return graph
 
 
-def cell_text(arch: dict[str, str], nodes: int) -> list[str]:
-    """A cell as lines ``node j = op(node i) + ...`` (``0`` for a node that receives nothing)."""
-    graph = cell_graph(arch, nodes)
+def cell_text(arch: dict[str, str], topology: CellTopology) -> list[str]:
+    """A cell as lines ``nj = op(ni) + ...`` (``0`` for a node that receives nothing), inputs named ``in0``, ..."""
+    graph = cell_graph(arch, topology)
+    name = {i: f"in{i}" if topology.inputs > 1 else f"n{i}" for i in range(topology.inputs)}
     lines = []
-    for j in range(1, nodes):
-        terms = [f"{graph.edges[i, j]['op']}(n{i})" for i in sorted(graph.predecessors(j))]
-        name = f"n{j}" + (" (output)" if j == nodes - 1 else "")
-        lines.append(f"{name} = {' + '.join(terms) or '0'}")
+    for j in range(topology.inputs, topology.nodes):
+        terms = [f"{graph.edges[i, j]['op']}({name.get(i, f'n{i}')})" for i in sorted(graph.predecessors(j))]
+        suffix = " (output)" if j in topology.outputs and not topology.concat else ""
+        lines.append(f"n{j}{suffix} = {' + '.join(terms) or '0'}")
+    if topology.concat:
+        lines.append(f"out = concat({', '.join(f'n{j}' for j in topology.outputs)})")
     return lines
 
 
-def cell_dot(arch: dict[str, str], nodes: int, name: str = "cell") -> str:
-    """Graphviz text of one cell architecture (:func:`cell_graph`), input on the left."""
-    graph = cell_graph(arch, nodes)
+def cell_dot(arch: dict[str, str], topology: CellTopology, name: str = "cell") -> str:
+    """Graphviz text of one cell architecture (:func:`cell_graph`), inputs on the left."""
+    graph = cell_graph(arch, topology)
     lines = [f"digraph {_quote(name)} {{", "  rankdir=LR;", '  node [shape=circle, fontname="Helvetica"];']
     for node, role in graph.nodes(data="role"):
-        lines.append(f"  {node} [label=\"{'in' if role == 'input' else 'out' if role == 'output' else node}\"];")
+        text = {"input": f"in{node}" if topology.inputs > 1 else "in", "output": "out" if not topology.concat
+                else str(node), "concat": "out"}.get(role, str(node))
+        lines.append(f"  {_quote(node)} [label={_quote(text)}];")
     for i, j, op in graph.edges(data="op"):
-        lines.append(f"  {i} -> {j} [label={_quote(op)}];")
+        lines.append(f"  {_quote(i)} -> {_quote(j)} [label={_quote(op)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from evospace.errors import EvospaceError
 from evospace.inspect.graph import cell_text, entered, final_size, ordered_nodes, removed, round_subgraph
 from evospace.inspect.report import run_state
+from evospace.space.cells import cell_topology
 
 __all__ = ["render_run", "render_round", "render_diff"]
 
@@ -142,7 +143,7 @@ def _header(run, graph) -> list[str]:
         skeleton = run.space.config.skeleton
         if skeleton.kind == "cell":
             lines.append("  its cell, repeated in every stage:")
-            lines += [f"    {line}" for line in cell_text(best["arch"], skeleton.nodes)]
+            lines += [f"    {line}" for line in cell_text(best["arch"], cell_topology(skeleton))]
     return lines
 
 

@@ -53,9 +53,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from evospace.space.cells import CellTopology, cell_topology
 from evospace.space.ops import parse_op
 from evospace.space.subspace import Arch, Subspace
-from evospace.supernet.cell import cell_edges, path_counts
+from evospace.supernet.cell import path_counts
 
 __all__ = ["DEFINITIONS", "PieceStats", "AngleScorer", "reference_weights", "path_vectors", "naive_angle"]
 
@@ -94,14 +95,14 @@ class PieceStats:
     weighted: np.ndarray  # how many of the choice's operators have kernels of their own
     shared: tuple[float, float, float]  # (d, a, b) of stem + head
     op_angle: dict[tuple[str, str], float]  # each operator's own angle (operators with kernels only)
-    cell_nodes: int | None = None  # a cell's nodes (pieces weighted by the live paths through them), None: a chain
+    cell: CellTopology | None = None  # a cell's DAG (pieces weighted by the live paths through them); None: a chain
     zero_index: np.ndarray | None = None  # per choice point, the choice index of `zero` (-1: not active)
 
     def path_weights(self, indices: np.ndarray) -> np.ndarray | None:
         """How many times each choice point's piece counts in each architecture (``None``: once, a chain)."""
-        if self.cell_nodes is None:
+        if self.cell is None:
             return None
-        return path_counts(indices == self.zero_index[None, :], self.cell_nodes)
+        return path_counts(indices == self.zero_index[None, :], self.cell)
 
 
 class AngleScorer:
@@ -163,7 +164,7 @@ class AngleScorer:
             return PieceStats(subspace, d, a, b, angles, weighted, shared, op_angle)
         zero = np.array([subspace.ops(label).index("zero") if "zero" in subspace.ops(label) else -1
                          for label in subspace.labels])
-        return PieceStats(subspace, d, a, b, angles, weighted, shared, op_angle, skeleton.nodes, zero)
+        return PieceStats(subspace, d, a, b, angles, weighted, shared, op_angle, cell_topology(skeleton), zero)
 
     def op_angles(self) -> dict[tuple[str, str], float]:
         """Each operator's own angle (radians); operators without weights are absent."""
@@ -212,19 +213,20 @@ def _path_pieces(supernet, arch: Arch) -> list[tuple[str, str]]:
     skeleton = supernet.space.config.skeleton
     if skeleton.kind != "cell":
         return [(label, op) for label in subspace.labels for op in subspace.branches(label, arch[label])]
-    label_of = {(i, j): label for (_, i, j), label in zip(cell_edges(skeleton.nodes), subspace.labels)}
+    topology = cell_topology(skeleton)
+    label_of = dict(zip(topology.edges, subspace.labels, strict=True))
     pieces = []
 
     def walk(node: int, path: list[str]) -> None:
-        if node == skeleton.nodes - 1:
+        if node in topology.outputs:  # a path ends here (and, in a concatenation, others go on)
             pieces.extend((label, arch[label]) for label in path)
-            return
-        for j in range(node + 1, skeleton.nodes):
-            label = label_of[(node, j)]
-            if arch[label] != "zero":
+        for j in range(node + 1, topology.nodes):
+            label = label_of.get((node, j))
+            if label is not None and arch[label] != "zero":
                 walk(j, [*path, label])
 
-    walk(0, [])
+    for source in range(topology.inputs):
+        walk(source, [])
     return pieces
 
 

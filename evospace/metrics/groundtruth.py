@@ -69,6 +69,8 @@ def truth_fingerprint(space: SearchSpace) -> str:
     if config.skeleton.kind == "cell":  # a cell's choice points are its edges: the stages live outside them
         key["cell"] = {"nodes": config.skeleton.nodes,
                        "stages": [[st.channels, st.depth, st.stride] for st in config.skeleton.stages]}
+        if config.skeleton.cell == "darts":
+            key["cell"] |= {"type": "darts", "inputs": config.skeleton.inputs}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -80,6 +80,10 @@ class SkeletonConfig:
     stem: StemConfig = field(default_factory=StemConfig)  # fixed first layer
     stages: tuple[StageConfig, ...] = ()  # stages in order; in a cell skeleton `depth` counts cells
     nodes: int | None = None  # cell skeletons only: nodes of the cell DAG, node 0 its input, the last its output
+    # cell skeletons only: nb201 (one input, output = the last node) or darts (two inputs: the previous two cells;
+    # `nodes` intermediate nodes; output = their concatenation). space/cells.py
+    cell: Literal["nb201", "darts"] = "nb201"
+    inputs: int | None = None  # darts cells: input edges per intermediate node, from its nearest ones (None: all)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,11 @@ basic block of :class:`Reduction` when the stage strides or widens) then ``depth
 ReLU → global average pooling → linear. ``space/costs.py`` counts this network; with NAS-Bench-201's macro
 settings its parameters are the benchmark's for all 15,625 cells (``tests/space/test_nb201_costs.py``).
 Convolutions on edges are ReLU → conv → BN, as NAS-Bench-201's ``ReLUConvBN``.
+
+A DARTS-style cell (``skeleton.cell: darts``, :mod:`evospace.space.cells`) takes the two previous cells' outputs,
+each through a ReLU → 1x1 conv → BN to the stage's width (its ``pre0``/``pre1``), and outputs its intermediate
+nodes concatenated; after a transition block both of its inputs are the block's output. Everything else is
+shared with the NAS-Bench-201 cell: edges, their operator stacks, the sums, the transitions and the head.
 """
 
 from __future__ import annotations
@@ -21,29 +26,33 @@ import numpy as np
 import torch
 from torch import nn
 
+from evospace.space.cells import CellTopology, cell_topology
 from evospace.space.costs import STEM_KERNEL
 from evospace.space.ops import Zero, conv_bn, create_op
 
 if TYPE_CHECKING:
     from evospace.space.space import SearchSpace
 
-__all__ = ["EdgeStack", "Cell", "Reduction", "CellHead", "cell_edges", "cell_sum", "make_cell_stem",
-           "make_reduction", "make_transitions", "make_edge_stack", "cell_shapes", "path_counts", "is_zero"]
+__all__ = ["EdgeStack", "Cell", "DartsCell", "Reduction", "make_preprocess", "CellHead", "cell_edges", "cell_sum",
+           "make_cell_stem", "make_reduction", "make_transitions", "make_edge_stack", "cell_shapes", "path_counts",
+           "is_zero"]
 
 
-def cell_edges(nodes: int) -> list[tuple[str, int, int]]:
-    """``(edge key, source node, target node)`` in the order a cell adds them (NAS-Bench-201's string order)."""
-    return [(f"e{j}_{i}", i, j) for j in range(1, nodes) for i in range(j)]
+def cell_edges(topology: CellTopology) -> list[tuple[str, int, int]]:
+    """``(edge key, source node, target node)`` in the order a cell adds them (its labels' order)."""
+    return [(f"e{j}_{i}", i, j) for i, j in topology.edges]
 
 
-def cell_sum(x: torch.Tensor, nodes: int, edges: dict[str, nn.Module]) -> torch.Tensor:
-    """A cell's output: each node the sum, in source order, of its incoming edges present in ``edges``.
+def cell_sum(states: list[torch.Tensor], nodes: int, edges: dict[str, nn.Module],
+             outputs: list[int] | None = None) -> torch.Tensor:
+    """A cell's output from its input nodes ``states``: each later node the sum, in source order, of its incoming
+    edges present in ``edges``; the last node, or the ``outputs`` nodes concatenated along the channels.
 
-    A missing key is a ``zero`` edge; a node without any input is zeros. The supernet and the stand-alone
-    :class:`Cell` both run this, so a path and its stand-alone model add the same tensors in the same order.
+    A missing key is a ``zero`` (or absent) edge; a node without any input is zeros. The supernet and the
+    stand-alone cells both run this, so a path and its stand-alone model add the same tensors in the same order.
     """
-    values = [x]
-    for j in range(1, nodes):
+    values = list(states)
+    for j in range(len(states), nodes):
         total = None
         for i in range(j):
             edge = edges.get(f"e{j}_{i}")
@@ -51,8 +60,10 @@ def cell_sum(x: torch.Tensor, nodes: int, edges: dict[str, nn.Module]) -> torch.
                 continue
             y = edge(values[i])
             total = y if total is None else total + y
-        values.append(torch.zeros_like(x) if total is None else total)
-    return values[-1]
+        values.append(torch.zeros_like(values[-1]) if total is None else total)
+    if outputs is None:
+        return values[-1]
+    return torch.cat([values[i] for i in outputs], dim=1)
 
 
 class Cell(nn.Module):
@@ -64,7 +75,23 @@ class Cell(nn.Module):
         self.edges = nn.ModuleDict(edges)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return cell_sum(x, self.nodes, dict(self.edges.items()))
+        return cell_sum([x], self.nodes, dict(self.edges.items()))
+
+
+class DartsCell(nn.Module):
+    """One stand-alone DARTS-style cell: its inputs (the two previous cells' outputs) through ``pre0``/``pre1``,
+    then ``edges`` (absent: ``zero``), output the intermediate nodes concatenated."""
+
+    def __init__(self, nodes: int, edges: dict[str, nn.Module], pre0: nn.Module, pre1: nn.Module) -> None:
+        super().__init__()
+        self.nodes = nodes
+        self.edges = nn.ModuleDict(edges)
+        self.pre0 = pre0
+        self.pre1 = pre1
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        return cell_sum([self.pre0(s0), self.pre1(s1)], self.nodes, dict(self.edges.items()),
+                        list(range(2, self.nodes)))
 
 
 class Reduction(nn.Module):
@@ -130,10 +157,11 @@ def _preactivated(module: nn.Module) -> nn.Module:
 def cell_shapes(space: SearchSpace) -> list[tuple[int, int, int, int]]:
     """``(c_in, c_out, stride, cells)`` of each stage: its transition's shape and its number of cells."""
     skeleton = space.config.skeleton
+    width = cell_topology(skeleton).width
     shapes, c_in = [], skeleton.stem.channels
     for stage in skeleton.stages:
         shapes.append((c_in, stage.channels, stage.stride, stage.depth))
-        c_in = stage.channels
+        c_in = stage.channels * width if stage.depth else stage.channels
     return shapes
 
 
@@ -150,6 +178,20 @@ def make_transitions(space: SearchSpace) -> nn.ModuleList:
                           for c_in, c_out, stride, _ in cell_shapes(space)])
 
 
+def make_preprocess(space: SearchSpace) -> nn.ModuleList:
+    """Per cell, ``[pre0, pre1]``: ReLU → 1x1 conv → BN of its two inputs (darts cells; none for nb201 cells)."""
+    if cell_topology(space.config.skeleton).inputs == 1:
+        return nn.ModuleList()
+    dims, cells = space.config.skeleton.dims, []
+    width = cell_topology(space.config.skeleton).width
+    for _, c, _, depth in cell_shapes(space):
+        before = last = c
+        for _ in range(depth):
+            cells.append(nn.ModuleList([_relu_conv_bn(before, c, 1, 1, dims), _relu_conv_bn(last, c, 1, 1, dims)]))
+            before, last = last, c * width
+    return nn.ModuleList(cells)
+
+
 def make_edge_stack(space: SearchSpace, op: str) -> EdgeStack:
     """Operator ``op`` built for every cell, stage by stage, at the stage's width."""
     dims = space.config.skeleton.dims
@@ -162,23 +204,24 @@ def is_zero(module: nn.Module) -> bool:
     return isinstance(module, Zero)
 
 
-def path_counts(zero: np.ndarray, nodes: int) -> np.ndarray:
-    """Per architecture and edge (``cell_edges`` order), how many input → output paths of the cell run through it.
+def path_counts(zero: np.ndarray, topology: CellTopology) -> np.ndarray:
+    """Per architecture and edge (label order), how many input → output paths of the cell run through it.
 
-    ``zero`` is a boolean array ``(architectures, edges)``: where an edge is ``zero``. Paths through a ``zero``
+    ``zero`` is a boolean array ``(architectures, edges)``: where an edge is ``zero``. A path runs from an input
+    node to an output node (each output node of a concatenation ends paths of its own). Paths through a ``zero``
     edge are dropped (ABS's rule for cells), so such an edge counts 0, and so does an edge no live path reaches.
     """
-    edges = cell_edges(nodes)
+    edges, nodes = topology.edges, topology.nodes
     live = ~np.asarray(zero, dtype=bool)
     n = live.shape[0]
-    into = np.zeros((n, nodes), dtype=np.int64)  # live paths from node 0 to each node
-    into[:, 0] = 1
-    for e, (_, i, j) in enumerate(edges):
+    into = np.zeros((n, nodes), dtype=np.int64)  # live paths from the inputs to each node
+    into[:, :topology.inputs] = 1
+    for e, (i, j) in enumerate(edges):
         into[:, j] += into[:, i] * live[:, e]
-    out = np.zeros((n, nodes), dtype=np.int64)  # live paths from each node to the last
-    out[:, -1] = 1
+    out = np.zeros((n, nodes), dtype=np.int64)  # live paths from each node to an output
+    out[:, list(topology.outputs)] = 1
     for e in reversed(range(len(edges))):
-        _, i, j = edges[e]
+        i, j = edges[e]
         out[:, i] += out[:, j] * live[:, e]
-    counts = np.stack([into[:, i] * out[:, j] for _, i, j in edges], axis=1)
+    counts = np.stack([into[:, i] * out[:, j] for i, j in edges], axis=1)
     return counts * live

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 import torch
 from torch import nn
 
-from evospace.space.costs import STEM_KERNEL
+from evospace.space.costs import STEM_KERNEL, head_channels
 from evospace.space.ops import conv_bn
 from evospace.supernet.cell import CellHead, make_cell_stem
 
@@ -45,7 +45,7 @@ class Head(nn.Module):
 def make_head(space: SearchSpace) -> nn.Module:
     """The classifier: :class:`Head` (chains) or :class:`~evospace.supernet.cell.CellHead` (BN → ReLU first)."""
     if space.config.skeleton.kind == "cell":
-        return CellHead(space.config.skeleton.stages[-1].channels, space.data.classes, space.config.skeleton.dims)
+        return CellHead(head_channels(space.config.skeleton), space.data.classes, space.config.skeleton.dims)
     return Head(space.config.skeleton.stages[-1].channels, space.data.classes)
 
 

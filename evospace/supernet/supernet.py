@@ -21,10 +21,21 @@ from torch import nn
 
 from evospace.run.rng import init_seed
 from evospace.space.branches import split_branches
+from evospace.space.cells import cell_topology
 from evospace.space.ops import create_op
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace, SubspaceDiff
-from evospace.supernet.cell import Cell, cell_edges, cell_shapes, cell_sum, is_zero, make_edge_stack, make_transitions
+from evospace.supernet.cell import (
+    Cell,
+    DartsCell,
+    cell_edges,
+    cell_shapes,
+    cell_sum,
+    is_zero,
+    make_edge_stack,
+    make_preprocess,
+    make_transitions,
+)
 from evospace.supernet.precision import place
 from evospace.supernet.prefix import CellPrefix, ChainPrefix, branch_mean
 from evospace.supernet.skeleton import make_head, make_stem, module_key, seeded
@@ -49,6 +60,13 @@ def _make_transitions(space: SearchSpace, seed: int, *round_index: int) -> nn.Mo
     if not _is_cell(space):
         return nn.ModuleList()
     return seeded(init_seed(seed, "transitions", *round_index), lambda: make_transitions(space))
+
+
+def _make_preprocess(space: SearchSpace, seed: int, *round_index: int) -> nn.ModuleList:
+    """Each darts cell's two input convolutions (nothing for chains and NAS-Bench-201 cells)."""
+    if not _is_cell(space):
+        return nn.ModuleList()
+    return seeded(init_seed(seed, "preprocess", *round_index), lambda: make_preprocess(space))
 
 
 class Supernet(nn.Module):
@@ -77,6 +95,7 @@ class Supernet(nn.Module):
         })
         self.head = seeded(init_seed(seed, "head"), lambda: make_head(space))
         self.transitions = _make_transitions(space, seed)
+        self.preprocess = _make_preprocess(space, seed)
         self._keys = [(label, module_key(label)) for label in space.labels]
         self._multi = frozenset(space.branch_bounds)
         self._cell = _is_cell(space)
@@ -114,25 +133,32 @@ class Supernet(nn.Module):
 
     def _cells(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         """Transitions and cells of a cell skeleton; every cell runs ``arch``'s operators (its own copies)."""
+        topology = cell_topology(self.space.config.skeleton)
         try:
             stacks = [(edge, self.choices[key][arch[label]]) for (edge, _, _), (label, key)
-                      in zip(cell_edges(self.space.config.skeleton.nodes), self._keys)]
+                      in zip(cell_edges(topology), self._keys)]
         except KeyError:
             self.subspace.check(arch)  # raises InactiveOpError naming the choice point or operator
             raise
-        nodes = self.space.config.skeleton.nodes
+        outputs = list(topology.outputs) if topology.concat else None
         index = 0
         for transition, (_, _, _, cells) in zip(self.transitions, cell_shapes(self.space)):
             x = transition(x)
+            before = x  # a darts cell's other input: the cell before the last (after a transition: its output)
             for _ in range(cells):
                 edges = {edge: stack.copies[index] for edge, stack in stacks if not is_zero(stack.copies[index])}
-                x = cell_sum(x, nodes, edges)
+                if topology.inputs == 1:
+                    x = cell_sum([x], topology.nodes, edges)
+                else:
+                    pre0, pre1 = self.preprocess[index]
+                    before, x = x, cell_sum([pre0(before), pre1(x)], topology.nodes, edges, outputs)
                 index += 1
         return x
 
     def shared_modules(self) -> list[tuple[str, nn.Module]]:
         """The modules every path runs, by attribute name: stem, transitions (cells only), head."""
-        return [("stem", self.stem), ("transitions", self.transitions), ("head", self.head)]
+        return [("stem", self.stem), ("transitions", self.transitions), ("preprocess", self.preprocess),
+                ("head", self.head)]
 
     def op_module(self, label: str, op: str) -> nn.Module:
         """The module of operator ``op`` at choice point ``label``."""
@@ -151,7 +177,7 @@ class Supernet(nn.Module):
         """Modules on ``arch``'s path, stem, transitions and head included (a cell's ``zero`` edges left out)."""
         ops = [m for label, _ in self._keys for m in self.block_modules(label, arch[label])
                if not (self._cell and arch[label] == "zero")]
-        return [self.stem, *self.transitions, *ops, self.head]
+        return [self.stem, *self.transitions, *self.preprocess, *ops, self.head]
 
     def apply_subspace(self, subspace: Subspace, round_index: int, inherit_weights: bool = True) -> SubspaceDiff:
         """Hold exactly ``subspace``'s operators: drop removed ones, add new ones with fresh weights.
@@ -172,6 +198,7 @@ class Supernet(nn.Module):
             self.stem = seeded(init_seed(self.seed, "stem", round_index), lambda: make_stem(self.space))
             self.head = seeded(init_seed(self.seed, "head", round_index), lambda: make_head(self.space))
             self.transitions = _make_transitions(self.space, self.seed, round_index)
+            self.preprocess = _make_preprocess(self.space, self.seed, round_index)
         self.subspace = subspace
         place(self, next(self.stem.parameters()).device, self.space.config.skeleton.dims)  # new modules join it
         return diff
@@ -199,12 +226,16 @@ class Supernet(nn.Module):
     def _cell_state(self, arch: Arch) -> dict[str, torch.Tensor]:
         """Transition and edge weights keyed as :class:`CellChildNet`'s ``body`` (transition, then its cells)."""
         state, position, index = {}, 0, 0
-        edges = cell_edges(self.space.config.skeleton.nodes)
+        edges = cell_edges(cell_topology(self.space.config.skeleton))
         for transition, (_, _, _, cells) in zip(self.transitions, cell_shapes(self.space)):
             for name, tensor in transition.state_dict().items():
                 state[f"body.{position}.{name}"] = tensor
             position += 1
             for _ in range(cells):
+                if len(self.preprocess):
+                    for side, module in zip(("pre0", "pre1"), self.preprocess[index], strict=True):
+                        for name, tensor in module.state_dict().items():
+                            state[f"body.{position}.{side}.{name}"] = tensor
                 for (edge, _, _), (label, key) in zip(edges, self._keys):
                     if arch[label] == "zero":
                         continue
@@ -277,23 +308,37 @@ class CellChildNet(nn.Module):
         full = space.full_subspace()
         full.check(arch)
         self.arch = dict(arch)
-        nodes = space.config.skeleton.nodes
+        topology = cell_topology(space.config.skeleton)
         self.stem = seeded(init_seed(seed, "stem"), lambda: make_stem(space))
         stacks = {label: _make_op(space, label, arch[label], seed, 0) for label in space.labels}
-        edges = cell_edges(nodes)
+        preprocess = _make_preprocess(space, seed)
+        edges = cell_edges(topology)
         body: list[nn.Module] = []
         index = 0
         for transition, (_, _, _, cells) in zip(_make_transitions(space, seed), cell_shapes(space)):
             body.append(transition)
             for _ in range(cells):
-                body.append(Cell(nodes, {edge: stacks[label].copies[index] for (edge, _, _), label
-                                         in zip(edges, space.labels) if arch[label] != "zero"}))
+                ops = {edge: stacks[label].copies[index] for (edge, _, _), label in zip(edges, space.labels)
+                       if arch[label] != "zero"}
+                body.append(Cell(topology.nodes, ops) if topology.inputs == 1 else
+                            DartsCell(topology.nodes, ops, *preprocess[index]))
                 index += 1
-        self.body = nn.Sequential(*body)
+        # NAS-Bench-201 cells chain; darts cells also read the cell before the last (a ModuleList, see forward)
+        self.body = nn.Sequential(*body) if topology.inputs == 1 else nn.ModuleList(body)
         self.head = seeded(init_seed(seed, "head"), lambda: make_head(space))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(self.stem(x)))
+        x = self.stem(x)
+        if isinstance(self.body, nn.Sequential):
+            return self.head(self.body(x))
+        before = x
+        for block in self.body:
+            if isinstance(block, DartsCell):
+                before, x = x, block(before, x)
+            else:  # a transition: both inputs of the next cell are its output
+                x = block(x)
+                before = x
+        return self.head(x)
 
 
 def build_model(space: SearchSpace, arch: Arch, seed: int = 0) -> nn.Module:

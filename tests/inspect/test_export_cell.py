@@ -13,9 +13,10 @@ from evospace.inspect import model_source
 from evospace.space import space_from_dict
 
 
+@pytest.mark.parametrize("darts", [False, True], ids=["nb201", "darts"])
 @pytest.mark.parametrize("dims", [1, 2])
-def test_cell_model_py_is_build_models_network(dims: int) -> None:
-    space = space_from_dict(tiny_cell_dict(dims), "<tiny_cell>")
+def test_cell_model_py_is_build_models_network(dims: int, darts: bool) -> None:
+    space = space_from_dict(tiny_cell_dict(dims, darts), "<tiny_cell>")
     full = space.full_subspace()
     picked = [full.decode(row) for row in full.sample_indices(np.random.default_rng(dims), 4)]
     for arch in [*picked, {label: "zero" for label in space.labels}]:

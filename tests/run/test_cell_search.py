@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TINY_CELL_SPACE
+from conftest import TINY_CELL_SPACE, tiny_cell_dict
 from resume_runs import RESUME_SPACE, differences, kill_and_resume, run_in_process, write_space
 
 from evospace.cli import main
@@ -61,12 +61,14 @@ def test_best_cell_exports_trains_and_is_drawn(cell_reference: Path, tmp_path: P
     {"sampling": "fair", "objectives": ["accuracy", "params"], "shrink": {"keep": 2, "score": "magnitude"}},
     {"few_shot": {"split": ["cell.e1_0"], "epochs": 1}, "shrink": {"keep": 2, "score": "rank_mean(angle, accuracy)"},
      "objectives": ["angle"]},
-], ids=["fair-magnitude-pareto", "few-shot-on-an-edge"])
+    {"darts": True},
+], ids=["fair-magnitude-pareto", "few-shot-on-an-edge", "darts-default-score"])
 def test_cell_search_with_fair_sampling_magnitude_and_few_shot(tmp_path: Path, search: dict) -> None:
     from evospace.evolve import Search
     from evospace.space import space_from_dict
 
-    space = copy.deepcopy(TINY_CELL_SPACE)
+    search = dict(search)
+    space = tiny_cell_dict(1, darts=search.pop("darts", False))
     space["search"] = {**space["search"], "rounds": 2, **search}
     Search(space_from_dict(space, "<tiny-cell>"), tmp_path / "run", device="cpu", progress=False,
            log=lambda message: None).run()

@@ -16,13 +16,16 @@ from evospace.data import load_space_data
 from evospace.metrics import DEFINITIONS, AngleScorer, naive_angle, reference_weights
 from evospace.metrics.accuracy import AccuracyEvaluator
 from evospace.space import SearchSpace, space_from_dict
+from evospace.space.cells import cell_topology
+from evospace.space.schema import SkeletonConfig
 from evospace.supernet import Supernet, build_model
 from evospace.supernet.cell import path_counts
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["1d", "2d"])
+@pytest.fixture(scope="module", params=[(1, False), (2, False), (1, True), (2, True)],
+                ids=["1d", "2d", "darts-1d", "darts-2d"])
 def cell_space(request) -> SearchSpace:
-    return space_from_dict(tiny_cell_dict(request.param), "<tiny_cell>")
+    return space_from_dict(tiny_cell_dict(*request.param), "<tiny_cell>")
 
 
 def inputs(space: SearchSpace, n: int = 6) -> torch.Tensor:
@@ -97,17 +100,26 @@ def test_single_path_step_trains_only_the_path(cell_space: SearchSpace) -> None:
 
 
 def test_path_counts_by_enumeration() -> None:
-    # 4 nodes: edges e1_0, e2_0, e2_1, e3_0, e3_1, e3_2; the full cell has 4 paths 0 → 3
-    counts = path_counts(np.zeros((1, 6), dtype=bool), 4)[0]
+    # NAS-Bench-201, 4 nodes: edges e1_0, e2_0, e2_1, e3_0, e3_1, e3_2; the full cell has 4 paths 0 → 3
+    nb201 = cell_topology(SkeletonConfig(kind="cell", nodes=4))
+    counts = path_counts(np.zeros((1, 6), dtype=bool), nb201)[0]
     assert counts.tolist() == [2, 1, 1, 1, 1, 2]
-    cut = path_counts(np.array([[True, False, False, False, False, False]]), 4)[0]  # e1_0 zero: 0-2-3, 0-3
+    cut = path_counts(np.array([[True, False, False, False, False, False]]), nb201)[0]  # e1_0 zero: 0-2-3, 0-3
     assert cut.tolist() == [0, 1, 0, 1, 0, 1]
+    # darts, inputs 0 and 1, one intermediate node 2 (the output): e2_0, e2_1 each on one path
+    darts = cell_topology(SkeletonConfig(kind="cell", cell="darts", nodes=1))
+    assert darts.edges == ((0, 2), (1, 2)) and darts.outputs == (2,)
+    assert path_counts(np.zeros((1, 2), dtype=bool), darts)[0].tolist() == [1, 1]
+    # two intermediate nodes, both output: e3_2 carries the 2 paths into node 2 on to node 3
+    two = cell_topology(SkeletonConfig(kind="cell", cell="darts", nodes=2))
+    assert two.edges == ((0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+    assert path_counts(np.zeros((1, 5), dtype=bool), two)[0].tolist() == [2, 2, 1, 1, 2]
 
 
 @settings(max_examples=4, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0.05, 1.0))
-def test_angle_decomposition_equals_the_naive_concatenation_over_paths(seed: int, scale: float) -> None:
-    space = space_from_dict(tiny_cell_dict(1), "<tiny_cell>")
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0.05, 1.0), darts=st.booleans())
+def test_angle_decomposition_equals_the_naive_concatenation_over_paths(seed: int, scale: float, darts: bool) -> None:
+    space = space_from_dict(tiny_cell_dict(1, darts), "<tiny_cell>")
     net = Supernet(space, space.full_subspace(), seed=0)
     reference = reference_weights(net)
     perturb(net, seed, scale)
