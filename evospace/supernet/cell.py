@@ -161,7 +161,7 @@ def cell_shapes(space: SearchSpace) -> list[tuple[int, int, int, int]]:
     shapes, c_in = [], skeleton.stem.channels
     for stage in skeleton.stages:
         shapes.append((c_in, stage.channels, stage.stride, stage.depth))
-        c_in = stage.channels * width if stage.depth else stage.channels
+        c_in = stage.channels * width
     return shapes
 
 
