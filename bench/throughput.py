@@ -15,7 +15,9 @@ hit both alike.
     python bench/throughput.py [--quick] [--reps R] [--block K] [--threads T] [--space FILE]
 
 ``--space spaces/mnist1d_multibranch.yaml`` measures a multi-branch architecture (a set of operators
-averaged at each choice point) the same way.
+averaged at each choice point) the same way, ``--space spaces/nb201_mnist1d.yaml`` a cell network, and
+``--space spaces/nb201.yaml --set data.path=DIR`` NAS-Bench-201's 2-D cell network on 32x32 CIFAR-10 images
+(``--set`` takes the same ``key=value`` overrides as the command line).
 
 Final line: ``RESULT supernet_steps_per_s=... standalone_steps_per_s=... ratio=...`` where ratio =
 supernet step time / stand-alone step time (target ≤ 1.10).
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from evospace.data import load_data
+from evospace.data import load_space_data
 from evospace.run import numpy_stream, torch_stream
 from evospace.space import load_space
 from evospace.supernet import RoundTrainer, Supernet, build_model, cosine_lr, make_optimizer, train_step
@@ -47,15 +49,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: a shared machine)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--space", default=str(SPACE), help="space file (default spaces/mnist1d.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a space key")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     reps = args.reps or (8 if args.quick else 30)
 
-    space = load_space(args.space)
+    space = load_space(args.space, args.set)
     cfg = space.config.search.train
     batch = space.config.data.batch_size
-    data = load_data(space.config.data.name, val_fraction=space.config.data.val_fraction,
-                     samples=space.config.data.samples, split_seed=args.seed)
+    data = load_space_data(space.config.data, split_seed=args.seed)
     subspace = space.initial_subspace()
     arch = subspace.sample(numpy_stream(args.seed, "throughput-arch"))
 

@@ -49,6 +49,36 @@ TINY_SPACE: dict = {
     "seed": 0,
 }
 
+# A tiny NAS-Bench-201-style cell space: 4 nodes (6 edges), two stages (the second a reduction), one cell each.
+TINY_CELL_SPACE: dict = {
+    "name": "tiny_cell",
+    "data": {"name": "mnist1d", "val_fraction": 0.2, "batch_size": 64, "samples": 600},
+    "skeleton": {"kind": "cell", "dims": 1, "nodes": 4, "stem": {"channels": 4},
+                 "stages": [{"channels": 4, "depth": 1, "stride": 1}, {"channels": 8, "depth": 1, "stride": 2}]},
+    "pool": ["zero", "skip", "conv_k1", "conv_k3", "avg_pool_k3"],
+    "initial": {"size": 3, "order": "shuffled"},
+    "search": copy.deepcopy(TINY_SPACE["search"]),
+    "seed": 0,
+}
+
+
+def tiny_cell_dict(dims: int = 1, darts: bool = False) -> dict:
+    """The tiny cell space (a fresh copy); ``dims=2`` puts it on the 8x8 digits images, two cells per stage;
+    ``darts``: a DARTS-style cell of 3 intermediate nodes, each with edges from every predecessor (9 edges)."""
+    space = copy.deepcopy(TINY_CELL_SPACE)
+    if darts:
+        space["name"] = "tiny_darts"
+        space["skeleton"] |= {"cell": "darts", "nodes": 3}
+        space["initial"] = {"size": 2, "order": "shuffled"}
+    if dims == 2:
+        space["name"] = "tiny_cell_2d"
+        space["data"] = {"name": "digits", "val_fraction": 0.2, "batch_size": 64}
+        space["skeleton"]["dims"] = 2
+        for stage in space["skeleton"]["stages"]:
+            stage["depth"] = 2
+    return space
+
+
 def multi_branch_stages(first_max: int = 2, second_max: int = 2) -> list[dict]:
     """The tiny stages as multi-branch stages: s1.b1 keeps the shape (may run no branch), s2.b1 strides and
     widens (its minimum is raised to one branch), s2.b2 keeps the shape."""

@@ -8,6 +8,7 @@ from evospace.bench.tabular import (
     best_by_validation,
     from_nb201,
     load_oracle,
+    nb201_flops,
     to_nb201,
 )
 from evospace.errors import BudgetExhausted
@@ -20,6 +21,7 @@ __all__ = [
     "best_by_validation",
     "from_nb201",
     "load_oracle",
+    "nb201_flops",
     "random_search",
     "regularized_evolution",
     "to_nb201",

@@ -45,6 +45,7 @@ __all__ = [
     "from_nb201",
     "best_by_validation",
     "load_oracle",
+    "nb201_flops",
 ]
 
 NB201_OPS = {  # evospace name -> NAS-Bench-201 name
@@ -361,6 +362,17 @@ class TabularOracle:
             means = [grid.mean(axis=tuple(a for a in range(n_edges) if a != e)) for e in range(n_edges)]
             shares.append([np.rint(m - m.min()).astype(np.int64) for m in means])
         return [[OpCost(int(shares[0][e][o]), int(shares[1][e][o])) for o in range(n_ops)] for e in range(n_edges)]
+
+
+def nb201_flops(cost: OpCost, classes: int) -> int:
+    """FLOPs as NAS-Bench-201 counts them, from evospace's count of the same network.
+
+    NAS-Bench-201 counts one per multiply-accumulate of convolutions and linear layers plus one per bias addition
+    (only the classifier has a bias), nothing for BN, activations or pooling; evospace counts two per
+    multiply-accumulate. With NAS-Bench-201's macro settings this equals the table's ``flops_M`` (x 10^6) for all
+    15,625 cells (``tests/space/test_nb201_costs.py``).
+    """
+    return cost.flops // 2 + classes
 
 
 def best_by_validation(table: TabularTable, history: Sequence[int], budgets: Sequence[int]) -> np.ndarray:

@@ -7,12 +7,13 @@ import sys
 
 from evospace.cli.parser import command, info
 from evospace.errors import EvospaceError, closest
-from evospace.inspect.graph import GRAPH_FORMATS, export_graph, lineage_graph, round_subgraph
+from evospace.inspect.graph import GRAPH_FORMATS, cell_dot, export_graph, lineage_graph, round_subgraph
 from evospace.inspect.report import run_state, write_html, write_pngs
 from evospace.inspect.text import render_diff, render_round, render_run
 from evospace.paths import output_dir, output_file
 from evospace.run.run import Run
 from evospace.run.store import atomic_write
+from evospace.space.cells import cell_topology
 
 __all__ = ["cmd_inspect", "cmd_diff", "FORMATS"]
 
@@ -37,6 +38,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         part = "lineage" if sub is None else f"round-{args.round:03d}"
         _write_text(export_graph(graph if sub is None else sub, fmt), args.out, run,
                     default=f"{name}-{part}.{_EXTENSIONS[fmt]}")
+        skeleton = run.space.config.skeleton
+        if fmt == "dot" and skeleton.kind == "cell" and run.best and args.out is None:
+            dot = cell_dot(run.best["arch"], cell_topology(skeleton), f"best cell of {run.space.name}")
+            _write_text(dot, None, run, default=f"{name}-best-cell.dot")
     elif fmt == "png":
         if args.out == "-":
             raise EvospaceError("--format png writes four files: give a directory with --out, not '-'")

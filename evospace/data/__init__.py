@@ -1,6 +1,7 @@
 """Data sets: generated, shipped offline, read from a file, or registered by the user (never downloaded)."""
 
 from evospace.data import digits as _digits  # noqa: F401  (registers "digits")
+from evospace.data import images as _images  # noqa: F401  (registers "cifar10", "cifar100", "image_folder")
 from evospace.data import mnist1d as _mnist1d  # noqa: F401  (registers "mnist1d")
 from evospace.data import npz as _npz  # noqa: F401  (registers "npz")
 from evospace.data import table as _table  # noqa: F401  (registers "csv")

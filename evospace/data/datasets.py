@@ -7,9 +7,10 @@ decisions see the training and validation splits only.
 
 A data set is a name in one registry (:func:`register_dataset`) with a *factory* that turns a
 :class:`DataRequest` (the ``data:`` keys of a space besides the split and batch settings) into arrays. The
-built-ins are generated (``mnist1d``), shipped (``digits``) or file formats read from ``data.path``
-(``npz``, ``csv``); a user's own data set is one more factory. A data set whose sample shape is fixed
-declares it (:class:`DataInfo`); otherwise the shape is read from the arrays the factory returns.
+built-ins are generated (``mnist1d``), shipped (``digits``) or read from ``data.path`` (``npz``, ``csv``,
+CIFAR-10/100 binary archives, class-per-folder images: ``evospace/data/images.py``); a user's own data set is
+one more factory. A data set whose sample shape is fixed declares it (:class:`DataInfo`); otherwise the shape is
+read from the arrays the factory returns.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class DataRequest:
     samples: int | None = None  # total samples, where the data set is generated (None: its default)
     path: str | None = None  # the file (or directory) of a data set read from disk
     target: str | None = None  # csv: the column holding the labels
+    size: int | None = None  # image_folder: the side images are resized to (None: 32)
 
 
 @dataclass
@@ -64,8 +66,10 @@ class DataSplits:
     y_test: torch.Tensor
 
     def to(self, device: torch.device | str) -> DataSplits:
-        """Move every split to ``device``."""
-        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+        """Move every split to ``device`` (to a GPU from pinned memory, without blocking the host)."""
+        cuda = torch.device(device).type == "cuda"
+        moved = {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
+                 for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
         return DataSplits(self.info, **moved)
 
 
@@ -82,7 +86,7 @@ class _Entry:
 
 
 _DATASETS: dict[str, _Entry] = {}
-_REQUEST_KEYS = ("samples", "path", "target")
+_REQUEST_KEYS = ("samples", "path", "target", "size")
 
 
 def register_dataset(name: str | DataInfo, factory: Factory | None = None, *,
@@ -193,7 +197,7 @@ def _file_stamp(path: str | None) -> tuple[int, int] | None:
 
 def load_data(name: str, *, val_fraction: float, samples: int | None = None, split_seed: int = 0,
               device: torch.device | str = "cpu", path: str | Path | None = None,
-              target: str | None = None) -> DataSplits:
+              target: str | None = None, size: int | None = None) -> DataSplits:
     """Build (or read) a data set and carve a validation split from its training data (never from the test set).
 
     Args:
@@ -205,11 +209,12 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
             validates on the same samples.
         device: where the tensors live.
         path, target: the file of a data set read from disk, and a csv file's label column.
+        size: the side images of an ``image_folder`` are resized to.
 
     Raises:
         DataError: the data set is unknown or its data is unusable (one line saying what to fix).
     """
-    request = DataRequest(samples=samples, path=None if path is None else str(path), target=target)
+    request = DataRequest(samples=samples, path=None if path is None else str(path), target=target, size=size)
     check_request(name, request)
     entry = _entry(name)
     if entry.describe is None:  # its shape came from these arrays when the space was validated: built once
@@ -239,7 +244,7 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
 def load_space_data(config: Any, *, split_seed: int, device: torch.device | str = "cpu") -> DataSplits:
     """:func:`load_data` for a space's ``data`` section (a ``DataConfig``)."""
     return load_data(config.name, val_fraction=config.val_fraction, samples=config.samples, split_seed=split_seed,
-                     device=device, path=config.path, target=config.target)
+                     device=device, path=config.path, target=config.target, size=config.size)
 
 
 def data_fingerprint(splits: DataSplits) -> str:

@@ -34,6 +34,7 @@ from evospace.metrics.scores import RoundScorer, every_architecture_metrics
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.precision import place, precision_for
 from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
 
@@ -131,7 +132,9 @@ class SupernetBackend(Backend):
         self.data = data
         self.device = device
         self.group = group or Group()
-        self.supernet = Supernet(space, space.initial_subspace(), space.config.seed).to(device)
+        self.dims = space.config.skeleton.dims
+        self.supernet = place(Supernet(space, space.initial_subspace(), space.config.seed), device, self.dims)
+        self.precision = precision_for(device)  # GPU: mixed precision (supernet/precision.py); CPU: float32
         self.reference = reference_weights(self.supernet)
         self.extensions = list(extensions) if extensions is not None else extensions_for(space, self)
 
@@ -144,7 +147,7 @@ class SupernetBackend(Backend):
         return RoundTrainer(self.supernet, self.data, search.train, batch_size=self.space.config.data.batch_size,
                             epochs=search.epochs_per_round, round_index=round_index, seed=self.space.config.seed,
                             sampling=search.sampling, group=self.group,
-                            after_step=self._after_step if self.extensions else None)
+                            after_step=self._after_step if self.extensions else None, precision=self.precision)
 
     def _after_step(self, trainer: RoundTrainer) -> None:
         for extension in self.extensions:
@@ -255,7 +258,7 @@ class SupernetBackend(Backend):
             supernet.load_state_dict(tensors["supernet"], strict=True)
         except (RuntimeError, KeyError) as err:
             raise RunError(f"supernet.safetensors does not match the space ({str(err).splitlines()[0]})") from None
-        self.supernet = supernet.to(self.device)
+        self.supernet = place(supernet, self.device, self.dims)
         self.reference = {k: v.to(self.device) for k, v in tensors["reference"].items()}
         for extension in self.extensions:
             extension.restore(self, tensors, state)

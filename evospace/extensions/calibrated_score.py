@@ -38,6 +38,7 @@ from evospace.run.rng import numpy_stream
 from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
+from evospace.supernet.precision import place, precision_for
 from evospace.supernet.standalone import train_standalone
 from evospace.supernet.supernet import build_model
 
@@ -100,9 +101,11 @@ class CalibratedScoring(RoundExtension):
         for index in range(len(self.anchors), len(self.planned)):
             arch = self.planned[index]
             start = time.perf_counter()
-            model = build_model(self.space, arch, seed=self.seed).to(net.data.x_train.device)
+            device = net.data.x_train.device
+            model = place(build_model(self.space, arch, seed=self.seed), device, config.skeleton.dims)
             result = train_standalone(model, net.data, config.search.train, epochs=self.scoring.anchor_epochs,
-                                      batch_size=config.data.batch_size, seed=self.seed)
+                                      batch_size=config.data.batch_size, seed=self.seed,
+                                      precision=precision_for(device))
             seconds = time.perf_counter() - start
             self.anchors.append({"arch": dict(arch), "val_acc": result.val_acc})  # no clock: snapshots compare equal
             hooks.record(AnchorTrained(round=round_index, index=index, arch=dict(arch), val_acc=result.val_acc,

@@ -37,6 +37,8 @@ from evospace.space.ops import Residual
 from evospace.space.schema import apply_overrides, to_dict
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch
+from evospace.supernet.cell import Cell, CellHead, DartsCell, Reduction, cell_sum
+from evospace.supernet.precision import place, precision_for
 from evospace.supernet.skeleton import Head
 from evospace.supernet.standalone import (
     evaluate_top1,
@@ -163,6 +165,8 @@ def model_source(space: SearchSpace, arch: Arch) -> str:
     model = build_model(space, arch)
     writer = _SourceWriter(space.config.skeleton.dims)
     stem = writer.expr(model.stem, 2)
+    if space.config.skeleton.kind == "cell":
+        return _cell_source(space, arch, model, writer, stem)
     blocks = []
     for label in space.labels:
         key = label.replace(".", "_")
@@ -173,30 +177,9 @@ def model_source(space: SearchSpace, arch: Arch) -> str:
                                 f"the exporter has no template for") from None
         blocks += [f"            # {label}: {arch[label]}", f"            {json.dumps(key)}: {body},"]
     head = writer.expr(model.head, 2)
-    cost = space.cost(arch)
     dims = space.config.skeleton.dims
-    input_shape = (space.data.channels,) + (space.data.side,) * dims
     lines = [
-        f'"""A stand-alone PyTorch model of one architecture of the evospace space {space.name!r}.',
-        "",
-        f"Space fingerprint {space.fingerprint()}; input (N, {', '.join(map(str, input_shape))}), "
-        f"{space.data.classes} classes; {cost.params:,} parameters, {cost.flops:,} FLOPs per sample.",
-        "Only torch is needed. The parameter names are evospace's, so its trained weights load strictly::",
-        "",
-        "    from safetensors.torch import load_file",
-        "    model = Model()",
-        '    model.load_state_dict(load_file("weights.safetensors"))',
-        "    model.eval()",
-        '"""',
-        "",
-        "import torch",
-        "from torch import nn",
-        "",
-        f"INPUT_SHAPE = {input_shape!r}",
-        f"CLASSES = {space.data.classes}",
-        "ARCH = {",
-        *(f"    {json.dumps(label)}: {json.dumps(arch[label])}," for label in space.labels),
-        "}",
+        *_header(space, arch),
         "",
         "",
         _CONV_BN.format(conv=f"nn.Conv{dims}d", bn=f"nn.BatchNorm{dims}d"),
@@ -224,13 +207,92 @@ def model_source(space: SearchSpace, arch: Arch) -> str:
         "        return self.head(x)",
         "",
         "",
-        'if __name__ == "__main__":',
-        "    model = Model().eval()",
-        "    params = sum(p.numel() for p in model.parameters())",
-        "    print(f\"{params} parameters, output {tuple(model(torch.zeros(2, *INPUT_SHAPE)).shape)}\")",
-        "",
+        *_MAIN,
     ]
     return "\n".join(lines)
+
+
+def _header(space: SearchSpace, arch: Arch) -> list[str]:
+    """model.py's docstring, imports and constants."""
+    cost = space.cost(arch)
+    input_shape = (space.data.channels,) + (space.data.side,) * space.config.skeleton.dims
+    return [
+        f'"""A stand-alone PyTorch model of one architecture of the evospace space {space.name!r}.',
+        "",
+        f"Space fingerprint {space.fingerprint()}; input (N, {', '.join(map(str, input_shape))}), "
+        f"{space.data.classes} classes; {cost.params:,} parameters, {cost.flops:,} FLOPs per sample.",
+        "Only torch is needed. The parameter names are evospace's, so its trained weights load strictly::",
+        "",
+        "    from safetensors.torch import load_file",
+        "    model = Model()",
+        '    model.load_state_dict(load_file("weights.safetensors"))',
+        "    model.eval()",
+        '"""',
+        "",
+        "import torch",
+        "from torch import nn",
+        "",
+        f"INPUT_SHAPE = {input_shape!r}",
+        f"CLASSES = {space.data.classes}",
+        "ARCH = {",
+        *(f"    {json.dumps(label)}: {json.dumps(arch[label])}," for label in space.labels),
+        "}",
+    ]
+
+
+_MAIN = [
+    'if __name__ == "__main__":',
+    "    model = Model().eval()",
+    "    params = sum(p.numel() for p in model.parameters())",
+    "    print(f\"{params} parameters, output {tuple(model(torch.zeros(2, *INPUT_SHAPE)).shape)}\")",
+    "",
+]
+
+
+def _cell_source(space: SearchSpace, arch: Arch, model: nn.Module, writer: _SourceWriter, stem: str) -> str:
+    """model.py of a cell architecture: stem, ``body`` (transitions and cells, in order), head."""
+    try:
+        body = writer.expr(model.body, 2)
+    except _Unsupported as err:
+        raise EvospaceError(f"cannot write model.py: a cell of {dict(arch)} uses {err}, which the exporter has no "
+                            f"template for") from None
+    head = writer.expr(model.head, 2)
+    dims = space.config.skeleton.dims
+    lines = [*_header(space, arch), "", "", _CONV_BN.format(conv=f"nn.Conv{dims}d", bn=f"nn.BatchNorm{dims}d")]
+    for helper in writer.classes:
+        lines += ["", "", inspect.getsource(helper).rstrip()]
+    lines += [
+        "",
+        "",
+        "class Model(nn.Module):",
+        '    """Stem, then each stage\'s transition block and its cells (every cell runs ARCH), then the head."""',
+        "",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        f"        self.stem = {stem}",
+        f"        self.body = {body}",
+        f"        self.head = {head}",
+        "",
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+        *(_DARTS_FORWARD if isinstance(model.body, nn.ModuleList) else
+          ["        return self.head(self.body(self.stem(x)))"]),
+        "",
+        "",
+        *_MAIN,
+    ]
+    return "\n".join(lines)
+
+
+# a darts cell reads the two previous cells' outputs; after a transition block both are the block's output
+_DARTS_FORWARD = [
+    "        x = before = self.stem(x)",
+    "        for block in self.body:",
+    "            if isinstance(block, DartsCell):",
+    "                before, x = x, block(before, x)",
+    "            else:",
+    "                x = before = block(x)",
+    "        return self.head(x)",
+]
 
 
 _CONV_BN = '''def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, *, dilation: int = 1, groups: int = 1,
@@ -264,6 +326,11 @@ class _SourceWriter:
             Residual: self._residual,
             MultiBranch: self._multi_branch,
             Head: self._head,
+            Cell: self._cell,
+            DartsCell: self._darts_cell,
+            nn.ModuleList: self._module_list,
+            Reduction: self._reduction,
+            CellHead: self._cell_head,
         }
 
     def expr(self, module: nn.Module, indent: int) -> str:
@@ -320,6 +387,38 @@ class _SourceWriter:
         items = "".join(f"{pad}{json.dumps(name)}: {self.expr(branch, indent + 1)},\n"
                         for name, branch in m.branches.items())
         return f"MultiBranch({{\n{items}{'    ' * indent}}})" if items else "MultiBranch({})"
+
+    def _cell(self, m: Cell, indent: int) -> str:
+        self._need(cell_sum)
+        self._need(Cell)
+        pad = "    " * (indent + 1)
+        items = "".join(f"{pad}{json.dumps(key)}: {self.expr(edge, indent + 1)},\n" for key, edge in m.edges.items())
+        return f"Cell({m.nodes}, {{\n{items}{'    ' * indent}}})" if items else f"Cell({m.nodes}, {{}})"
+
+    def _darts_cell(self, m: DartsCell, indent: int) -> str:
+        self._need(cell_sum)
+        self._need(DartsCell)
+        pad = "    " * (indent + 1)
+        items = "".join(f"{pad}    {json.dumps(key)}: {self.expr(edge, indent + 2)},\n"
+                        for key, edge in m.edges.items())
+        edges = f"{{\n{items}{pad}}}" if items else "{}"
+        return (f"DartsCell(\n{pad}{m.nodes},\n{pad}{edges},\n{pad}{self.expr(m.pre0, indent + 1)},\n"
+                f"{pad}{self.expr(m.pre1, indent + 1)},\n{'    ' * indent})")
+
+    def _module_list(self, m: nn.ModuleList, indent: int) -> str:
+        pad = "    " * (indent + 1)
+        items = "".join(f"{pad}{self.expr(child, indent + 1)},\n" for child in m)
+        return f"nn.ModuleList([\n{items}{'    ' * indent}])"
+
+    def _reduction(self, m: Reduction, indent: int) -> str:
+        self._need(Reduction)
+        pad = "    " * (indent + 1)
+        parts = "".join(f"{pad}{self.expr(part, indent + 1)},\n" for part in (m.conv_a, m.conv_b, m.shortcut))
+        return f"Reduction(\n{parts}{'    ' * indent})"
+
+    def _cell_head(self, m: CellHead, _: int) -> str:
+        self._need(CellHead)
+        return f"CellHead({m.fc.in_features}, {m.fc.out_features}, {self.dims})"
 
     def _head(self, m: Head, _: int) -> str:
         if m.fc.bias is None:
@@ -537,7 +636,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     settings = {"arch": arch, "fingerprint": space.fingerprint(), "epochs": epochs, "seed": seed,
                 "max_shift": shift, "recipe": to_dict(config)}
     dev = resolve_device(device)
-    model = build_model(space, arch, seed).to(dev)
+    model = place(build_model(space, arch, seed), dev, space.config.skeleton.dims)
     optimizer = make_optimizer(model, config)
     state = _open_training(out, settings, spec.record)
     if state is None:
@@ -581,7 +680,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
     try:
         figures = train_standalone(model, data, config, epochs=epochs, batch_size=cfg.batch_size, seed=seed,
                                    max_shift=shift, start_epoch=state["epoch"], on_epoch=save_epoch,
-                                   optimizer=optimizer)
+                                   optimizer=optimizer, precision=precision_for(dev))
     finally:
         if bar is not None:
             bar.close()

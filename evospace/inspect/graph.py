@@ -12,7 +12,9 @@ One node per (choice point, operator) that was ever active, keyed ``"label/op"``
     params, flops  cost of the operator at this choice point
 
 Edges follow the skeleton: in a chain, from every operator of a choice point to every operator of the next
-one that was active in a common round (edge attribute ``rounds``). The graph is built from ``events.jsonl``
+one that was active in a common round (edge attribute ``rounds``); in a cell, along the DAG, from every
+operator of edge i → j to every operator of each edge j → k. :func:`cell_graph` draws one cell architecture
+as its DAG (nodes of the cell, one edge per operator that is not ``zero``). The graph is built from ``events.jsonl``
 (who entered and left when) and each finished round's ``state.json`` (scores), so it can be read while a
 search is still writing the run.
 
@@ -30,12 +32,14 @@ from evospace.errors import RunError
 from evospace.run.events import History, RoundStarted
 from evospace.run.run import Run
 from evospace.space.branches import BranchBounds
+from evospace.space.cells import CellTopology
 from evospace.space.subspace import Subspace
 
 if TYPE_CHECKING:  # networkx is imported when a graph is built (the command line starts faster)
     import networkx as nx
 
-__all__ = ["lineage_graph", "space_graph", "round_subgraph", "node_id", "started_rounds", "entered", "removed",
+__all__ = ["cell_graph", "cell_dot", "cell_text", "lineage_graph", "space_graph", "round_subgraph", "node_id",
+           "started_rounds", "entered", "removed",
            "ordered_nodes", "final_size", "few_shot_splits", "score_fits", "to_storable",
            "from_storable", "export_graph", "read_graph", "GRAPH_FORMATS", "NODE_FIELDS", "EDGE_FIELDS",
            "GRAPH_FIELDS"]
@@ -94,7 +98,7 @@ def lineage_graph(run: Run) -> nx.DiGraph:
                 _node_of(graph, label, op, info.index, "state.json")["scores"][info.index] = _clean_scores(scores)
     for node in graph.nodes.values():
         node["scores"] = dict(sorted(node["scores"].items()))
-    _add_skeleton_edges(graph, run.space.labels)
+    _add_skeleton_edges(graph, run.space.labels, _successors(run.space))
     graph.graph.update(_run_attributes(run, history, finished_rounds))
     return graph
 
@@ -165,17 +169,89 @@ def _clean_scores(scores: dict) -> dict:
     return {k: (float(v) if v is not None and math.isfinite(v) else None) for k, v in scores.items()}
 
 
-def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...]) -> None:
-    """Chain edges: each operator to each operator of the next choice point it shared a round with."""
+def _successors(space) -> list[tuple[str, str]]:
+    """Pairs of choice points whose operators follow each other: chain neighbours, or cell edges i → j, j → k."""
+    labels = space.labels
+    if space.config.skeleton.kind != "cell":
+        return list(zip(labels, labels[1:]))
+    ends = {label: _cell_edge(label) for label in labels}
+    return [(a, b) for a in labels for b in labels if ends[a][1] == ends[b][0]]
+
+
+def _cell_edge(label: str) -> tuple[int, int]:
+    """``cell.e{j}_{i}`` → ``(i, j)``."""
+    j, i = label.removeprefix("cell.e").split("_")
+    return int(i), int(j)
+
+
+def _add_skeleton_edges(graph: nx.DiGraph, labels: tuple[str, ...], pairs: list[tuple[str, str]]) -> None:
+    """Each operator to each operator of a following choice point (``pairs``) it shared a round with."""
     by_label: dict[str, list[str]] = {label: [] for label in labels}
     for key, data in graph.nodes(data=True):
         by_label[data["label"]].append(key)
-    for first, second in zip(labels, labels[1:]):
+    for first, second in pairs:
         for u in by_label[first]:
             for v in by_label[second]:
                 shared = sorted(set(graph.nodes[u]["rounds"]) & set(graph.nodes[v]["rounds"]))
                 if shared:
                     graph.add_edge(u, v, rounds=shared)
+
+
+def cell_graph(arch: dict[str, str], topology: CellTopology) -> nx.DiGraph:
+    """One cell architecture as its DAG: the cell's nodes (attribute ``role``: input, sum or output) and an edge
+    ``i → j`` with attributes ``op`` and ``label`` for every operator that is not ``zero``. A cell that concatenates
+    several nodes gets a node ``"out"`` with a ``concat`` edge from each of them.
+
+    Example:
+        >>> from evospace.space.cells import CellTopology
+        >>> g = cell_graph({"cell.e1_0": "conv_k3", "cell.e2_0": "zero", "cell.e2_1": "skip"},
+        ...                CellTopology(1, 3, ((0, 1), (0, 2), (1, 2)), (2,)))
+        >>> sorted(g.edges(data="op"))
+        [(0, 1, 'conv_k3'), (1, 2, 'skip')]
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for node in range(topology.nodes):
+        role = "input" if node < topology.inputs else "output" if node in topology.outputs else "sum"
+        graph.add_node(node, role=role)
+    for label, op in arch.items():
+        if op != "zero":
+            i, j = _cell_edge(label)
+            graph.add_edge(i, j, op=op, label=label)
+    if topology.concat:
+        graph.add_node("out", role="concat")
+        for node in topology.outputs:
+            graph.add_edge(node, "out", op="concat", label=None)
+    return graph
+
+
+def cell_text(arch: dict[str, str], topology: CellTopology) -> list[str]:
+    """A cell as lines ``nj = op(ni) + ...`` (``0`` for a node that receives nothing), inputs named ``in0``, ..."""
+    graph = cell_graph(arch, topology)
+    name = {i: f"in{i}" if topology.inputs > 1 else f"n{i}" for i in range(topology.inputs)}
+    lines = []
+    for j in range(topology.inputs, topology.nodes):
+        terms = [f"{graph.edges[i, j]['op']}({name.get(i, f'n{i}')})" for i in sorted(graph.predecessors(j))]
+        suffix = " (output)" if j in topology.outputs and not topology.concat else ""
+        lines.append(f"n{j}{suffix} = {' + '.join(terms) or '0'}")
+    if topology.concat:
+        lines.append(f"out = concat({', '.join(f'n{j}' for j in topology.outputs)})")
+    return lines
+
+
+def cell_dot(arch: dict[str, str], topology: CellTopology, name: str = "cell") -> str:
+    """Graphviz text of one cell architecture (:func:`cell_graph`), inputs on the left."""
+    graph = cell_graph(arch, topology)
+    lines = [f"digraph {_quote(name)} {{", "  rankdir=LR;", '  node [shape=circle, fontname="Helvetica"];']
+    for node, role in graph.nodes(data="role"):
+        text = {"input": f"in{node}" if topology.inputs > 1 else "in", "output": "out" if not topology.concat
+                else str(node), "concat": "out"}.get(role, str(node))
+        lines.append(f"  {_quote(node)} [label={_quote(text)}];")
+    for i, j, op in graph.edges(data="op"):
+        lines.append(f"  {_quote(i)} -> {_quote(j)} [label={_quote(op)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def _run_attributes(run: Run, history: History, finished_rounds: list) -> dict:

@@ -7,8 +7,9 @@ interrupted) can be rendered at any time; the header says so. ``evospace inspect
 from __future__ import annotations
 
 from evospace.errors import EvospaceError
-from evospace.inspect.graph import entered, final_size, ordered_nodes, removed, round_subgraph
+from evospace.inspect.graph import cell_text, entered, final_size, ordered_nodes, removed, round_subgraph
 from evospace.inspect.report import run_state
+from evospace.space.cells import cell_topology
 
 __all__ = ["render_run", "render_round", "render_diff"]
 
@@ -148,6 +149,10 @@ def _header(run, graph) -> list[str]:
         lines.append(f"best so far (round {best.get('round')}): {angle}{source} accuracy {m['accuracy']:.3f}, "
                      f"{int(m['params']):,} params, {int(m['flops']):,} FLOPs")
         lines.append("  " + "  ".join(f"{label}={op}" for label, op in best["arch"].items()))
+        skeleton = run.space.config.skeleton
+        if skeleton.kind == "cell":
+            lines.append("  its cell, repeated in every stage:")
+            lines += [f"    {line}" for line in cell_text(best["arch"], cell_topology(skeleton))]
     return lines
 
 

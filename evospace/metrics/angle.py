@@ -18,6 +18,12 @@ Definitions (``definition=``):
   and an operator's score (its mean over the architectures containing it) is its own angle plus a
   constant of its choice point.
 
+In a cell (ABS's rule for cell spaces) ``V(A)`` concatenates, for every input → output path of the cell that
+has no ``zero`` edge, the weights of the path's edges. An edge on ``m`` such paths therefore counts ``m`` times
+in the sums (``abs``, ``ops``), still exact and in O(edges) per architecture (``supernet/cell.py``,
+``path_counts``); ``sum`` and ``mean`` take the angles of the edges on at least one such path (an edge no live
+path runs through does not touch the output).
+
 At a multi-branch choice point the pieces of the selected branches are summed: their per-operator angles
 (``sum``, ``mean``) or their ``d, a, b`` (``abs``, ``ops``), so a branch set scores as the concatenation of
 its operators' weights, still exactly and in O(choice points).
@@ -47,8 +53,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from evospace.space.cells import CellTopology, cell_topology
 from evospace.space.ops import parse_op
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.cell import path_counts
 
 __all__ = ["DEFINITIONS", "PieceStats", "AngleScorer", "reference_weights", "path_vectors", "naive_angle"]
 
@@ -87,6 +95,14 @@ class PieceStats:
     weighted: np.ndarray  # how many of the choice's operators have kernels of their own
     shared: tuple[float, float, float]  # (d, a, b) of stem + head
     op_angle: dict[tuple[str, str], float]  # each operator's own angle (operators with kernels only)
+    cell: CellTopology | None = None  # a cell's DAG (pieces weighted by the live paths through them); None: a chain
+    zero_index: np.ndarray | None = None  # per choice point, the choice index of `zero` (-1: not active)
+
+    def path_weights(self, indices: np.ndarray) -> np.ndarray | None:
+        """How many times each choice point's piece counts in each architecture (``None``: once, a chain)."""
+        if self.cell is None:
+            return None
+        return path_counts(indices == self.zero_index[None, :], self.cell)
 
 
 class AngleScorer:
@@ -140,10 +156,15 @@ class AngleScorer:
             totals = subspace.membership(label).astype(float) @ pieces
             n = totals.shape[0]
             d[i, :n], a[i, :n], b[i, :n], angles[i, :n], weighted[i, :n] = totals.T
-        stem = self._sums(supernet.stem, "stem", reference)
-        head = self._sums(supernet.head, "head", reference)
-        shared = tuple(s + h for s, h in zip(stem, head, strict=True))
-        return PieceStats(subspace, d, a, b, angles, weighted, shared, op_angle)
+        shared = (0.0, 0.0, 0.0)
+        for name, module in _shared_modules(supernet):
+            shared = tuple(s + p for s, p in zip(shared, self._sums(module, name, reference), strict=True))
+        skeleton = supernet.space.config.skeleton
+        if skeleton.kind != "cell":
+            return PieceStats(subspace, d, a, b, angles, weighted, shared, op_angle)
+        zero = np.array([subspace.ops(label).index("zero") if "zero" in subspace.ops(label) else -1
+                         for label in subspace.labels])
+        return PieceStats(subspace, d, a, b, angles, weighted, shared, op_angle, cell_topology(skeleton), zero)
 
     def op_angles(self) -> dict[tuple[str, str], float]:
         """Each operator's own angle (radians); operators without weights are absent."""
@@ -153,13 +174,16 @@ class AngleScorer:
         """Angles of architectures given as index rows ``(n, choice points)`` of the scorer's subspace."""
         s = self.stats
         rows = np.arange(s.d.shape[0])[None, :]
+        paths = s.path_weights(indices)
         if self.definition in ("mean", "sum"):
-            total = s.angles[rows, indices].sum(axis=1)
+            on_path = 1.0 if paths is None else (paths > 0)
+            total = (s.angles[rows, indices] * on_path).sum(axis=1)
             if self.definition == "sum":
                 return total
-            count = s.weighted[rows, indices].sum(axis=1)
+            count = (s.weighted[rows, indices] * on_path).sum(axis=1)
             return np.where(count > 0, total / np.maximum(count, 1), 0.0)
-        d, a, b = s.d[rows, indices], s.a[rows, indices], s.b[rows, indices]
+        times = 1.0 if paths is None else paths
+        d, a, b = s.d[rows, indices] * times, s.a[rows, indices] * times, s.b[rows, indices] * times
         sd, sa, sb = d.sum(axis=1), a.sum(axis=1), b.sum(axis=1)
         if self.definition == "abs":
             sd, sa, sb = sd + s.shared[0], sa + s.shared[1], sb + s.shared[2]
@@ -174,6 +198,38 @@ class AngleScorer:
         return self.score_indices(np.array([encode(a) for a in archs]))
 
 
+def _shared_modules(supernet) -> list[tuple[str, nn.Module]]:
+    """The modules every path runs (stem, a cell skeleton's transitions, head), named as in the supernet."""
+    return supernet.shared_modules()
+
+
+def _path_pieces(supernet, arch: Arch) -> list[tuple[str, str]]:
+    """``(label, op)`` of the path's pieces, each as many times as the concatenation holds it.
+
+    A chain holds each choice point's operators once; a cell holds, for each input → output path without a
+    ``zero`` edge, the operators of that path's edges (enumerated path by path, the obvious way).
+    """
+    subspace = supernet.subspace
+    skeleton = supernet.space.config.skeleton
+    if skeleton.kind != "cell":
+        return [(label, op) for label in subspace.labels for op in subspace.branches(label, arch[label])]
+    topology = cell_topology(skeleton)
+    label_of = dict(zip(topology.edges, subspace.labels, strict=True))
+    pieces = []
+
+    def walk(node: int, path: list[str]) -> None:
+        if node in topology.outputs:  # a path ends here (and, in a concatenation, others go on)
+            pieces.extend((label, arch[label]) for label in path)
+        for j in range(node + 1, topology.nodes):
+            label = label_of.get((node, j))
+            if label is not None and arch[label] != "zero":
+                walk(j, [*path, label])
+
+    for source in range(topology.inputs):
+        walk(source, [])
+    return pieces
+
+
 def _angle(d, a, b):
     denom = np.sqrt(np.asarray(a) * np.asarray(b))
     cos = np.divide(d, denom, out=np.ones_like(np.asarray(denom, dtype=float)), where=np.asarray(denom) > 0)
@@ -184,12 +240,11 @@ def path_vectors(supernet, reference: dict[str, torch.Tensor], arch: Arch,
                  include_shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Concatenated ``(V0, Vt)`` of an architecture's kernels: the naive reference implementation."""
     v0, vt = [], []
-    modules = [("stem", supernet.stem)] if include_shared else []
+    shared = _shared_modules(supernet) if include_shared else []
+    modules = shared[:1]
     modules += [(f"choices.{label.replace('.', '_')}.{op}", supernet.op_module(label, op))
-                for label in supernet.subspace.labels
-                for op in supernet.subspace.branches(label, arch[label])]
-    if include_shared:
-        modules.append(("head", supernet.head))
+                for label, op in _path_pieces(supernet, arch)]
+    modules += shared[1:]
     for prefix, module in modules:
         kernels = _kernels(module)
         for name, p in kernels:
@@ -201,6 +256,8 @@ def path_vectors(supernet, reference: dict[str, torch.Tensor], arch: Arch,
                 k = round(1 / const)
                 v0.append(torch.full((k,), 1.0 / k, dtype=torch.float64))
                 vt.append(torch.full((k,), 1.0 / k, dtype=torch.float64))
+    if not v0:  # no weights on the path (a cell of parameter-free or zero edges)
+        return torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.float64)
     return torch.cat(v0), torch.cat(vt)
 
 
@@ -208,8 +265,7 @@ def naive_angle(supernet, reference: dict[str, torch.Tensor], arch: Arch, defini
     """Angle computed the slow, obvious way (concatenate, then arccos): for tests and the speed benchmark."""
     if definition in ("mean", "sum"):
         angles = []
-        pieces = [(label, op) for label in supernet.subspace.labels
-                  for op in supernet.subspace.branches(label, arch[label])]
+        pieces = list(dict.fromkeys(_path_pieces(supernet, arch)))  # each piece once: its own angle
         for label, op in pieces:
             module = supernet.op_module(label, op)
             prefix = f"choices.{label.replace('.', '_')}.{op}"

@@ -36,6 +36,7 @@ from evospace.run.store import append_durably
 from evospace.space.schema import to_dict
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.precision import place, precision_for
 from evospace.supernet.standalone import train_standalone
 from evospace.supernet.supernet import build_model
 
@@ -65,6 +66,11 @@ def truth_fingerprint(space: SearchSpace) -> str:
         "subspace": space.initial_subspace().to_config(),
         "seed": config.seed,
     }
+    if config.skeleton.kind == "cell":  # a cell's choice points are its edges: the stages live outside them
+        key["cell"] = {"nodes": config.skeleton.nodes,
+                       "stages": [[st.channels, st.depth, st.stride] for st in config.skeleton.stages]}
+        if config.skeleton.cell == "darts":
+            key["cell"] |= {"type": "darts", "inputs": config.skeleton.inputs}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -299,9 +305,11 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
             continue
         results = []
         for seed in range(seeds):
-            model = build_model(space, arch, seed=seed).to(data.x_train.device)
+            device = data.x_train.device
+            model = place(build_model(space, arch, seed=seed), device, config.skeleton.dims)
             results.append(train_standalone(model, data, config.search.train, epochs=epochs,
-                                            batch_size=config.data.batch_size, seed=seed, max_shift=max_shift))
+                                            batch_size=config.data.batch_size, seed=seed, max_shift=max_shift,
+                                            precision=precision_for(device)))
         cost = space.cost(arch)
         val = [r.val_acc for r in results]
         test = [r.test_acc for r in results]

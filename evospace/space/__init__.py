@@ -10,6 +10,10 @@ from evospace.space.branches import (
     branch_key,
     split_branches,
 )
+from evospace.space.cells import (
+    CellTopology,
+    cell_topology,
+)
 from evospace.space.costs import (
     STEM_KERNEL,
     PointShape,
@@ -113,7 +117,9 @@ __all__ = [
     "apply_overrides",
     "branch_choices",
     "branch_key",
+    "CellTopology",
     "cell_labels",
+    "cell_topology",
     "cell_stages",
     "conv_cost",
     "create_op",

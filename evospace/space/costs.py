@@ -22,11 +22,12 @@ from typing import Protocol
 import torch
 
 from evospace.data import DataInfo
+from evospace.space.cells import cell_topology
 from evospace.space.ops import OpCost, op_cost
 from evospace.space.schema import SkeletonConfig
 
-__all__ = ["STEM_KERNEL", "PointShape", "conv_cost", "stem_cost", "head_cost", "transition_cost", "fixed_cost",
-           "cell_stages", "operator_costs", "times", "total"]
+__all__ = ["STEM_KERNEL", "PointShape", "conv_cost", "stem_cost", "head_channels", "head_cost", "transition_cost",
+           "fixed_cost", "cell_stages", "operator_costs", "times", "total"]
 
 STEM_KERNEL = 3  # the stem's convolution width (supernet/skeleton.py builds it)
 
@@ -71,9 +72,15 @@ def stem_cost(skeleton: SkeletonConfig, data: DataInfo) -> OpCost:
     return conv_cost(data.channels, skeleton.stem.channels, STEM_KERNEL, 1, skeleton.dims, data.side)[0]
 
 
+def head_channels(skeleton: SkeletonConfig) -> int:
+    """Channels reaching the head: the last stage's (a darts cell outputs its intermediate nodes side by side)."""
+    channels = skeleton.stages[-1].channels
+    return channels * cell_topology(skeleton).width if skeleton.kind == "cell" else channels
+
+
 def head_cost(skeleton: SkeletonConfig, data: DataInfo) -> OpCost:
     """Global average pooling and a linear classifier (with bias) on the last stage's channels."""
-    channels = skeleton.stages[-1].channels
+    channels = head_channels(skeleton)
     return OpCost(channels * data.classes + data.classes, 2 * channels * data.classes)
 
 
@@ -95,15 +102,24 @@ def transition_cost(c_in: int, c_out: int, stride: int, dims: int, side: int) ->
 
 
 def fixed_cost(skeleton: SkeletonConfig, data: DataInfo) -> OpCost:
-    """The parts every architecture has: stem and head (cells: also the transitions and the BN before the head)."""
+    """The parts every architecture has: stem and head (cells: also the transitions and the BN before the head;
+    darts cells: also each cell's two 1x1 input convolutions)."""
     cost = stem_cost(skeleton, data) + head_cost(skeleton, data)
     if skeleton.kind != "cell":
         return cost
+    topology = cell_topology(skeleton)
     c_in, side = skeleton.stem.channels, data.side
     for stage in skeleton.stages:
         cost = cost + transition_cost(c_in, stage.channels, stage.stride, skeleton.dims, side)
         side = _out_side(side, stage.stride)
         c_in = stage.channels
+        if topology.inputs == 2:  # after the transition both inputs are its output, then the two previous cells'
+            before, last = c_in, c_in
+            for _ in range(stage.depth):
+                for width in (before, last):
+                    cost = cost + conv_cost(width, stage.channels, 1, 1, skeleton.dims, side)[0]
+                before, last = last, stage.channels * topology.width
+            c_in = last
     return cost + OpCost(2 * c_in, 0)  # the BN before the head
 
 

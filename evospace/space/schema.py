@@ -52,12 +52,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "mnist1d"  # registered data set: mnist1d | digits | npz | csv | one registered with register_dataset
+    name: str = "mnist1d"  # registered data set: mnist1d | digits | npz | csv | cifar10 | cifar100 | image_folder | ...
     val_fraction: float = 0.2  # share of the training data held out to score architectures
     batch_size: int = 128  # samples per supernet training step
     samples: int | None = None  # total samples to generate (None: the data set's default); files: a training subset
-    path: str | None = None  # the file of a data set read from disk (npz, csv); relative to the current directory
+    path: str | None = None  # the file or directory of a data set read from disk; relative to the current directory
     target: str | None = None  # csv: the column holding the labels
+    size: int | None = None  # image_folder: the side (pixels) images are resized to (None: 32)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class SkeletonConfig:
     stem: StemConfig = field(default_factory=StemConfig)  # fixed first layer
     stages: tuple[StageConfig, ...] = ()  # stages in order; in a cell skeleton `depth` counts cells
     nodes: int | None = None  # cell skeletons only: nodes of the cell DAG, node 0 its input, the last its output
+    # cell skeletons only: nb201 (one input, output = the last node) or darts (two inputs: the previous two cells;
+    # `nodes` intermediate nodes; output = their concatenation). space/cells.py
+    cell: Literal["nb201", "darts"] = "nb201"
+    inputs: int | None = None  # darts cells: input edges per intermediate node, from its nearest ones (None: all)
 
 
 @dataclass(frozen=True)

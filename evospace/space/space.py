@@ -14,6 +14,7 @@ import numpy as np
 from evospace.data import DataInfo, DataRequest, check_request, dataset_info
 from evospace.errors import DataError, SpaceError, closest
 from evospace.space.branches import BranchBounds, split_branches
+from evospace.space.cells import cell_topology
 from evospace.space.costs import fixed_cost, operator_costs, total
 from evospace.space.objectives import MAX_OBJECTIVES, UnknownObjectiveError, leading_objectives, objective
 from evospace.space.ops import OpCost, UnknownOpError, parse_op
@@ -191,6 +192,8 @@ class SearchSpace:
             "initial": self.initial_subspace().to_config(),
             "seed": self.config.seed,
         }
+        if self.config.skeleton.cell == "darts":  # only then: the fingerprints of other spaces stay what they were
+            key["cell"] = [self.config.skeleton.cell, self.config.skeleton.nodes, self.config.skeleton.inputs]
         if self.multi_branch:  # only then: the fingerprints of one-operator spaces stay what they were
             key["branches"] = {label: [b.min, b.max] for label, b in self.branch_bounds.items()}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -255,7 +258,7 @@ def _default_initial_size(config: SpaceConfig, data: dict) -> SpaceConfig:
 def _describe_data(config: SpaceConfig, source: str) -> DataInfo:
     """The data set's sample shape; its errors become the space's, at the key that chose what failed."""
     data = config.data
-    request = DataRequest(samples=data.samples, path=data.path, target=data.target)
+    request = DataRequest(samples=data.samples, path=data.path, target=data.target, size=data.size)
     try:
         check_request(data.name, request)
         return dataset_info(data.name, request)
@@ -275,14 +278,26 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
         fail("data.val_fraction", f"must be between 0 and 1 (exclusive), got {config.data.val_fraction}")
     if config.data.batch_size < 1:
         fail("data.batch_size", f"must be ≥ 1, got {config.data.batch_size}")
+    if config.data.size is not None and config.data.size < 4:
+        fail("data.size", f"must be ≥ 4 pixels (or null for 32), got {config.data.size}")
     if config.data.samples is not None and config.data.samples < 20:
         fail("data.samples", f"must be ≥ 20 (or null for the data set's default), got {config.data.samples}")
 
     skeleton = config.skeleton
-    if skeleton.kind == "cell" and (skeleton.nodes is None or skeleton.nodes < 2):
+    if skeleton.kind == "cell" and skeleton.cell == "nb201" and (skeleton.nodes is None or skeleton.nodes < 2):
         fail("skeleton.nodes", f"a cell skeleton needs nodes ≥ 2 (NAS-Bench-201: 4), got {skeleton.nodes}")
+    if skeleton.kind == "cell" and skeleton.cell == "darts" and (skeleton.nodes is None or skeleton.nodes < 1):
+        fail("skeleton.nodes", f"a darts cell needs nodes ≥ 1 intermediate nodes (DARTS: 4), got {skeleton.nodes}")
     if skeleton.kind == "chain" and skeleton.nodes is not None:
         fail("skeleton.nodes", "only cell skeletons have nodes; remove it or set kind: cell")
+    if skeleton.kind == "chain" and (skeleton.cell != "nb201" or skeleton.inputs is not None):
+        fail("skeleton.cell" if skeleton.cell != "nb201" else "skeleton.inputs",
+             "only cell skeletons have a cell type and inputs; remove it or set kind: cell")
+    if skeleton.inputs is not None and skeleton.cell != "darts":
+        fail("skeleton.inputs", "only darts cells choose how many input edges a node takes; set cell: darts or "
+                                "remove it")
+    if skeleton.inputs is not None and skeleton.inputs < 1:
+        fail("skeleton.inputs", f"must be ≥ 1 (or null: every predecessor), got {skeleton.inputs}")
     if skeleton.dims != info.dims:
         fail("skeleton.dims", f"data set {info.name!r} is {info.dims}-D, so dims must be {info.dims}, "
                               f"got {skeleton.dims}")
@@ -318,7 +333,7 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
     if skeleton.kind == "cell":
         first = skeleton.stages[0].channels
         first_side = (info.side - 1) // skeleton.stages[0].stride + 1
-        choice_points = [ChoicePoint(label, first, first, 1, first_side) for label in cell_labels(skeleton.nodes)]
+        choice_points = [ChoicePoint(label, first, first, 1, first_side) for label in cell_topology(skeleton).labels]
 
     if not config.pool:
         fail("pool", "must list at least one operator")

@@ -1,4 +1,4 @@
-"""The weight-sharing supernet of a chain skeleton, its training, and stand-alone models of one architecture."""
+"""The weight-sharing supernet of a chain or cell skeleton, its training, and stand-alone models of one architecture."""
 
 from __future__ import annotations
 
@@ -15,6 +15,19 @@ from evospace.supernet.branch_learning import (
     set_log_prob,
     size_law,
     two_sample_weights,
+)
+from evospace.supernet.cell import (
+    Cell,
+    CellHead,
+    EdgeStack,
+    Reduction,
+    cell_edges,
+    path_counts,
+)
+from evospace.supernet.precision import (
+    Precision,
+    place,
+    precision_for,
 )
 from evospace.supernet.skeleton import (
     make_head,
@@ -44,6 +57,7 @@ from evospace.supernet.sub_supernets import (
     train_sub_supernet,
 )
 from evospace.supernet.supernet import (
+    CellChildNet,
     ChildNet,
     MultiBranch,
     Supernet,
@@ -60,18 +74,25 @@ from evospace.supernet.train import (
 
 __all__ = [
     "BranchLearner",
+    "Cell",
+    "CellChildNet",
+    "CellHead",
     "ChildNet",
+    "EdgeStack",
     "EpochFigures",
     "MultiBranch",
     "Owner",
+    "Precision",
     "Pruned",
     "RETRAIN_EPOCHS",
+    "Reduction",
     "RoundTrainer",
     "StandaloneResult",
     "SubSupernets",
     "Supernet",
     "batch_norms",
     "build_model",
+    "cell_edges",
     "choose_split",
     "cosine_lr",
     "disagreement",
@@ -87,6 +108,9 @@ __all__ = [
     "optimizer_tensors",
     "owner_subspace",
     "owners_of",
+    "path_counts",
+    "place",
+    "precision_for",
     "random_shift",
     "recalibrated",
     "sample_paths",

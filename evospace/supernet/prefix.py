@@ -35,7 +35,7 @@ from torch import nn
 
 from evospace.space.branches import split_branches
 
-__all__ = ["PrefixUnit", "PrefixStep", "PrefixNetwork", "ChainPrefix"]
+__all__ = ["PrefixUnit", "PrefixStep", "PrefixNetwork", "ChainPrefix", "CellPrefix"]
 
 State = Any  # whatever a network carries from one choice point to the next (a tensor for a chain)
 
@@ -99,6 +99,34 @@ class ChainPrefix:
 
     def finish(self, values: Sequence[str]) -> PrefixUnit:
         return PrefixUnit("head", self.supernet.head, self.supernet.head)
+
+
+class CellPrefix:
+    """A cell supernet for the prefix trie, without sharing beyond the stem.
+
+    Every cell repeats the genotype, so what follows the stem depends on every choice: the choice points run
+    nothing (the state stays the stem's output) and ``finish`` runs the transitions, the cells and the head of
+    one architecture, its BN layers recalibrated for it alone. The stem's output is computed once for all.
+    """
+
+    def __init__(self, supernet) -> None:
+        self.supernet = supernet
+        self.labels: tuple[str, ...] = supernet.space.labels
+
+    def root(self) -> PrefixUnit:
+        return PrefixUnit("stem", self.supernet.stem, self.supernet.stem)
+
+    def step(self, k: int, prefix: Sequence[str]) -> PrefixStep:
+        return PrefixStep((), _unchanged)
+
+    def finish(self, values: Sequence[str]) -> PrefixUnit:
+        arch = dict(zip(self.labels, values))
+        body = nn.ModuleList([m for m in self.supernet.path_modules(arch) if m is not self.supernet.stem])
+        return PrefixUnit(tuple(values), body, lambda x: self.supernet.head(self.supernet._cells(x, arch)))
+
+
+def _unchanged(state: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
+    return state
 
 
 def _only(state: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, TypeVar
 import torch
 from torch import nn
 
-from evospace.space.costs import STEM_KERNEL
+from evospace.space.costs import STEM_KERNEL, head_channels
 from evospace.space.ops import conv_bn
+from evospace.supernet.cell import CellHead, make_cell_stem
 
 if TYPE_CHECKING:
     from evospace.space.space import SearchSpace
@@ -20,7 +21,12 @@ T = TypeVar("T")
 
 
 def make_stem(space: SearchSpace) -> nn.Module:
-    """Conv 3 → BN → ReLU from the data's channels to ``skeleton.stem.channels`` (counted by space/costs.py)."""
+    """Conv 3 → BN → ReLU from the data's channels to ``skeleton.stem.channels`` (counted by space/costs.py).
+
+    A cell skeleton's stem has no ReLU (NAS-Bench-201's: each edge convolution starts with one).
+    """
+    if space.config.skeleton.kind == "cell":
+        return make_cell_stem(space)
     return conv_bn(space.data.channels, space.config.skeleton.stem.channels, STEM_KERNEL, 1,
                    space.config.skeleton.dims)
 
@@ -37,6 +43,9 @@ class Head(nn.Module):
 
 
 def make_head(space: SearchSpace) -> nn.Module:
+    """The classifier: :class:`Head` (chains) or :class:`~evospace.supernet.cell.CellHead` (BN → ReLU first)."""
+    if space.config.skeleton.kind == "cell":
+        return CellHead(head_channels(space.config.skeleton), space.data.classes, space.config.skeleton.dims)
     return Head(space.config.skeleton.stages[-1].channels, space.data.classes)
 
 

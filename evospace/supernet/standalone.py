@@ -2,7 +2,8 @@
 
 The recipe is the supernet's (SGD-Nesterov, cosine schedule, weight decay on kernels only, label
 smoothing, gradient clipping) and uses the same :func:`train_step`, so a supernet path and a stand-alone
-model pay the same per step. Optional augmentation: random shifts (the usual one for MNIST-1D).
+model pay the same per step. Optional augmentation: random shifts (the usual one for MNIST-1D); image data sets
+get their usual random crops and flips (``data/augment.py``), as in supernet training.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import torch
 from torch import nn
 
 from evospace.data import DataSplits
+from evospace.data.augment import augment
 from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
+from evospace.supernet.precision import Precision
 from evospace.supernet.train import cosine_lr, make_optimizer, train_step
 
 __all__ = ["RETRAIN_EPOCHS", "StandaloneResult", "random_shift", "usual_shift", "evaluate_top1", "train_standalone",
@@ -79,7 +82,8 @@ def evaluate_top1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int
 def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *, epochs: int, batch_size: int,
                      seed: int, max_shift: int = 0, start_epoch: int = 0,
                      on_epoch: Callable[[int, float], None] | None = None,
-                     optimizer: torch.optim.Optimizer | None = None) -> StandaloneResult:
+                     optimizer: torch.optim.Optimizer | None = None,
+                     precision: Precision | None = None) -> StandaloneResult:
     """Train ``model`` from its current weights for ``epochs`` epochs and report val/test top-1.
 
     Args:
@@ -90,6 +94,7 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
         start_epoch: epochs already done (to continue an interrupted run: the schedule and data order
             pick up where they stopped); pass the restored ``optimizer`` too.
         on_epoch: called after each epoch with (epoch index, mean training loss), e.g. to checkpoint.
+        precision: mixed precision on a GPU (:func:`~evospace.supernet.precision.precision_for`); None: float32.
     """
     optimizer = optimizer or make_optimizer(model, config)
     params = list(model.parameters())
@@ -102,12 +107,13 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
     for epoch in range(start_epoch, epochs):
         order = torch.randperm(n, generator=torch_stream(seed, "standalone-order", epoch)).to(data.x_train.device)
         shift_gen = torch_stream(seed, "standalone-shift", epoch)
+        augment_gen = torch_stream(seed, "standalone-augment", epoch)
         loss_sum = torch.zeros((), device=data.x_train.device)
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
-            x = random_shift(data.x_train[idx], max_shift, shift_gen)
+            x = augment(data.info.name, random_shift(data.x_train[idx], max_shift, shift_gen), augment_gen)
             lr = cosine_lr(config.lr, epoch * steps + step, total)
-            loss, _ = train_step([model], params, optimizer, x, data.y_train[idx], config, lr)
+            loss, _ = train_step([model], params, optimizer, x, data.y_train[idx], config, lr, precision=precision)
             loss_sum += loss
         loss_mean = float(loss_sum) / steps
         if on_epoch is not None:

@@ -86,8 +86,9 @@ def choose_split(scores: Mapping[str, float], count: int) -> tuple[str, ...]:
 
 def sub_space_keys(supernet: nn.Module, subspace: Subspace) -> list[str]:
     """State-dict keys of the modules on ``subspace``'s paths: all a sub-supernet's training can change."""
-    prefixes = ("stem.", "head.", *(f"choices.{module_key(label)}.{op}." for label in subspace.labels
-                                    for op in subspace.ops(label)))
+    shared = tuple(f"{name}." for name, _ in supernet.shared_modules())
+    prefixes = (*shared, *(f"choices.{module_key(label)}.{op}." for label in subspace.labels
+                           for op in subspace.ops(label)))
     return [key for key in supernet.state_dict() if key.startswith(prefixes)]
 
 
@@ -108,8 +109,9 @@ def train_sub_supernet(supernet: nn.Module, subspace: Subspace, data: DataSplits
     Returns:
         One ``{"epoch", "loss", "train_acc", "lr", "steps", "seconds"}`` row per epoch.
     """
-    modules = nn.ModuleList([supernet.stem, supernet.head, *(supernet.op_module(label, op) for label in subspace.labels
-                                                            for op in subspace.ops(label))])
+    shared = [module for _, module in supernet.shared_modules()]
+    modules = nn.ModuleList([*shared, *(supernet.op_module(label, op) for label in subspace.labels
+                                        for op in subspace.ops(label))])
     optimizer = make_optimizer(modules, config)
     params = list(modules.parameters())
     steps = max(1, len(data.y_train) // batch_size)

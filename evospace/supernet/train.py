@@ -29,10 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from evospace.data import DataSplits
+from evospace.data.augment import augment, augments
 from evospace.distributed import Group, check_batch_split
 from evospace.run.rng import numpy_stream, torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.space.subspace import Arch, Subspace
+from evospace.supernet.precision import Precision
 
 __all__ = ["make_optimizer", "cosine_lr", "train_step", "RoundTrainer", "EpochFigures", "sample_paths"]
 
@@ -55,13 +57,14 @@ def cosine_lr(base: float, step: int, total: int) -> float:
 def train_step(forwards: Sequence[Callable[[torch.Tensor], torch.Tensor]], params: list[torch.Tensor],
                optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
                lr: float, reduce_grads: Callable[[list[torch.Tensor]], None] | None = None,
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               precision: Precision | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step; several forwards (FairNAS paths) add their gradients up before it.
 
     Returns the (detached) mean loss and the mean number of correct predictions over the forwards. Shared
     by the supernet and the stand-alone trainer so that both pay exactly the same per step.
     ``reduce_grads`` averages the gradients across processes (before clipping, so every rank clips the
-    same global gradient).
+    same global gradient). ``precision`` (GPU): forwards under autocast, the loss scaled for float16, the
+    gradients unscaled after the reduction (so every rank sees the same overflow) and before clipping.
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -69,16 +72,27 @@ def train_step(forwards: Sequence[Callable[[torch.Tensor], torch.Tensor]], param
     loss_sum = torch.zeros((), device=x.device)
     hits = torch.zeros((), dtype=torch.long, device=x.device)
     for forward in forwards:
-        logits = forward(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-        loss.backward()
+        if precision is None:
+            logits = forward(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            loss.backward()
+        else:
+            with precision.autocast():
+                logits = forward(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            precision.backward(loss)
         loss_sum += loss.detach()
         hits += (logits.detach().argmax(1) == y).sum()
     if reduce_grads is not None:
         reduce_grads(params)
+    if precision is not None:
+        precision.unscale(optimizer)
     if config.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-    optimizer.step()
+    if precision is None:
+        optimizer.step()
+    else:
+        precision.step(optimizer)
     n = len(forwards)
     return loss_sum / n, torch.div(hits, n, rounding_mode="floor")
 
@@ -131,7 +145,8 @@ class RoundTrainer:
 
     def __init__(self, supernet: nn.Module, data: DataSplits, config: TrainConfig, *, batch_size: int,
                  epochs: int, round_index: int, seed: int, sampling: str = "uniform",
-                 group: Group | None = None, after_step: Callable[[RoundTrainer], object] | None = None) -> None:
+                 group: Group | None = None, after_step: Callable[[RoundTrainer], object] | None = None,
+                 precision: Precision | None = None) -> None:
         self.supernet = supernet
         self.data = data
         self.config = config
@@ -142,6 +157,7 @@ class RoundTrainer:
         self.sampling = sampling
         self.group = group or Group()
         self.after_step = after_step  # runs after every weight step (branch learning's architecture steps)
+        self.precision = precision  # mixed precision (GPU, supernet/precision.py); None: float32
         check_batch_split(batch_size, self.group.world)
         n = len(data.y_train)
         self.steps_per_epoch = max(1, n // batch_size)  # drop the last partial batch: stable BN statistics
@@ -150,6 +166,7 @@ class RoundTrainer:
         self.optimizer = make_optimizer(supernet, config)
         self._params = list(supernet.parameters())
         self._sums: list | None = None  # running loss, hits, samples, seconds of the current epoch
+        self._augmented = augments(data.info.name)  # image data: random crops and flips (data/augment.py)
 
     @property
     def done(self) -> bool:
@@ -191,9 +208,13 @@ class RoundTrainer:
             start_at = self.step * self.batch_size + rank * share  # this rank's slice of the global batch
             idx = order[start_at:start_at + share]
             x, y = self.data.x_train[idx], self.data.y_train[idx]
+            if self._augmented:  # a generator per step: a run resumed mid-epoch draws the same crops and flips
+                x = augment(self.data.info.name, x, torch_stream(self.seed, "augment", self.round, self.epoch,
+                                                                 self.step, rank))
             lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
             forwards = [functools.partial(self.supernet, arch=arch) for arch in paths[self.step]]
-            loss, hits = train_step(forwards, self._params, self.optimizer, x, y, self.config, lr, reduce)
+            loss, hits = train_step(forwards, self._params, self.optimizer, x, y, self.config, lr, reduce,
+                                    self.precision)
             loss_sum += loss / world if world > 1 else loss  # this rank's part of the global batch's mean
             correct += hits
             self._sums[2] += len(y)

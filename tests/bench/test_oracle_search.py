@@ -48,7 +48,7 @@ def test_search_spends_exactly_the_budget(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("argv", "fragment"), [
     (["spaces/mnist1d.yaml", "--oracle", str(TABLE)], "needs a cell space"),
-    ([str(SPACE)], "cell supernets are not built yet; use --oracle"),
+    ([str(SPACE)], "nothing is downloaded: set data.path to the directory holding the CIFAR binary files"),
     ([str(SPACE), "--oracle", "nope.csv"], "no such file"),
 ])
 def test_mismatches_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str],

@@ -5,13 +5,11 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from evospace.errors import EvospaceError, SpaceError
+from evospace.errors import SpaceError
 from evospace.space import cell_labels, load_space, space_from_dict
-from evospace.supernet import Supernet, build_model
 
 NB201_FILE = Path(__file__).resolve().parents[2] / "spaces" / "nb201.yaml"
 
@@ -75,17 +73,37 @@ def test_zero_is_allowed_in_cells_only(cell_dict: dict, tiny_space_dict: dict) -
         space_from_dict(tiny_space_dict, "<tiny>")
 
 
-def test_supernet_refuses_cell_spaces() -> None:
-    space = load_space(NB201_FILE)
-    arch = space.initial_subspace().sample(np.random.default_rng(0))
-    for build in (lambda: Supernet(space, space.initial_subspace()), lambda: build_model(space, arch)):
-        with pytest.raises(EvospaceError, match="cell supernets are not built yet; use --oracle"):
-            build()
-
-
 def test_latency_objective_on_either_skeleton(cell_dict: dict, tiny_space_dict: dict) -> None:
     """A cell space takes latency from its oracle's table; a chain measures it on the device (metrics/latency.py)."""
     cell_dict["search"]["objectives"] = ["accuracy", "latency"]
     assert space_from_dict(cell_dict, "nb.yaml").config.search.objectives == ("accuracy", "latency")
     tiny_space_dict["search"]["objectives"] = ["accuracy", "latency"]
     assert space_from_dict(tiny_space_dict, "<tiny>").config.search.objectives == ("accuracy", "latency")
+
+
+@pytest.mark.parametrize(("skeleton", "key", "expected"), [
+    ({"cell": "darts", "nodes": 0}, "skeleton.nodes", "needs nodes ≥ 1 intermediate nodes"),
+    ({"inputs": 2}, "skeleton.inputs", "only darts cells"),
+    ({"cell": "darts", "inputs": 0}, "skeleton.inputs", "must be ≥ 1"),
+    ({"cell": "dart"}, "skeleton.cell", "expected 'nb201' | 'darts'"),
+])
+def test_bad_darts_keys(cell_dict: dict, skeleton: dict, key: str, expected: str) -> None:
+    cell_dict["skeleton"] |= skeleton
+    with pytest.raises(SpaceError) as info:
+        space_from_dict(cell_dict, "nb.yaml")
+    assert info.value.key == key and expected in info.value.message
+
+
+def test_chain_refuses_a_cell_type(tiny_space_dict: dict) -> None:
+    tiny_space_dict["skeleton"]["cell"] = "darts"
+    with pytest.raises(SpaceError, match="only cell skeletons have a cell type"):
+        space_from_dict(tiny_space_dict, "<tiny>")
+
+
+def test_darts_cell_edges_take_the_nearest_inputs(cell_dict: dict) -> None:
+    cell_dict["skeleton"] |= {"cell": "darts", "nodes": 4, "inputs": 2}
+    space = space_from_dict(cell_dict, "nb.yaml")
+    assert space.labels == ("cell.e2_0", "cell.e2_1", "cell.e3_1", "cell.e3_2", "cell.e4_2", "cell.e4_3",
+                            "cell.e5_3", "cell.e5_4")
+    cell_dict["skeleton"]["inputs"] = None
+    assert len(space_from_dict(cell_dict, "nb.yaml").labels) == 2 + 3 + 4 + 5

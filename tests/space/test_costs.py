@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from evospace.space import OpCost, conv_cost, fixed_cost, head_cost, load_space, module_cost, stem_cost
+from evospace.space import OpCost, cell_topology, conv_cost, fixed_cost, head_cost, load_space, module_cost, stem_cost
+from evospace.space.costs import head_channels
 from evospace.space.ops import conv_bn
 from evospace.supernet import make_head, make_stem
 
@@ -24,11 +25,11 @@ VARIANTS = [  # odd strides, width-only transitions, 2-D chains
 
 
 def _transitions_built(space) -> OpCost:
-    """NAS-Bench-201's transition blocks and the BN before the head, built as modules and counted."""
+    """NAS-Bench-201's transition blocks (and a darts cell's two 1x1 input convolutions), built and counted."""
     dims = space.config.skeleton.dims
+    width = cell_topology(space.config.skeleton).width
     conv = nn.Conv1d if dims == 1 else nn.Conv2d
     pool = nn.AvgPool1d if dims == 1 else nn.AvgPool2d
-    bn = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
     total, c_in, side = OpCost(0, 0), space.config.skeleton.stem.channels, space.data.side
     for stage in space.config.skeleton.stages:
         c_out, stride = stage.channels, stage.stride
@@ -41,7 +42,14 @@ def _transitions_built(space) -> OpCost:
             total = total + module_cost(body, side) + module_cost(shortcut, side)
         side = (side - 1) // stride + 1
         c_in = c_out
-    return total + module_cost(bn(c_in), side)
+        if space.config.skeleton.cell == "darts":  # each cell: its two inputs through a 1x1 conv + BN
+            before = last = c_out
+            for _ in range(stage.depth):
+                for channels in (before, last):
+                    total = total + module_cost(conv_bn(channels, c_out, 1, 1, dims, relu=False), side)
+                before, last = last, c_out * width
+            c_in = last
+    return total
 
 
 def _spaces():
@@ -53,7 +61,8 @@ def _spaces():
 def test_the_formulas_count_what_the_skeleton_builds(name: str, space) -> None:
     skeleton, data = space.config.skeleton, space.data
     assert stem_cost(skeleton, data) == module_cost(make_stem(space), data.side)
-    assert head_cost(skeleton, data) == module_cost(make_head(space), 1)
+    head_bn = OpCost(2 * head_channels(skeleton), 0) if skeleton.kind == "cell" else OpCost(0, 0)  # BN → ReLU
+    assert head_cost(skeleton, data) + head_bn == module_cost(make_head(space), 1)
     built = module_cost(make_stem(space), data.side) + module_cost(make_head(space), 1)
     if skeleton.kind == "cell":
         built = built + _transitions_built(space)
