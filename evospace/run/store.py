@@ -655,29 +655,6 @@ class FollowerStore(RunStore):
     def lock(self) -> object:
         return _NoLock()
 
-    def is_locked(self) -> bool | None:
-        """Whether a process holds the run now. Writes nothing.
-
-        A search holds an advisory lock on ``RUN/.lock`` while it runs; the kernel drops it when the process dies,
-        even on SIGKILL. ``None``: cannot tell (no lock file, as in runs from before locking, or no advisory locks
-        on this platform).
-        """
-        try:
-            import fcntl
-        except ImportError:
-            return None
-        try:
-            fd = os.open(self.path / ".lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing drops the shared lock just taken
-        return False
-
     def remove_leftovers(self) -> None:
         pass
 
