@@ -280,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 seeds, 4 epochs in 2 rounds, a small population")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override the space for every search, e.g. --set search.scoring.anchors=8")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep the run directories in DIR (evospace inspect them) instead of a temporary one")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -309,9 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[tuple[int, float, int, bool]]] = {m: [] for m in methods}
     seconds = {m: 0.0 for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
         for seed in seeds:
             memo.results.clear()
-            picks = run_seed(args.space, seed, methods, epochs, rounds, extra, truth, Path(tmp))
+            picks = run_seed(args.space, seed, methods, epochs, rounds, extra, truth, args.keep or Path(tmp))
             for method in methods:
                 arch, took = picks[method]
                 found = truth.found(arch)
@@ -320,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows[method].append((seed, acc, rank, found))
                 seconds[method] += took
                 print(f"  seed {seed:3d} {method:14s} test acc {acc:6.2f}%  rank {rank:4d}"
-                      f"{'' if found else '  (trained here: not in the ground truth)'}", flush=True)
+                      f"{'' if found else '  (trained here: not in the ground truth)'}  {','.join(truth.key(arch))}",
+                      flush=True)
     print(f"\n{'method':14s} {'true test acc (%)':>17s} {'rank (1 = best)':>17s} {'found':>6s} "
           f"{'evolving − it (pp)':>19s} {'wins':>5s} {'minutes':>8s}")
     result = {}
