@@ -303,11 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     memo = AnchorMemo()
     calibrated_score.train_standalone = memo
-    gt = truth.truth
-    print(f"{args.space.name}: ground truth {args.gt.name} holds {len(gt.archs)} of {truth.space.initial_subspace().size:,}"
-          f" architectures ({'complete' if gt.complete and len(gt.archs) == truth.space.initial_subspace().size else 'sampled'});"
-          f" best test acc {100 * gt.test_acc.max():.2f}%, median {100 * np.median(gt.test_acc):.2f}%")
-    print(f"{epochs} supernet epochs per search ({rounds} rounds for evolving and shrink), seeds {seeds[0]}..{seeds[-1]}")
+    gt, size = truth.truth, truth.space.initial_subspace().size
+    kind = "complete" if len(gt.archs) == size else "sampled"
+    print(f"{args.space.name}: ground truth {args.gt.name} holds {len(gt.archs)} of {size:,} architectures ({kind}); "
+          f"best test acc {100 * gt.test_acc.max():.2f}%, median {100 * np.median(gt.test_acc):.2f}%")
+    print(f"{epochs} supernet epochs per search ({rounds} rounds for evolving and shrink), "
+          f"seeds {seeds[0]}..{seeds[-1]}")
     rows: dict[str, list[tuple[int, float, int, bool]]] = {m: [] for m in methods}
     seconds = {m: 0.0 for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
