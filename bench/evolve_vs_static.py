@@ -1,26 +1,44 @@
-"""Ablation: does evolving the space pick better architectures than a static space, at equal supernet epochs?
+"""Does evolving the space return better architectures than searching a fixed one? Any space with a ground truth.
 
-Three searches on ``spaces/mnist1d_rank.yaml`` (625 architectures, each trained stand-alone in
-``bench/data/mnist1d_rank_gt.csv``), every one with the same total number of supernet epochs and the
-same population settings, scored by the stand-alone test accuracy of the architecture each returns:
+Every method gets the same supernet training (``--epochs`` in total), the same population settings and the
+same calibrated score (so the same number of anchors trained stand-alone); only how the space and the
+population are handled differs:
 
-- evolving: a few operators per choice point, shrunk and grown round after round (the product);
-- static:   SPOS on the full pool in one round of all the epochs, no space change;
-- shrink:   ABS-style, the full pool shrunk round after round, nothing grown.
+- ``evolving``: the controller with its defaults: a few operators per choice point (``initial.size``), shrunk
+  and grown round after round (``search.rounds`` rounds sharing the epochs);
+- ``static``: SPOS on the whole pool, one round of every epoch, the population search on that supernet;
+- ``shrink``: ABS-style, the whole pool shrunk round after round, nothing grown;
+- ``rea``, ``random_search``: regularized evolution and random search on static's trained supernet, ranking by
+  the same score, with as many distinct evaluations as static's population makes;
+- ``random``: one architecture drawn uniformly (no supernet).
 
-Prints mean ± std of the chosen architecture's true test accuracy and its rank in the space (1 = best),
-and ends with ``RESULT evolving_true_acc=… static_true_acc=… shrink_true_acc=… evolving_rank=…
-static_rank=… shrink_rank=…`` (means over seeds).
+Each method returns one architecture per seed; it is judged by the ground truth: its mean stand-alone test
+accuracy and its rank among the ground truth's architectures (1 = best; over the whole space when the ground
+truth is complete). A sampled ground truth does not hold most architectures: one that is missing is trained
+stand-alone with the ground truth's own recipe (epochs, seeds, training settings, split) and appended to
+``<ground truth>_extra.csv`` beside it, which later runs reuse; its rank is then where it falls among the
+sampled rows. The table reports how many returned architectures the ground truth held (``found``).
 
-Usage: ``python bench/evolve_vs_static.py [--quick] [--seeds N] [--rounds R] [--epochs E]``
+    python bench/evolve_vs_static.py [--space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv]
+                                     [--seeds 0-9] [--epochs 12] [--methods evolving,static,...] [--quick]
+
+Anchors are memoised across the methods of one seed: an anchor drawn by two methods is the same stand-alone
+training (same architecture, seed and recipe, so the same result on CPU), trained once here; each method still
+counts it as its own. Prints mean ± std per method, the paired difference evolving − method per seed, and
+ends with ``RESULT evolving_true_acc=… static_true_acc=… <method>_true_acc=… <method>_rank=…
+<method>_found=… evolving_minus_<method>=…`` (accuracies in %, means over seeds).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 import tempfile
 import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,83 +47,308 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import evospace.extensions.calibrated_score as calibrated_score  # noqa: E402
 from evospace import Search, load_space  # noqa: E402
+from evospace.data import load_space_data  # noqa: E402
+from evospace.errors import EvospaceError  # noqa: E402
 from evospace.metrics import load_ground_truth  # noqa: E402
+from evospace.metrics.groundtruth import GroundTruth  # noqa: E402
+from evospace.run import numpy_stream  # noqa: E402
+from evospace.run.store import append_durably  # noqa: E402
+from evospace.space.subspace import Arch, Subspace  # noqa: E402
+from evospace.supernet import build_model, train_standalone  # noqa: E402
 
 SPACE = ROOT / "spaces" / "mnist1d_rank.yaml"
 TRUTH = ROOT / "bench" / "data" / "mnist1d_rank_gt.csv"
+METHODS = ("evolving", "static", "shrink", "rea", "random_search", "random")
+REA_POPULATION, REA_SAMPLE = 10, 3  # NAS-Bench-201's regularized evolution settings (evospace/bench/baselines.py)
+
+Key = tuple[str, ...]
 
 
-def variants(rounds: int, epochs: int) -> dict[str, list[str]]:
-    """Overrides of each contender; every one trains the supernet for ``rounds * epochs`` epochs."""
+def parse_seeds(text: str) -> list[int]:
+    """``"5"`` → seeds 0..4; ``"10-19"`` → 10..19; ``"0,3,7"`` → those."""
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    if "," in text:
+        return [int(s) for s in text.split(",")]
+    return list(range(int(text)))
+
+
+def variants(epochs: int, rounds: int, pool: tuple[str, ...]) -> dict[str, list[str]]:
+    """Overrides of each supernet search; every one trains ``epochs`` supernet epochs in all.
+
+    The space files of ground truths make the whole pool active in one round (what a ground truth is built on);
+    the evolving search takes the controller's defaults for the initial subspace and growth back.
+    """
+    full = f"initial={{ops: [{', '.join(pool)}], size: null}}"
+    per_round = max(1, epochs // rounds)
     return {
-        "evolving": [f"search.rounds={rounds}", f"search.epochs_per_round={epochs}",
-                     "initial={size: 3, order: shuffled}", "search.grow.per_round=1", "search.shrink.keep=2"],
-        "static": ["search.rounds=1", f"search.epochs_per_round={rounds * epochs}", "search.grow.per_round=0"],
-        "shrink": [f"search.rounds={rounds}", f"search.epochs_per_round={epochs}", "search.grow.per_round=0",
+        "evolving": [f"search.rounds={rounds}", f"search.epochs_per_round={per_round}", "initial={}",
+                     "search.grow={}", "search.shrink.keep=2"],
+        "static": [full, "search.rounds=1", f"search.epochs_per_round={per_round * rounds}", "search.grow.per_round=0"],
+        "shrink": [full, f"search.rounds={rounds}", f"search.epochs_per_round={per_round}", "search.grow.per_round=0",
                    "search.shrink.keep=2"],
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 2 rounds of 2 epochs, small population")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=4, help="supernet epochs per round")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the space for every variant, e.g. --set search.shrink.score=angle")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    seeds, rounds, epochs = args.seeds, args.rounds, args.epochs
-    population = []
-    if args.quick:
-        seeds, rounds, epochs = 2, 2, 2
-        population = ["search.population.size=12", "search.population.generations=3",
-                      "search.scoring.accuracy_samples=32"]
+class AnchorMemo:
+    """Stand-alone anchor trainings shared by the methods of a seed (a deterministic function of their inputs)."""
 
-    base = load_space(SPACE)
-    truth = load_ground_truth(TRUTH, base)
-    if not truth.complete:
-        print(f"warning: the ground truth holds {len(truth.archs)} of {truth.spec.archs} architectures; "
-              f"choices outside it are skipped", file=sys.stderr)
-    order = np.argsort(-truth.test_acc, kind="stable")
-    rank_of = {tuple(truth.archs[i][l] for l in truth.labels): r + 1 for r, i in enumerate(order)}
-    acc_of = {tuple(a[l] for l in truth.labels): float(t) for a, t in zip(truth.archs, truth.test_acc)}
+    def __init__(self) -> None:
+        self.results: dict[tuple, object] = {}
+        self.trained = 0
+        self.reused = 0
+        self._train = calibrated_score.train_standalone
 
-    results: dict[str, list[tuple[float, int]]] = {name: [] for name in variants(rounds, epochs)}
-    seconds: dict[str, float] = {name: 0.0 for name in results}
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(seeds):
-            for name, overrides in variants(rounds, epochs).items():  # interleaved: load drifts hit all alike
-                space = load_space(SPACE, [*overrides, *population, *args.overrides, f"seed={seed}"])
+    def __call__(self, model, data, config, *, epochs, batch_size, seed, **kwargs):
+        key = (repr(model), float(data.x_train.sum()), repr(config), epochs, batch_size, seed,
+               float(sum(p.detach().double().sum() for p in model.parameters())))
+        if key in self.results:
+            self.reused += 1
+            return self.results[key]
+        self.trained += 1
+        result = self._train(model, data, config, epochs=epochs, batch_size=batch_size, seed=seed, **kwargs)
+        self.results[key] = result
+        return result
+
+
+class Truth:
+    """A ground truth plus the architectures trained here because the ground truth lacked them."""
+
+    def __init__(self, space_file: Path, truth_file: Path) -> None:
+        self.space = load_space(space_file)
+        self.truth: GroundTruth = load_ground_truth(truth_file, self.space)
+        self.extra_file = truth_file.with_name(truth_file.stem + "_extra.csv")
+        self.labels = self.truth.labels
+        self.acc = {self.key(a): float(t) for a, t in zip(self.truth.archs, self.truth.test_acc)}
+        self.sorted = np.sort(self.truth.test_acc)[::-1]
+        self.extra: dict[Key, float] = {}
+        if self.extra_file.exists():
+            extra = load_ground_truth(self.extra_file, self.space)
+            if extra.spec.epochs != self.truth.spec.epochs or extra.spec.seeds != self.truth.spec.seeds:
+                raise EvospaceError(f"{self.extra_file}: built with another recipe than {truth_file}; delete it")
+            self.extra = {self.key(a): float(t) for a, t in zip(extra.archs, extra.test_acc)}
+        self._data = None
+
+    def key(self, arch: Arch) -> Key:
+        return tuple(arch[label] for label in self.labels)
+
+    def found(self, arch: Arch) -> bool:
+        return self.key(arch) in self.acc
+
+    def test_acc(self, arch: Arch) -> float:
+        """Mean stand-alone test accuracy: from the ground truth, else from (or into) the extra file."""
+        key = self.key(arch)
+        if key in self.acc:
+            return self.acc[key]
+        if key not in self.extra:
+            self.extra[key] = self._train(arch)
+        return self.extra[key]
+
+    def rank(self, acc: float) -> int:
+        """1 + the ground-truth architectures with a higher test accuracy."""
+        return 1 + int((self.sorted > acc).sum())
+
+    def _train(self, arch: Arch) -> float:
+        """Train ``arch`` with the ground truth's recipe (its seeds, epochs, split) and append it to the extra file."""
+        spec, space = self.truth.spec, self.space
+        if self._data is None:
+            self._data = load_space_data(space.config.data, split_seed=space.config.seed)
+        results = []
+        for seed in range(spec.seeds):
+            model = build_model(space, arch, seed=seed)
+            results.append(train_standalone(model, self._data, space.config.search.train, epochs=spec.epochs,
+                                            batch_size=space.config.data.batch_size, seed=seed,
+                                            max_shift=spec.max_shift))
+        val, test = [r.val_acc for r in results], [r.test_acc for r in results]
+        if not self.extra_file.exists():
+            columns = [*self.labels, "params", "flops", "val_acc", "test_acc",
+                       *[f"{s}_acc_seed{i}" for i in range(spec.seeds) for s in ("val", "test")], "seconds"]
+            header = spec.header().split(" sample=")[0]  # the recipe's line, without the sample's size
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerow(columns)
+            append_durably(self.extra_file, f"# evospace ground truth\n{header}\n{buffer.getvalue()}".encode())
+        cost = space.cost(arch)
+        row = [*self.key(arch), cost.params, cost.flops, f"{np.mean(val):.6f}", f"{np.mean(test):.6f}",
+               *[f"{v:.6f}" for pair in zip(val, test, strict=True) for v in pair],
+               f"{sum(r.seconds for r in results):.2f}"]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(row)
+        append_durably(self.extra_file, buffer.getvalue().encode())
+        return float(np.mean(test))
+
+
+def best_of(scores: dict[Key, float]) -> Key:
+    return max(scores, key=lambda k: (scores[k], k))
+
+
+def score_random_search(evaluate: Callable[[Arch], float], subspace: Subspace, budget: int,
+                        rng: np.random.Generator) -> Arch:
+    """The best by score of ``budget`` distinct uniform architectures."""
+    scores: dict[Key, float] = {}
+    order = rng.permutation(subspace.size)[:budget] if subspace.size <= 10**6 else None
+    while len(scores) < min(budget, subspace.size):
+        row = (np.unravel_index(int(order[len(scores)]), [len(subspace.choices(l)) for l in subspace.labels])
+               if order is not None else [int(rng.integers(len(subspace.choices(l)))) for l in subspace.labels])
+        arch = subspace.decode(np.asarray(row, dtype=np.int64))
+        scores[tuple(arch[l] for l in subspace.labels)] = evaluate(arch)
+    return dict(zip(subspace.labels, best_of(scores)))
+
+
+def score_rea(evaluate: Callable[[Arch], float], subspace: Subspace, budget: int, rng: np.random.Generator) -> Arch:
+    """Regularized evolution (aging, one edge mutated per child) until ``budget`` distinct architectures."""
+    labels = subspace.labels
+    scores: dict[Key, float] = {}
+
+    def score(key: Key) -> float:
+        if key not in scores:
+            scores[key] = evaluate(dict(zip(labels, key)))
+        return scores[key]
+
+    members: deque[Key] = deque()
+    while len(members) < REA_POPULATION:
+        key = tuple(subspace.choices(l)[int(rng.integers(len(subspace.choices(l))))] for l in labels)
+        score(key)
+        members.append(key)
+    target = min(budget, subspace.size)
+    for _ in range(100 * budget):
+        if len(scores) >= target:
+            break
+        picks = rng.integers(len(members), size=REA_SAMPLE)
+        parent = max((members[int(p)] for p in picks), key=score)
+        movable = [i for i, l in enumerate(labels) if len(subspace.choices(l)) > 1]
+        i = movable[int(rng.integers(len(movable)))]
+        others = [op for op in subspace.choices(labels[i]) if op != parent[i]]
+        child = parent[:i] + (others[int(rng.integers(len(others)))],) + parent[i + 1:]
+        score(child)
+        members.append(child)
+        members.popleft()
+    return dict(zip(labels, best_of(scores)))
+
+
+def run_seed(space_file: Path, seed: int, methods: list[str], epochs: int, rounds: int, extra: list[str],
+             truth: Truth, out: Path) -> dict[str, tuple[Arch, float]]:
+    """The architecture each method returns for ``seed`` and the seconds it took."""
+    picks: dict[str, tuple[Arch, float]] = {}
+    overrides = variants(epochs, rounds, truth.space.pool)
+    for name in ("evolving", "static", "shrink"):
+        needed = name in methods or (name == "static" and {"rea", "random_search"} & set(methods))
+        if not needed:
+            continue
+        space = load_space(space_file, [*overrides[name], *extra, f"seed={seed}"])
+        start = time.perf_counter()
+        search = Search(space, out / f"{name}-{seed}", progress=False, log=lambda _: None)
+        result = search.run()
+        picks[name] = (result.best["arch"], time.perf_counter() - start)
+        if name != "static":
+            continue
+        # rea and random search rank by static's own score on its trained supernet (its last round)
+        scorer = search.backend.scorer(result.rounds - 1)
+        first = space.config.search.objectives[0]
+        population = space.config.search.population
+        budget = population.size * (population.generations + 1)
+
+        def evaluate(arch: Arch) -> float:
+            return float(scorer.evaluate(arch)[first])
+
+        for method, fn in (("rea", score_rea), ("random_search", score_random_search)):
+            if method in methods:
                 start = time.perf_counter()
-                result = Search(space, Path(tmp) / f"{name}-{seed}", progress=False, log=lambda _: None).run()
-                seconds[name] += time.perf_counter() - start
-                key = tuple(result.best["arch"][l] for l in truth.labels)
-                if key not in acc_of:
-                    print(f"  {name} seed {seed}: choice not in the (partial) ground truth, skipped")
-                    continue
-                results[name].append((acc_of[key], rank_of[key]))
-                print(f"  {name:9s} seed {seed}: true test acc {100 * acc_of[key]:.2f}%  rank {rank_of[key]:3d}"
-                      f"  ({result.rounds} rounds, final subspace {result.subspace.size})", flush=True)
+                picks[method] = (fn(evaluate, result.subspace, budget, numpy_stream(seed, "bench", method)),
+                                 time.perf_counter() - start)
+    if "random" in methods:
+        row = int(numpy_stream(seed, "bench", "random").integers(len(truth.truth.archs)))
+        picks["random"] = (dict(truth.truth.archs[row]), 0.0)
+    return picks
 
-    print(f"\n{len(truth.archs)} architectures in the ground truth; best test acc {100 * truth.test_acc.max():.2f}%, "
-          f"median {100 * np.median(truth.test_acc):.2f}%; {rounds * epochs} supernet epochs per search, "
-          f"{seeds} seeds")
-    print(f"{'variant':10s} {'true test acc (%)':>20s} {'rank (1 = best)':>18s} {'minutes':>8s}")
-    summary = {}
-    for name, rows in results.items():
-        acc = np.array([r[0] for r in rows]) * 100
-        rank = np.array([r[1] for r in rows], dtype=float)
-        summary[name] = (acc.mean() if len(acc) else float("nan"), rank.mean() if len(rank) else float("nan"))
-        print(f"{name:10s} {acc.mean():12.2f} ± {acc.std():5.2f} {rank.mean():10.1f} ± {rank.std():5.1f}"
-              f" {seconds[name] / 60:8.1f}")
-    print("RESULT " + " ".join(
-        [f"{n}_true_acc={summary[n][0]:.3f}" for n in ("evolving", "static", "shrink")]
-        + [f"{n}_rank={summary[n][1]:.1f}" for n in ("evolving", "static", "shrink")]))
+
+def summary(values: np.ndarray) -> str:
+    return f"{values.mean():7.2f} ± {values.std():5.2f}" if len(values) else "    n/a"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", type=Path, default=SPACE)
+    parser.add_argument("--gt", type=Path, default=TRUTH, help="the space's ground-truth CSV")
+    parser.add_argument("--seeds", default="10", help="N (0..N-1), A-B or a,b,c (default 10)")
+    parser.add_argument("--epochs", type=int, default=12, help="supernet epochs of every search, in all")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of evolving and shrink (default: the controller's search.rounds)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 4 epochs in 2 rounds, a small population")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the space for every search, e.g. --set search.scoring.anchors=8")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep the run directories in DIR (evospace inspect them) instead of a temporary one")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        print(f"error: --methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
+        return 2
+    seeds, epochs, extra = parse_seeds(args.seeds), args.epochs, list(args.overrides)
+    if args.quick:
+        seeds, epochs = seeds[:2], 4
+        extra = ["search.population.size=12", "search.population.generations=3", "search.scoring.accuracy_samples=32",
+                 "search.scoring.anchors=4", "search.scoring.anchor_epochs=1", *extra]
+    try:
+        truth = Truth(args.space, args.gt)
+        rounds = args.rounds or (2 if args.quick else load_space(args.space, ["search={}"]).config.search.rounds)
+    except EvospaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    memo = AnchorMemo()
+    calibrated_score.train_standalone = memo
+    gt, size = truth.truth, truth.space.initial_subspace().size
+    kind = "complete" if len(gt.archs) == size else "sampled"
+    print(f"{args.space.name}: ground truth {args.gt.name} holds {len(gt.archs)} of {size:,} architectures ({kind}); "
+          f"best test acc {100 * gt.test_acc.max():.2f}%, median {100 * np.median(gt.test_acc):.2f}%")
+    print(f"{epochs} supernet epochs per search ({rounds} rounds for evolving and shrink), "
+          f"seeds {seeds[0]}..{seeds[-1]}")
+    rows: dict[str, list[tuple[int, float, int, bool]]] = {m: [] for m in methods}
+    seconds = {m: 0.0 for m in methods}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        for seed in seeds:
+            memo.results.clear()
+            picks = run_seed(args.space, seed, methods, epochs, rounds, extra, truth, args.keep or Path(tmp))
+            for method in methods:
+                arch, took = picks[method]
+                found = truth.found(arch)
+                acc = 100 * truth.test_acc(arch)
+                rank = truth.rank(acc / 100)
+                rows[method].append((seed, acc, rank, found))
+                seconds[method] += took
+                print(f"  seed {seed:3d} {method:14s} test acc {acc:6.2f}%  rank {rank:4d}"
+                      f"{'' if found else '  (trained here: not in the ground truth)'}  {','.join(truth.key(arch))}",
+                      flush=True)
+    print(f"\n{'method':14s} {'true test acc (%)':>17s} {'rank (1 = best)':>17s} {'found':>6s} "
+          f"{'evolving − it (pp)':>19s} {'wins':>5s} {'minutes':>8s}")
+    result = {}
+    evolving = {s: a for s, a, _, _ in rows.get("evolving", [])}
+    for method in methods:
+        acc = np.array([r[1] for r in rows[method]])
+        rank = np.array([r[2] for r in rows[method]], dtype=float)
+        found = np.mean([r[3] for r in rows[method]])
+        diffs = np.array([evolving[s] - a for s, a, _, _ in rows[method]]) if evolving else np.array([])
+        paired = (f"{diffs.mean():+7.2f} ± {diffs.std():5.2f}" if evolving and method != "evolving" else "")
+        wins = f"{int((diffs > 0).sum())}/{len(diffs)}" if evolving and method != "evolving" else ""
+        print(f"{method:14s} {summary(acc):>17s} {rank.mean():8.1f} ± {rank.std():6.1f} {found:6.2f} {paired:>19s} "
+              f"{wins:>5s} {seconds[method] / 60:8.1f}")
+        result[f"{method}_true_acc"] = f"{acc.mean():.3f}"
+        result[f"{method}_rank"] = f"{rank.mean():.1f}"
+        result[f"{method}_found"] = f"{found:.2f}"
+        if evolving and method != "evolving":
+            result[f"evolving_minus_{method}"] = f"{diffs.mean():.3f}"
+    print(f"anchors: {memo.trained} trained, {memo.reused} reused across the methods of a seed")
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

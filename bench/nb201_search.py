@@ -7,6 +7,7 @@ with the budget, so one run with the largest budget gives every smaller budget a
 query history (a method that stops early is judged on what it queried).
 
     python bench/nb201_search.py [--quick] [--table CSV] [--space spaces/nb201.yaml] [--seeds N]
+                                 [--methods evolving,static,rea,random] [--no-fronts]
 
 Methods: the evolving-space controller with the settings of the space file (one run directory per seed,
 seed = the run's seed), the same controller on a static space (the whole pool active, nothing shrinks or
@@ -21,7 +22,7 @@ median test accuracy and its largest latency: the box holds the better half of t
 whole latency range (with the worst accuracy instead, every front scores above 0.97 and the figure says
 little).
 
-Ends with ``RESULT evolving_100=… rea_100=… random_100=… …`` (mean test accuracy, %).
+Ends with ``RESULT evolving_50=… rea_50=… random_50=… …`` (mean test accuracy, %, at every budget).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from evospace.space import load_space
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGETS = (50, 100, 200, 500)
-RESULT_BUDGETS = (100, 200, 500)
 RESULT_ORDER = ("evolving", "rea", "random")
 LATENCY = "lat_pixel3_ms"
 PUBLISHED = "published (NAS-Bench-201, time budget): random 93.70 ± 0.36, REA 93.92 ± 0.30, optimum 94.37"
@@ -132,6 +132,12 @@ def measure(table: TabularTable, method: Method, seeds: int, budgets: tuple[int,
     return np.asarray(rows), time.perf_counter() - start
 
 
+def result_line(means: dict[str, np.ndarray]) -> str:
+    """``RESULT evolving_50=… rea_50=… …``: mean test accuracy (%) per method and budget."""
+    order = [name for name in RESULT_ORDER if name in means]
+    return "RESULT " + " ".join(f"{name}_{b}={means[name][i]:.2f}" for i, b in enumerate(BUDGETS) for name in order)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 seeds instead of 100")
@@ -139,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="benchmark CSV with NAS-Bench-201's columns (default: the CIFAR-10 table)")
     parser.add_argument("--space", default=str(REPO / "spaces" / "nb201.yaml"), help="cell space file")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 100, --quick 10)")
+    parser.add_argument("--methods", default="evolving,static,rea,random",
+                        help="single-objective methods to run (comma-separated)")
+    parser.add_argument("--no-fronts", action="store_true", help="skip the multi-objective part")
     args = parser.parse_args(argv)
     seeds = args.seeds or (10 if args.quick else 100)
     try:
@@ -156,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         "rea": baseline(regularized_evolution),
         "random": baseline(random_search),
     }
+    chosen = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in chosen if m not in methods]
+    if unknown:
+        print(f"error: --methods: unknown {', '.join(unknown)}; choose from {', '.join(methods)}", file=sys.stderr)
+        return 2
+    methods = {name: methods[name] for name in chosen}
     print(f"table {args.table}: {table.size} architectures; best test {table.test.max():.2f}, "
           f"test of the best by validation {table.test[np.argmax(table.valid)]:.2f}")
     print(f"{seeds} seeds per method; budget = distinct architectures queried; figure = test accuracy (%) of "
@@ -168,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         cells = "".join(f"{m:>9.2f} ± {s:.2f}" for m, s in zip(results.mean(axis=0), results.std(axis=0)))
         print(f"{name:<10}{cells}{seconds:>10.1f}", flush=True)
     print(PUBLISHED)
+    if args.no_fronts:
+        print(result_line(means))
+        return 0
 
     objectives = ("search.objectives=[accuracy, latency]",)
     fronts: dict[str, Method] = {
@@ -183,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = "".join(f"{m:>8.3f} ± {s:.3f}" for m, s in zip(results.mean(axis=0), results.std(axis=0)))
         print(f"{name:<10}{cells}{seconds:>10.1f}", flush=True)
 
-    order = [name for name in RESULT_ORDER if name in means]
-    result = " ".join(f"{name}_{b}={means[name][BUDGETS.index(b)]:.2f}" for b in RESULT_BUDGETS for name in order)
-    print(f"RESULT {result}")
+    print(result_line(means))
     return 0
 
 

@@ -6,7 +6,9 @@ and applies::
 
     combined  = the operators' per-metric scores combined by mean rank (search.shrink.score)
     shrunk    = shrink(trained, combined, front)          # front ∪ best keep, per choice point
-    next      = grow(shrunk, queues)                      # not after the last round
+    next      = grow(shrunk, queues)                      # not after the last round; under a query budget,
+                                                          # once a queue is empty, operators that left come
+                                                          # back in turn (re-admitted)
     stop      = "query budget spent" | "rounds reached"
               | "pools exhausted and the subspace did not change" (not with a query budget) | ""
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from evospace.evolve.policy import Decision, combined_scores, grow, queue_of, shrink
+from evospace.evolve.policy import Decision, combined_scores, grow, queue_of, readmission_queue, shrink
 from evospace.run.events import Event, Front, OpAdded, OpRemoved
 from evospace.run.snapshot import SearchState
 from evospace.space.schema import parse_score
@@ -95,6 +97,12 @@ def decide_round(space: SearchSpace, state: SearchState, front: list[dict],
         following, grow_decisions = shrunk, []
     else:
         following, grow_decisions = grow(shrunk, queues, config.grow.per_round)
+        if budgeted:
+            # a settled subspace soon holds nothing left to query: the rest of the budget would buy nothing
+            dry = {l: readmission_queue(space.pool_order(l), shrunk.ops(l), r) for l, q in queues.items() if not q}
+            following, readmitted = grow(following, dry, config.grow.per_round,
+                                         why="re-admitted: every operator was tried and the query budget goes on")
+            grow_decisions += readmitted
     exhausted = all(not [op for op in q if op not in following.ops(l)] for l, q in queues.items())
     stop_reason = ""
     if budget_spent:

@@ -5,7 +5,8 @@ best ``keep`` operators by combined score; it is never emptied and its best oper
 At a multi-branch point the front contributes every operator of its branch sets, and at least
 ``min_branches`` operators stay. Grow (NSE): each choice point takes the next ``per_round`` operators of its
 queue (its pool order, less every operator that was ever active there: an operator that left does not come
-back).
+back), except in a budgeted search whose queues ran dry: there the operators that left come back in turn
+(:func:`readmission_queue`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["Decision", "rank_scores", "combined_scores", "shrink", "grow", "queue_of"]
+__all__ = ["Decision", "rank_scores", "combined_scores", "shrink", "grow", "queue_of", "readmission_queue"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,22 @@ def queue_of(pool_order: Sequence[str], seen: Sequence[str]) -> list[str]:
     return [op for op in pool_order if op not in seen]
 
 
-def grow(subspace: Subspace, queues: Mapping[str, Sequence[str]], per_round: int) -> tuple[Subspace, list[Decision]]:
+def readmission_queue(pool_order: Sequence[str], active: Sequence[str], round_index: int) -> list[str]:
+    """The inactive operators of a choice point, rotated by the round so that each comes back in turn.
+
+    Used once a budgeted search has tried every operator: with the subspace settled, the population soon finds
+    nothing new to query, so the operators that left return one after another to be tried again beside the
+    survivors (the shrink rule drops them again unless they earn their place).
+    """
+    out = [op for op in pool_order if op not in active]
+    if not out:
+        return []
+    shift = round_index % len(out)
+    return out[shift:] + out[:shift]
+
+
+def grow(subspace: Subspace, queues: Mapping[str, Sequence[str]], per_round: int,
+         why: str = "grown from queue") -> tuple[Subspace, list[Decision]]:
     """Add the next ``per_round`` operators of each choice point's queue."""
     decisions = []
     result = subspace
@@ -116,5 +132,5 @@ def grow(subspace: Subspace, queues: Mapping[str, Sequence[str]], per_round: int
         new = [op for op in queues.get(label, ()) if op not in subspace.ops(label)][:per_round]
         if new:
             result = result.add(label, new)
-            decisions.extend(Decision(label, op, True, "added", None, "grown from queue") for op in new)
+            decisions.extend(Decision(label, op, True, "added", None, why) for op in new)
     return result, decisions

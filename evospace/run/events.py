@@ -8,7 +8,7 @@ line when it is ``None`` (it did not exist in older runs, or it does not apply t
 kind              fields
 ================  ==============================================================================================
 run_started       space, seed, processes*, time
-op_added          round, label, op, reason ("initial" | "grown from queue"), scores (null)
+op_added          round, label, op, reason ("initial" | "grown from queue" | "re-admitted: ..."), scores (null)
 op_removed        round, label, op, epoch* (within-round removals), reason, rank_in_point*, of*, scores
 front             round, front ([{arch, metrics}], best first)
 round_started     round, size*, subspace ({label: [op, ...]}), time
@@ -136,7 +136,7 @@ class OpAdded(Event):
     round: int
     label: str
     op: str
-    reason: str  # "initial" or "grown from queue"
+    reason: str  # "initial", "grown from queue" or (a budgeted search) "re-admitted: ..."
     scores: dict | None = None  # always null: an operator is added before it is scored
 
 
@@ -318,8 +318,11 @@ def replay(events: Iterable[Event], source: str = "events.jsonl") -> History:
         history.events.append(event)
         if isinstance(event, OpAdded):
             key = f"{event.label}/{event.op}"
-            if key not in history.operators:
+            life = history.operators.get(key)
+            if life is None:
                 history.operators[key] = OperatorLife(event.label, event.op, event.round, event.reason)
+            elif life.died is not None:  # re-admitted (a budgeted search): active again, born when it first entered
+                life.died, life.removed = None, None
         elif isinstance(event, OpRemoved):
             key = f"{event.label}/{event.op}"
             life = history.operators.get(key)

@@ -96,3 +96,32 @@ def test_a_multi_branch_point_keeps_what_its_sets_need_and_the_reason_says_so(ti
     # the policy kept max(keep, min_branches) = 3 by score there, not search.shrink.keep = 1
     assert gone[0].why == "not in the front and ranked below the best 3 by angle at its choice point"
     assert [e.reason for e in decision.events() if isinstance(e, OpRemoved) and e.label == "s1.b1"] == [gone[0].why]
+
+
+def test_a_budgeted_search_whose_queues_ran_dry_re_admits_the_operators_that_left(tiny_space_dict: dict) -> None:
+    space = _space(tiny_space_dict, rounds=50, grow={"per_round": 1})
+    state = SearchState.initial(space)
+    for _ in range(len(space.pool)):  # long enough for every operator to be tried and most to leave
+        decision = decide_round(space, state, _front(state), _per_op(state), budgeted=True)
+        state = decision.next_state
+    assert all(set(state.seen[label]) == set(space.pool) for label in space.labels)
+    assert not decision.stop_reason
+    readmitted = [d for d in decision.grow if d.why.startswith("re-admitted")]
+    kept = {(d.label, d.op) for d in decision.shrink if d.kept}
+    assert readmitted and all((d.label, d.op) not in kept and d.op in state.subspace.ops(d.label) for d in readmitted)
+    # the same rounds without a budget settle and stop instead
+    state = SearchState.initial(space)
+    while not state.finished:
+        decision = decide_round(space, state, _front(state), _per_op(state))
+        state = decision.next_state
+        assert not [d for d in decision.grow if d.why.startswith("re-admitted")]
+    assert state.stop_reason == "pools exhausted and the subspace did not change"
+
+
+def test_re_admission_takes_the_inactive_operators_in_turn() -> None:
+    from evospace.evolve.policy import readmission_queue
+
+    pool = ("a", "b", "c", "d", "e")
+    firsts = [readmission_queue(pool, ("a", "c"), r)[0] for r in range(6)]
+    assert firsts == ["b", "d", "e", "b", "d", "e"]
+    assert readmission_queue(pool, pool, 3) == []

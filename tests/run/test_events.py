@@ -118,6 +118,13 @@ def test_replay_follows_every_operator(tiny_run: Path) -> None:
     assert history.finished is not None and history.last_started.round == max(history.started)
 
 
+def test_a_re_admitted_operator_is_alive_again_and_keeps_its_first_round() -> None:
+    life = replay([OpAdded(round=0, label="a", op="b", reason="initial"),
+                   OpRemoved(round=1, label="a", op="b", reason="dropped"),
+                   OpAdded(round=3, label="a", op="b", reason="re-admitted")]).operators["a/b"]
+    assert (life.born, life.died, life.removed, life.added) == (0, None, None, "initial")
+
+
 def _as_written_before(row: dict) -> dict:
     """A line as evospace wrote it before processes, sizes and operator ranks were recorded."""
     row = dict(row)
