@@ -14,10 +14,22 @@ import numpy as np
 
 from evospace.errors import DataError
 
-__all__ = ["Arrays", "as_arrays", "check_arrays", "describe_arrays", "carve_test", "keep_samples", "TEST_FRACTION"]
+__all__ = ["Arrays", "DataInfo", "as_arrays", "check_arrays", "describe_arrays", "carve_test", "keep_samples",
+           "TEST_FRACTION"]
 
 TEST_FRACTION = 0.2  # share of the samples held out as the test split when a data set has none
 _SPLIT_SEED = 1234  # seed of that hold-out and of sample subsets: fixed, so that every run sees the same split
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Shape of a data set's samples, which fixes the skeleton's input and head."""
+
+    name: str  # registry name
+    dims: int  # 1 for sequences, 2 for images
+    channels: int  # input channels
+    side: int  # sequence length, or image height (= width)
+    classes: int  # number of labels
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,10 +114,8 @@ def keep_samples(arrays: Arrays, samples: int | None) -> Arrays:
     return Arrays(arrays.x[keep], arrays.y[keep], arrays.x_test, arrays.y_test)
 
 
-def describe_arrays(name: str, arrays: Arrays):
-    """The :class:`~evospace.data.datasets.DataInfo` of checked arrays."""
-    from evospace.data.datasets import DataInfo
-
+def describe_arrays(name: str, arrays: Arrays) -> DataInfo:
+    """The :class:`DataInfo` of checked arrays."""
     x = arrays.x
     classes = int(max(arrays.y.max(initial=0), arrays.y_test.max(initial=0))) + 1
     return DataInfo(name, dims=x.ndim - 2, channels=int(x.shape[1]), side=int(x.shape[2]), classes=classes)

@@ -25,22 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from evospace.data.arrays import Arrays, as_arrays, describe_arrays
+from evospace.data.arrays import Arrays, DataInfo, as_arrays, describe_arrays
 from evospace.errors import DataError, closest
 
 __all__ = ["DataInfo", "DataRequest", "DataSplits", "Factory", "register_dataset", "dataset_info", "list_datasets",
            "load_data", "load_space_data", "data_fingerprint", "data_record", "info_from_record", "check_request"]
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """Shape of a data set's samples, which fixes the skeleton's input and head."""
-
-    name: str  # registry name
-    dims: int  # 1 for sequences, 2 for images
-    channels: int  # input channels
-    side: int  # sequence length, or image height (= width)
-    classes: int  # number of labels
 
 
 @dataclass(frozen=True)
