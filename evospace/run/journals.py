@@ -18,7 +18,6 @@ as always. Otherwise it was damaged after it was written (a line overwritten, th
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from evospace.run.events import (
     parse_events,
     replay,
 )
-from evospace.run.store import JOURNALS, RunStore, fsync_dir
+from evospace.run.store import JOURNALS, RunStore, set_aside
 
 __all__ = ["journal_problem", "tidy_journals", "rebuilt_events"]
 
@@ -100,7 +99,7 @@ def tidy_journals(store: RunStore, offsets: dict[str, int], rebuild: Callable[[]
             if not _same_history(rows, events, path):
                 rows = [event.to_json() for event in events]
                 holds = f"{len(rows)} events rebuilt from the snapshots (the readable lines lack some of them)"
-        kept = _set_aside(path) if path.exists() else None
+        kept = set_aside(path, "damaged") if path.exists() else None
         store.rewrite_journal(name, rows)
         offsets = {**offsets, name: path.stat().st_size}
         log(f"{path}: damaged ({problem}); " + (f"kept as {kept.name}, " if kept else "")
@@ -121,17 +120,6 @@ def _same_history(rows: list[dict], events: list[Event], path: Path) -> bool:
         return {key: (life.born, life.died) for key, life in history.operators.items()}
 
     return sorted(kept.started) == sorted(told.started) and lives(kept) == lives(told)
-
-
-def _set_aside(path: Path) -> Path:
-    target = path.with_name(f"{path.name}.damaged")
-    n = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.damaged.{n}")
-        n += 1
-    os.rename(path, target)
-    fsync_dir(path.parent)
-    return target
 
 
 def rebuilt_events(space, record: dict, rounds: list[dict], current: dict | None) -> list[Event]:

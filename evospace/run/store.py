@@ -50,7 +50,7 @@ from evospace.paths import output_dir
 
 __all__ = ["RunStore", "Snapshot", "IncompleteSnapshot", "ForeignSnapshot", "atomic_write", "append_durably",
            "read_jsonl", "fsync_dir", "tensors_bytes", "new_run_id", "json_bytes", "CHECKPOINT_ROUND", "FollowerStore",
-           "MemorySnapshot"]
+           "MemorySnapshot", "set_aside"]
 
 COMPLETE = "COMPLETE"
 FORMAT_VERSION = 1
@@ -214,6 +214,18 @@ class Snapshot:
 
     def has(self, name: str) -> bool:
         return name in self.files
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Rename ``path`` to ``path.WHY`` (``.WHY.N`` when taken), so that it is kept and never written again."""
+    target = path.with_name(f"{path.name}.{why}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.{why}.{n}")
+        n += 1
+    os.rename(path, target)
+    fsync_dir(path.parent)
+    return target
 
 
 class RunStore:
@@ -575,14 +587,7 @@ class RunStore:
 
         It is then never loaded and never overwritten when its round is written again.
         """
-        target = directory.with_name(f"{directory.name}.{why}")
-        n = 1
-        while target.exists():
-            target = directory.with_name(f"{directory.name}.{why}.{n}")
-            n += 1
-        os.rename(directory, target)
-        fsync_dir(directory.parent)
-        return target
+        return set_aside(directory, why)
 
     def latest_round(self) -> Snapshot | None:
         """The newest finished round that verifies, or ``None``."""
