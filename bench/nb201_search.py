@@ -8,6 +8,7 @@ query history (a method that stops early is judged on what it queried).
 
     python bench/nb201_search.py [--quick] [--table CSV] [--space spaces/nb201.yaml] [--seeds N]
                                  [--methods evolving,static,rea,random] [--no-fronts]
+                                 [--seed-start S] [--set KEY=VALUE ...]
 
 Methods: the evolving-space controller with the settings of the space file (one run directory per seed,
 seed = the run's seed), the same controller on a static space (the whole pool active, nothing shrinks or
@@ -102,7 +103,7 @@ def hypervolume(acc: np.ndarray, lat: np.ndarray, ref_acc: float, ref_lat: float
     return float((widths * level).sum())
 
 
-def measure_fronts(table: TabularTable, method: Method, seeds: int,
+def measure_fronts(table: TabularTable, method: Method, seeds: range,
                    budgets: tuple[int, ...]) -> tuple[np.ndarray, float]:
     """Hypervolume fraction per seed and budget of the front of what the method queried."""
     ref_acc, ref_lat = float(np.median(table.test)), float(table.latency.max())
@@ -110,7 +111,7 @@ def measure_fronts(table: TabularTable, method: Method, seeds: int,
     full = hypervolume(table.test[best], table.latency[best], ref_acc, ref_lat)
     start = time.perf_counter()
     rows = []
-    for seed in range(seeds):
+    for seed in seeds:
         oracle = TabularOracle(table, budget=max(budgets))
         history = np.asarray(method(oracle, seed), dtype=np.int64)
         row = []
@@ -122,11 +123,11 @@ def measure_fronts(table: TabularTable, method: Method, seeds: int,
     return np.asarray(rows), time.perf_counter() - start
 
 
-def measure(table: TabularTable, method: Method, seeds: int, budgets: tuple[int, ...]) -> tuple[np.ndarray, float]:
+def measure(table: TabularTable, method: Method, seeds: range, budgets: tuple[int, ...]) -> tuple[np.ndarray, float]:
     """Test accuracy (%) per seed and budget, shape ``(seeds, budgets)``, and seconds taken."""
     start = time.perf_counter()
     rows = []
-    for seed in range(seeds):
+    for seed in seeds:
         oracle = TabularOracle(table, budget=max(budgets))
         rows.append(best_by_validation(table, method(oracle, seed), budgets))
     return np.asarray(rows), time.perf_counter() - start
@@ -147,9 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 100, --quick 10)")
     parser.add_argument("--methods", default="evolving,static,rea,random",
                         help="single-objective methods to run (comma-separated)")
+    parser.add_argument("--seed-start", type=int, default=0,
+                        help="first seed (default 0; settings are chosen on other seeds, e.g. 1000 and up)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the space for the controller (evolving and static), repeatable")
     parser.add_argument("--no-fronts", action="store_true", help="skip the multi-objective part")
     args = parser.parse_args(argv)
-    seeds = args.seeds or (10 if args.quick else 100)
+    seeds = range(args.seed_start, args.seed_start + (args.seeds or (10 if args.quick else 100)))
     try:
         space = load_space(args.space)
         table = TabularTable.load(args.table, space)
@@ -160,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     table_file = str(Path(args.table).resolve())
 
     methods: dict[str, Method] = {
-        "evolving": controller(args.space, table_file),
-        "static": controller(args.space, table_file, static_overrides),
+        "evolving": controller(args.space, table_file, tuple(args.overrides)),
+        "static": controller(args.space, table_file, (*args.overrides, *static_overrides)),
         "rea": baseline(regularized_evolution),
         "random": baseline(random_search),
     }
@@ -173,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     methods = {name: methods[name] for name in chosen}
     print(f"table {args.table}: {table.size} architectures; best test {table.test.max():.2f}, "
           f"test of the best by validation {table.test[np.argmax(table.valid)]:.2f}")
-    print(f"{seeds} seeds per method; budget = distinct architectures queried; figure = test accuracy (%) of "
-          "the best-by-validation architecture queried, mean ± std")
+    print(f"seeds {seeds.start}..{seeds.stop - 1} per method; budget = distinct architectures queried; "
+          "figure = test accuracy (%) of the best-by-validation architecture queried, mean ± std")
     print(f"{'method':<10}" + "".join(f"{b:>16}" for b in BUDGETS) + f"{'seconds':>10}")
     means: dict[str, np.ndarray] = {}
     for name, method in methods.items():

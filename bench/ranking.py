@@ -129,7 +129,7 @@ class Anchors:
                 continue
             cfg = self.space.config
             start = time.perf_counter()
-            model = build_model(self.space, self.truth.archs[i], seed=self.seed).to(self.data.x_train.device)
+            model = build_model(self.space, self.truth.archs[i], seed=self.seed).to(self.data.device)
             self.labels[i] = train_standalone(model, self.data, cfg.search.train,
                                               epochs=cfg.search.scoring.anchor_epochs,
                                               batch_size=cfg.data.batch_size, seed=self.seed).val_acc

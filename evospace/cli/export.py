@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from evospace.cli.parser import command, info
+from evospace.cli.parser import command, info, workers_arg
 from evospace.errors import Interrupted
 from evospace.inspect.export import export_run, resolve_arch, retrain
 from evospace.inspect.formats import FORMATS
@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         done = retrain(spec, out, epochs=epochs, seed=args.seed, max_shift=shift, device=args.device,
-                       progress=not args.quiet, on_start=announce, formats=_formats(args))
+                       progress=not args.quiet, on_start=announce, formats=_formats(args), workers=args.workers)
     except KeyboardInterrupt:
         raise Interrupted(f"stopped; {out} holds the last finished epoch: run the same command again to "
                           f"continue from it") from None
@@ -101,5 +101,6 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change the space for training, e.g. --set data.samples=20000 (repeatable)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto: CUDA when present)")
+    workers_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     format_args(p, "with the trained weights")

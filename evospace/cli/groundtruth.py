@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from evospace.cli.parser import command, info, space_args
+from evospace.cli.parser import command, info, space_args, workers_arg
 from evospace.data import load_space_data
 from evospace.device import resolve_device
 from evospace.errors import EvospaceError
@@ -36,7 +36,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     if args.sample is not None:
         size = min(size, args.sample)
     cfg = space.config
-    data = load_space_data(cfg.data, split_seed=cfg.seed, device=resolve_device(args.device))
+    data = load_space_data(cfg.data, split_seed=cfg.seed, device=resolve_device(args.device), workers=args.workers)
     info(f"ground truth of {space.name}: {size:,} architectures x {args.seeds} seeds x {args.epochs} epochs "
           f"→ {args.out}")
     bar = tqdm(total=size if args.limit is None else min(args.limit, size), unit="arch", smoothing=0.05,
@@ -74,5 +74,6 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-archs", type=int, default=5000, help="refuse spaces larger than this (default 5000)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda[:N] (default cpu)")
+    workers_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     space_args(p)

@@ -26,7 +26,7 @@ from evospace.distributed import group as join_group
 from evospace.errors import EvospaceError, Interrupted
 from evospace.version import __version__
 
-__all__ = ["main", "build_parser", "command", "info", "space_args", "device_args", "join"]
+__all__ = ["main", "build_parser", "command", "info", "space_args", "device_args", "workers_arg", "join"]
 
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {}
 
@@ -63,8 +63,15 @@ def device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto: CUDA when present; "
                    "under torchrun each process takes cuda:LOCAL_RANK)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    workers_arg(p)
     p.add_argument("--dist-timeout", type=float, metavar="SECONDS", help="under torchrun: how long a process waits "
                    "for the others before it gives up (default 600, or $EVOSPACE_DIST_TIMEOUT)")
+
+
+def workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, metavar="N", help="DataLoader worker processes gathering training batches "
+                   "(default: none on the CPU or for small data; up to 4 on a GPU for a training split above 256 MiB;"
+                   " 0 keeps the training split on the device); results do not depend on it")
 
 
 def join(args: argparse.Namespace) -> Group:

@@ -36,7 +36,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     elif args.budget is not None:
         raise EvospaceError("--budget counts oracle queries: it needs --oracle TABLE.csv")
     search = Search(space, out, device=args.device, progress=not args.quiet, log=info, backend=backend,
-                    group=join(args))
+                    group=join(args), workers=args.workers)
     if search.group.is_main:
         info(f"searching {space.name}: {len(space.labels)} choice points, pool of {len(space.pool)}, "
              f"{space.initial_subspace().size:,} architectures in round 0 → {out}"
@@ -78,7 +78,7 @@ def _finish(result: SearchResult, main: bool = True, objective: str | None = Non
 @command("resume", "continue an interrupted run from its newest valid checkpoint")
 def cmd_resume(args: argparse.Namespace) -> int:
     search = Search.resume(args.run, device=args.device, progress=not args.quiet, log=info, group=join(args),
-                           load_oracle=load_oracle)
+                           load_oracle=load_oracle, workers=args.workers)
     if search.finished:
         search.run()  # returns at once, releasing the run
         search.log(f"{args.run} is already finished; nothing to resume")

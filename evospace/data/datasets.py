@@ -1,7 +1,9 @@
 """Data sets as tensors held on the device, with a validation split carved from the training data.
 
-The data sets evospace searches on are small (a few thousand samples), so they live on the device as
-whole tensors and batches are index slices: no DataLoader, no worker processes, no per-step copies.
+The data sets evospace searches on are mostly small (a few thousand samples), so by default they live on the
+device as whole tensors and batches are index slices: no worker processes, no per-step copies. A large training
+split on a GPU (CIFAR-10, a folder of images) stays in host memory instead and DataLoader workers gather its
+batches (``workers``, :mod:`evospace.data.batches`); validation and test splits are always on the device.
 The test split is loaded too but only final reports (``evospace train``, ground truth) read it: search
 decisions see the training and validation splits only.
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from evospace.data.arrays import Arrays, DataInfo, as_arrays, describe_arrays
+from evospace.data.batches import auto_workers
 from evospace.errors import DataError, closest
 
 __all__ = ["DataInfo", "DataRequest", "DataSplits", "Factory", "register_dataset", "dataset_info", "list_datasets",
@@ -44,7 +47,12 @@ class DataRequest:
 
 @dataclass
 class DataSplits:
-    """Train / validation / test tensors of one data set, already on the device."""
+    """Train / validation / test tensors of one data set.
+
+    Validation and test tensors are on the device the run trains on. The training split is there too when
+    ``workers`` is 0; otherwise it is in host memory and ``workers`` DataLoader processes gather its batches
+    (:func:`evospace.data.batches.train_batches`).
+    """
 
     info: DataInfo
     x_train: torch.Tensor
@@ -53,13 +61,31 @@ class DataSplits:
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    workers: int = 0  # DataLoader worker processes gathering training batches (0: the split is on the device)
 
-    def to(self, device: torch.device | str) -> DataSplits:
-        """Move every split to ``device`` (to a GPU from pinned memory, without blocking the host)."""
+    @property
+    def device(self) -> torch.device:
+        """Where the run trains and evaluates (the validation split's device)."""
+        return self.x_val.device
+
+    def train_rows(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training rows ``idx`` on :attr:`device` (for a one-off batch: BN recalibration, a proxy's batch)."""
+        idx = idx.to(self.x_train.device)
+        x, y = self.x_train[idx], self.y_train[idx]
+        if x.device == self.device:
+            return x, y
+        cuda = self.device.type == "cuda"
+        return ((x.pin_memory() if cuda else x).to(self.device, non_blocking=cuda),
+                (y.pin_memory() if cuda else y).to(self.device, non_blocking=cuda))
+
+    def to(self, device: torch.device | str, workers: int = 0) -> DataSplits:
+        """Move the splits to ``device`` (to a GPU from pinned memory, without blocking the host); with
+        ``workers`` ≥ 1 the training split stays in host memory for that many loader workers."""
         cuda = torch.device(device).type == "cuda"
-        moved = {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
+        host = {"x_train", "y_train"} if workers else set()
+        moved = {k: v.to("cpu") if k in host else (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
                  for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
-        return DataSplits(self.info, **moved)
+        return DataSplits(self.info, **moved, workers=workers)
 
 
 # factory(request) -> (x, y), (x_train, y_train, x_test, y_test), or {"x", "y", "x_test", "y_test"} of arrays;
@@ -186,7 +212,7 @@ def _file_stamp(path: str | None) -> tuple[int, int] | None:
 
 def load_data(name: str, *, val_fraction: float, samples: int | None = None, split_seed: int = 0,
               device: torch.device | str = "cpu", path: str | Path | None = None,
-              target: str | None = None, size: int | None = None) -> DataSplits:
+              target: str | None = None, size: int | None = None, workers: int | None = None) -> DataSplits:
     """Build (or read) a data set and carve a validation split from its training data (never from the test set).
 
     Args:
@@ -199,6 +225,9 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
         device: where the tensors live.
         path, target: the file of a data set read from disk, and a csv file's label column.
         size: the side images of an ``image_folder`` are resized to.
+        workers: DataLoader worker processes for the training batches (0: the training split on ``device``,
+            sliced there); ``None``: 0 on the CPU and for a training split of up to 256 MiB, else up to 4
+            (:func:`evospace.data.batches.auto_workers`). Results are the same with any number.
 
     Raises:
         DataError: the data set is unknown or its data is unusable (one line saying what to fix).
@@ -227,13 +256,16 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
         as_x(arrays.x[val]), as_y(arrays.y[val]),
         as_x(arrays.x_test), as_y(arrays.y_test),
     )
-    return splits.to(device)
+    device = torch.device(device)
+    train_bytes = splits.x_train.numel() * splits.x_train.element_size()
+    return splits.to(device, auto_workers(device, train_bytes, workers))
 
 
-def load_space_data(config: Any, *, split_seed: int, device: torch.device | str = "cpu") -> DataSplits:
+def load_space_data(config: Any, *, split_seed: int, device: torch.device | str = "cpu",
+                    workers: int | None = None) -> DataSplits:
     """:func:`load_data` for a space's ``data`` section (a ``DataConfig``)."""
     return load_data(config.name, val_fraction=config.val_fraction, samples=config.samples, split_seed=split_seed,
-                     device=device, path=config.path, target=config.target, size=config.size)
+                     device=device, path=config.path, target=config.target, size=config.size, workers=workers)
 
 
 def data_fingerprint(splits: DataSplits) -> str:

@@ -108,6 +108,9 @@ class Search:
         space: the validated search space.
         out: the run directory (``runs/NAME``); must be new or empty.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        workers: DataLoader worker processes for the training batches; ``None``: none on the CPU or for small
+            data, up to 4 on a GPU for a training split above 256 MiB (:func:`evospace.data.batches.auto_workers`).
+            A run's results do not depend on it, so a resumed run may use another number.
         backend: what scores architectures (default: a supernet trained on the space's data), e.g.
             ``OracleBackend(space, TabularOracle(...), spec)`` for a tabular benchmark.
         progress: show tqdm progress bars (only when stderr is a terminal).
@@ -123,12 +126,13 @@ class Search:
 
     def __init__(self, space: SearchSpace, out: str | Path, *, device: str = "auto", progress: bool = True,
                  log: Callable[[str], None] | None = None, backend: Backend | None = None, group: Group | None = None,
-                 callbacks: Sequence[object] = (), _resume: bool = False) -> None:
+                 callbacks: Sequence[object] = (), workers: int | None = None, _resume: bool = False) -> None:
         self.group = group or join_group(device)
         self.group.hint = f"; continue with `evospace resume {out}` (under torchrun or not)"
         self.space = space
         self.store = RunStore(out) if self.group.is_main else FollowerStore(out)
         self.device = self.group.device(device)
+        self.workers = workers
         self.progress = progress and self.group.is_main
         self.log = (log or logger.info) if self.group.is_main else _silent
         self.callbacks = list(callbacks)
@@ -154,7 +158,8 @@ class Search:
                 self.recorder.event(event)
 
     def _load_data(self) -> DataSplits:
-        return load_space_data(self.space.config.data, split_seed=self.space.config.seed, device=self.device)
+        return load_space_data(self.space.config.data, split_seed=self.space.config.seed, device=self.device,
+                               workers=self.workers)
 
     def _attach(self, backend: Backend | None, data: DataSplits | None = None) -> None:
         """Hold ``backend`` (default: the space's supernet on ``data``, loaded if not given) and a recorder of its
@@ -175,7 +180,8 @@ class Search:
     @classmethod
     def resume(cls, path: str | Path, *, device: str = "auto", progress: bool = True,
                log: Callable[[str], None] | None = None, group: Group | None = None,
-               load_oracle: OracleLoader | None = None, callbacks: Sequence[object] = ()) -> Search:
+               load_oracle: OracleLoader | None = None, callbacks: Sequence[object] = (),
+               workers: int | None = None) -> Search:
         """Continue the run in ``path`` from its newest valid snapshot (mid-round if there is one).
 
         A snapshot that fails verification is reported in one line, renamed (``rounds/002.damaged``, never
@@ -187,6 +193,7 @@ class Search:
 
         Args:
             callbacks: as for :class:`Search` (a resumed search calls ``on_round_start`` for the round it continues).
+            workers: as for :class:`Search`.
             load_oracle: rebuilds the backend of a run scored by an oracle from ``run.yaml``'s ``oracle`` entry
                 (``evospace.bench.load_oracle`` for the tabular benchmarks; the command line passes it).
 
@@ -206,7 +213,7 @@ class Search:
                                f"{path}`, or pass load_oracle=evospace.bench.load_oracle")
             backend = load_oracle(spec, space)
         self = cls(space, path, device=device, progress=progress, log=log, backend=backend, group=group,
-                   callbacks=callbacks, _resume=True)
+                   callbacks=callbacks, workers=workers, _resume=True)
         if record.get("fingerprint") != space.fingerprint():
             what = "has no fingerprint" if "fingerprint" not in record else "does not match its fingerprint"
             raise RunError(f"{self.store.run_yaml}: the recorded space {what}; the run was edited by hand or is "

@@ -101,7 +101,7 @@ class CalibratedScoring(RoundExtension):
         for index in range(len(self.anchors), len(self.planned)):
             arch = self.planned[index]
             start = time.perf_counter()
-            device = net.data.x_train.device
+            device = net.data.device
             model = place(build_model(self.space, arch, seed=self.seed), device, config.skeleton.dims)
             result = train_standalone(model, net.data, config.search.train, epochs=self.scoring.anchor_epochs,
                                       batch_size=config.data.batch_size, seed=self.seed,

@@ -602,7 +602,8 @@ WEIGHTS, OPTIMIZER, STATE, RESULT, ARCH = ("weights.safetensors", "optimizer.saf
 def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_shift: int | None = None,
             device: str = "auto", progress: bool = False,
             on_start: Callable[[int], None] | None = None,
-            on_epoch: Callable[[int, dict], None] | None = None, formats: Sequence[str] = ()) -> Retrained:
+            on_epoch: Callable[[int, dict], None] | None = None, formats: Sequence[str] = (),
+            workers: int | None = None) -> Retrained:
     """Train ``spec``'s architecture from scratch into ``out``; continue there if it was interrupted.
 
     After every epoch ``out`` holds ``weights.safetensors``, ``optimizer.safetensors`` and (written last,
@@ -618,6 +619,8 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
         on_start: called with the number of epochs found on disk once ``out`` is accepted and training starts.
         on_epoch: called with (epoch index, history row) once the epoch is on disk; may raise to stop.
         formats: also write the trained model as ``onnx`` and/or ``torchscript`` into ``out`` at the end.
+        workers: DataLoader worker processes for the training batches (``None``: as for
+            :func:`evospace.data.load_data`); the result does not depend on it.
 
     Returns:
         The result (``val_acc``, ``test_acc``, ``params``, ``flops``, ``seconds``, ..., as in result.json) and
@@ -652,7 +655,7 @@ def retrain(spec: ArchSpec, out: str | Path, *, epochs: int, seed: int = 0, max_
         model.load_state_dict({k: v.to(dev) for k, v in weights.items()}, strict=True)
         load_optimizer_tensors(model, optimizer, momentum)
     cfg = space.config.data
-    data = load_space_data(cfg, split_seed=space.config.seed, device=dev)
+    data = load_space_data(cfg, split_seed=space.config.seed, device=dev, workers=workers)
     start_epoch = state["epoch"]
     if on_start is not None:
         on_start(start_epoch)

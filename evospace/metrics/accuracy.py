@@ -50,9 +50,9 @@ class AccuracyEvaluator:
     def __init__(self, data: DataSplits, *, batch_size: int, batches: int, seed: int = 0,
                  eval_batch: int = 2048, nodes_per_pass: int | None = None) -> None:
         n = len(data.y_train)
-        order = torch.randperm(n, generator=torch_stream(seed, "recalibration")).to(data.x_train.device)
+        order = torch.randperm(n, generator=torch_stream(seed, "recalibration"))
         count = min(batches, max(1, n // batch_size))
-        self.recal_batches = [data.x_train[order[i * batch_size:(i + 1) * batch_size]] for i in range(count)]
+        self.recal_batches = [data.train_rows(order[i * batch_size:(i + 1) * batch_size])[0] for i in range(count)]
         self.x_val, self.y_val = data.x_val, data.y_val
         self.eval_batch = eval_batch
         self.device = data.x_val.device

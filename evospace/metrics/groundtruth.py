@@ -305,7 +305,7 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
             continue
         results = []
         for seed in range(seeds):
-            device = data.x_train.device
+            device = data.device
             model = place(build_model(space, arch, seed=seed), device, config.skeleton.dims)
             results.append(train_standalone(model, data, config.search.train, epochs=epochs,
                                             batch_size=config.data.batch_size, seed=seed, max_shift=max_shift,

@@ -63,8 +63,7 @@ class SignalComputer:
         self._supernet_names = [n for n in self.names if n in SUPERNET_SIGNALS]
         n = len(data.y_train)
         order = torch.randperm(n, generator=torch_stream(seed, "proxy-batch"))[:min(PROXY_BATCH, n)]
-        order = order.to(data.x_train.device)
-        self._batch = (data.x_train[order], data.y_train[order])
+        self._batch = data.train_rows(order)
         self._evaluator = (AccuracyEvaluator(data, batch_size=batch_size, batches=recalibration_batches, seed=seed)
                            if {"accuracy", "neg_loss"} & set(self.names) else None)
         self._fixed: dict[tuple[str, ...], dict[str, float]] = {}  # costs and proxies, for the whole run

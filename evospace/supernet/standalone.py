@@ -17,6 +17,7 @@ from torch import nn
 
 from evospace.data import DataSplits
 from evospace.data.augment import augment
+from evospace.data.batches import train_batches
 from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.supernet.precision import Precision
@@ -105,15 +106,14 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
     loss_mean = float("nan")
     model.train()
     for epoch in range(start_epoch, epochs):
-        order = torch.randperm(n, generator=torch_stream(seed, "standalone-order", epoch)).to(data.x_train.device)
+        order = torch.randperm(n, generator=torch_stream(seed, "standalone-order", epoch))
         shift_gen = torch_stream(seed, "standalone-shift", epoch)
         augment_gen = torch_stream(seed, "standalone-augment", epoch)
-        loss_sum = torch.zeros((), device=data.x_train.device)
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
-            x = augment(data.info.name, random_shift(data.x_train[idx], max_shift, shift_gen), augment_gen)
+        loss_sum = torch.zeros((), device=data.device)
+        for step, (x, y) in enumerate(train_batches(data, order, batch_size=batch_size, stop=steps)):
+            x = augment(data.info.name, random_shift(x, max_shift, shift_gen), augment_gen)
             lr = cosine_lr(config.lr, epoch * steps + step, total)
-            loss, _ = train_step([model], params, optimizer, x, data.y_train[idx], config, lr, precision=precision)
+            loss, _ = train_step([model], params, optimizer, x, y, config, lr, precision=precision)
             loss_sum += loss
         loss_mean = float(loss_sum) / steps
         if on_epoch is not None:

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from evospace.data import DataSplits
+from evospace.data.batches import train_batches
 from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.space.subspace import Subspace
@@ -121,16 +122,13 @@ def train_sub_supernet(supernet: nn.Module, subspace: Subspace, data: DataSplits
     for epoch in range(epochs):
         start = time.perf_counter()
         order = torch.randperm(len(data.y_train), generator=torch_stream(seed, "few-shot-order", *key, epoch))
-        order = order.to(data.x_train.device)
         # sample_paths only uses its round index as a stream key: give it the sub-supernet's own
         paths = sample_paths(subspace, seed, stream, epoch, steps, sampling)  # type: ignore[arg-type]
         loss_sum, hits = 0.0, 0
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
+        for step, (x, y) in enumerate(train_batches(data, order, batch_size=batch_size, stop=steps)):
             rate = cosine_lr(lr, epoch * steps + step, epochs * steps)
             forwards = [functools.partial(supernet, arch=arch) for arch in paths[step]]
-            loss, correct = train_step(forwards, params, optimizer, data.x_train[idx], data.y_train[idx], config,
-                                       rate)
+            loss, correct = train_step(forwards, params, optimizer, x, y, config, rate)
             loss_sum += float(loss)
             hits += int(correct)
         rows.append({"epoch": epoch, "loss": loss_sum / steps, "train_acc": hits / (steps * batch_size),

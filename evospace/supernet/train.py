@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,7 @@ from torch import nn
 
 from evospace.data import DataSplits
 from evospace.data.augment import augment, augments
+from evospace.data.batches import train_batches
 from evospace.distributed import Group, check_batch_split
 from evospace.run.rng import numpy_stream, torch_stream
 from evospace.space.schema import TrainConfig
@@ -195,19 +197,34 @@ class RoundTrainer:
         order = self._order()
         paths = sample_paths(self.supernet.subspace, self.seed, self.round, self.epoch, self.steps_per_epoch,
                              self.sampling)
-        device = self.data.x_train.device
+        device = self.data.device
         if self._sums is None:
             self._sums = [torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device), 0, 0.0]
+        share = self.batch_size // self.group.world
+        batches = train_batches(self.data, order, batch_size=self.batch_size, start=self.step,
+                                stop=self.steps_per_epoch, offset=self.group.rank * share, share=share)
+        with closing(batches):
+            lr = self._run_steps(batches, paths, on_step, progress)
+        total_loss, total_correct, seen = self._global_sums()
+        seconds = self._sums[3]
+        figures = EpochFigures(self.round, self.epoch, total_loss / self.steps_per_epoch,
+                               total_correct / max(seen, 1), lr, seconds, self.steps_per_epoch)
+        self.epoch += 1
+        self.step = 0
+        self._sums = None
+        return figures
+
+    def _run_steps(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], paths: list,
+                   on_step: Callable[[RoundTrainer], object] | None, progress: Callable[[int], None] | None) -> float:
+        """The epoch's remaining steps, one batch of ``batches`` each (this process's slice of the global batch);
+        returns the learning rate of the last."""
         loss_sum, correct = self._sums[0], self._sums[1]
-        start = time.perf_counter()
-        lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
         world, rank = self.group.world, self.group.rank
-        share = self.batch_size // world
         reduce = self.group.all_reduce_grads if self.group.distributed else None
+        lr = cosine_lr(self.config.lr, self.global_step, self.total_steps)
+        start = time.perf_counter()
         while self.step < self.steps_per_epoch:
-            start_at = self.step * self.batch_size + rank * share  # this rank's slice of the global batch
-            idx = order[start_at:start_at + share]
-            x, y = self.data.x_train[idx], self.data.y_train[idx]
+            x, y = next(batches)
             if self._augmented:  # a generator per step: a run resumed mid-epoch draws the same crops and flips
                 x = augment(self.data.info.name, x, torch_stream(self.seed, "augment", self.round, self.epoch,
                                                                  self.step, rank))
@@ -227,14 +244,7 @@ class RoundTrainer:
                 progress(1)
             if on_step is not None and self.step < self.steps_per_epoch:
                 on_step(self)
-        total_loss, total_correct, seen = self._global_sums()
-        seconds = self._sums[3]
-        figures = EpochFigures(self.round, self.epoch, total_loss / self.steps_per_epoch,
-                               total_correct / max(seen, 1), lr, seconds, self.steps_per_epoch)
-        self.epoch += 1
-        self.step = 0
-        self._sums = None
-        return figures
+        return lr
 
     def _global_sums(self) -> tuple[float, float, int]:
         """The epoch's running loss sum, hits and samples over every rank (a collective when distributed)."""
@@ -283,7 +293,7 @@ class RoundTrainer:
         if sums is not None and not self.group.is_main:  # rank 0 carries the totals so far; the others restart
             sums = [0.0, 0, 0, sums[3]]
         if sums is not None:
-            device = self.data.x_train.device
+            device = self.data.device
             # the dtypes train_epoch accumulates in: a float64 loss sum would round differently
             self._sums = [torch.tensor(sums[0], dtype=torch.get_default_dtype(), device=device),
                           torch.tensor(sums[1], dtype=torch.long, device=device), sums[2], sums[3]]
