@@ -250,6 +250,9 @@ class SupernetBackend(Backend):
         out: dict[str, Any] = {}
         for extension in self.extensions:
             out.update(extension.state())
+        scaler = self.precision.scaler if self.precision is not None else None
+        if scaler is not None:  # float16 on a GPU: a resumed run goes on with the loss scale it had reached
+            out["loss_scale"] = scaler.state_dict()
         return out
 
     def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
@@ -260,5 +263,8 @@ class SupernetBackend(Backend):
             raise RunError(f"supernet.safetensors does not match the space ({str(err).splitlines()[0]})") from None
         self.supernet = place(supernet, self.device, self.dims)
         self.reference = {k: v.to(self.device) for k, v in tensors["reference"].items()}
+        scaler = self.precision.scaler if self.precision is not None else None
+        if scaler is not None and "loss_scale" in state:
+            scaler.load_state_dict(state["loss_scale"])
         for extension in self.extensions:
             extension.restore(self, tensors, state)

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from evospace.data import DataSplits
+from evospace.data.augment import augment
 from evospace.data.batches import train_batches
 from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
@@ -126,6 +127,7 @@ def train_sub_supernet(supernet: nn.Module, subspace: Subspace, data: DataSplits
         paths = sample_paths(subspace, seed, stream, epoch, steps, sampling)  # type: ignore[arg-type]
         loss_sum, hits = 0.0, 0
         for step, (x, y) in enumerate(train_batches(data, order, batch_size=batch_size, stop=steps)):
+            x = augment(data.info.name, x, torch_stream(seed, "few-shot-augment", *key, epoch, step))  # images only
             rate = cosine_lr(lr, epoch * steps + step, epochs * steps)
             forwards = [functools.partial(supernet, arch=arch) for arch in paths[step]]
             loss, correct = train_step(forwards, params, optimizer, x, y, config, rate)

@@ -115,11 +115,14 @@ def test_crop_and_flip_keeps_shape_and_only_moves_pixels() -> None:
     assert set(out.flatten().tolist()) <= values
 
 
-def test_nb201_trains_a_real_cell_supernet_when_data_path_is_set(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_nb201_trains_a_real_cell_supernet_when_data_path_is_set(tmp_path: Path, capsys, workers: str) -> None:
+    """With the training split on the device, and in host memory behind two DataLoader workers."""
     from evospace.cli import main
 
     write_cifar(tmp_path / "cifar", per_file=16)
     status = main(["search", str(REPO / "spaces" / "nb201.yaml"), "--out", str(tmp_path / "run"), "--quiet",
+                   "--workers", workers,
                    "--set", f"data.path={tmp_path / 'cifar'}", "--set", "data.batch_size=16",
                    "--set", "skeleton.stem.channels=4",
                    "--set", "skeleton.stages=[{channels: 4, depth: 1, stride: 1}, {channels: 8, depth: 1, stride: 2}]",

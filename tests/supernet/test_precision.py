@@ -1,11 +1,16 @@
 """The GPU's mixed-precision step, run on the CPU: bfloat16 autocast trains, the float16 scaler's order
-(scale, backward, unscale, clip, step, update) gives the float32 step, channels-last placement is CUDA only."""
+(scale, backward, unscale, clip, step, update) gives the float32 step, channels-last placement is CUDA only, and
+a snapshot carries the loss scale."""
 
 from __future__ import annotations
+
+import json
 
 import torch
 from conftest import tiny_cell_dict
 
+from evospace.data import load_data
+from evospace.evolve.backend import SupernetBackend
 from evospace.space import space_from_dict
 from evospace.space.schema import TrainConfig
 from evospace.supernet import Supernet, build_model
@@ -56,3 +61,23 @@ def test_cpu_trains_in_float32_and_keeps_its_memory_format() -> None:
     net = place(Supernet(space, space.initial_subspace(), seed=0), torch.device("cpu"), 2)
     conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous()
+
+
+def test_a_snapshot_carries_the_float16_loss_scale(tiny_space) -> None:
+    """A float16 run resumed from a snapshot goes on with the loss scale it had reached, not the initial one."""
+    data = load_data("mnist1d", val_fraction=0.2, samples=600, split_seed=0)
+
+    def backend() -> SupernetBackend:
+        made = SupernetBackend(tiny_space, data, torch.device("cpu"))
+        made.precision = Precision("cpu", None, torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=2))
+        return made
+
+    trained = backend()
+    trained.make_trainer(0).train_epoch()
+    state = json.loads(json.dumps(trained.state()))  # as written into the snapshot's state.json
+    reached = trained.precision.scaler.get_scale()
+    assert reached > 1024.0 and state["loss_scale"]["scale"] == reached
+    resumed = backend()
+    resumed.restore(trained.subspace, trained.tensors(), state)
+    assert resumed.precision.scaler.state_dict() == trained.precision.scaler.state_dict()
+    assert "loss_scale" not in SupernetBackend(tiny_space, data, torch.device("cpu")).state()  # CPU: float32

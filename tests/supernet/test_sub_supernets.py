@@ -3,14 +3,17 @@ weights as they were; a sub-supernet trained again from the same weights is bit 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_cell_dict
 from hypothesis import given
 from hypothesis import strategies as st
 
 from evospace.data import DataSplits, load_data
-from evospace.space import SearchSpace, TrainConfig
+from evospace.space import SearchSpace, TrainConfig, space_from_dict
 from evospace.supernet import (
     RoundTrainer,
     SubSupernets,
@@ -22,6 +25,7 @@ from evospace.supernet import (
     sub_space_keys,
     tensor_bytes,
 )
+from evospace.supernet.sub_supernets import train_sub_supernet
 
 BATCH = 64
 
@@ -142,3 +146,23 @@ def test_choose_split_takes_the_largest_in_skeleton_order(values, count) -> None
 def test_disagreement_is_the_variance_of_operator_scores() -> None:
     spread = disagreement({"a": {"x": 1.0, "y": 3.0}, "b": {"x": 2.0}})
     assert spread == {"a": pytest.approx(np.var([1.0, 3.0])), "b": 0.0}
+
+
+def test_sub_supernets_train_on_augmented_images_drawn_from_seeded_streams() -> None:
+    """On an augmented image data set a sub-supernet's batches get crops and flips like the shared training's,
+    the same ones when it is trained again from the same weights."""
+    space = space_from_dict(tiny_cell_dict(2), "<tiny_cell_2d>")
+    digits = load_data("digits", val_fraction=0.2, split_seed=0)
+    images = dataclasses.replace(digits, info=dataclasses.replace(digits.info, name="image_folder"))
+    start = Supernet(space, space.initial_subspace(), seed=0).state_dict()
+
+    def train(data: DataSplits) -> dict[str, torch.Tensor]:
+        net = Supernet(space, space.initial_subspace(), seed=0)
+        net.load_state_dict(start)
+        train_sub_supernet(net, net.subspace, data, TrainConfig(), batch_size=BATCH, epochs=1, lr=0.1, seed=0,
+                           key=(0, "edge"))
+        return snapshot(net)
+
+    augmented, again, plain = train(images), train(images), train(digits)
+    assert all(torch.equal(augmented[k], again[k]) for k in augmented)
+    assert any(not torch.equal(augmented[k], plain[k]) for k in augmented)
