@@ -1,0 +1,153 @@
+"""Evolving vs a fixed space where the pool is large: the default 12-operator MNIST-1D space (3M architectures, no
+ground truth), each returned architecture retrained stand-alone.
+
+For every search seed, at equal search compute:
+
+- ``evolving``: ``spaces/mnist1d.yaml`` as it is (4 operators per choice point, shrunk and grown over its rounds);
+- ``static``: SPOS on the whole pool: one round of all the supernet epochs, and a population search on that supernet
+  with as many evaluations as the evolving search makes over its rounds (generations = rounds x (generations + 1)
+  - 1);
+- ``shrink`` (``--methods``): ABS-style, the whole pool active and shrunk round after round, nothing grown.
+
+Every method uses the same calibrated score with its anchors. The architecture a search returns (its best, as
+``evospace train RUN`` takes it) is retrained from scratch with the recipe of ``evospace train`` for ``--seeds``
+seeds; the figure is the mean test accuracy. Searches and trainings live under ``--out`` and are continued when
+the bench is run again with the same ``--out``.
+
+    python bench/large_pool.py [--search-seeds 0-4] [--seeds 3] [--epochs 40] [--methods evolving,static]
+                               [--out DIR] [--quick]
+
+Ends with ``RESULT evolving_retrained_acc=… static_retrained_acc=… evolving_minus_static=… wins_static=…``
+(accuracies in %, means over the search seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evospace import Run, Search, load_space  # noqa: E402
+from evospace.inspect import resolve_arch, retrain  # noqa: E402
+from evospace.supernet import RETRAIN_EPOCHS  # noqa: E402
+
+SPACE = ROOT / "spaces" / "mnist1d.yaml"
+METHODS = ("evolving", "static", "shrink")
+QUICK = ["search.rounds=2", "search.epochs_per_round=1", "search.population.size=8",
+         "search.population.generations=2", "search.scoring.accuracy_samples=16", "search.scoring.anchors=4",
+         "search.scoring.anchor_epochs=1", "data.samples=1000"]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"5"`` → seeds 0..4; ``"10-19"`` → 10..19; ``"0,3,7"`` → those."""
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    if "," in text:
+        return [int(s) for s in text.split(",")]
+    return list(range(int(text)))
+
+
+def method_overrides(space_file: Path, extra: list[str]) -> dict[str, list[str]]:
+    """Overrides of each method: the same supernet epochs and population evaluations in all."""
+    space = load_space(space_file, extra)
+    search = space.config.search
+    epochs = search.rounds * search.epochs_per_round
+    full = f"initial={{ops: [{', '.join(space.pool)}], size: null}}"
+    generations = search.rounds * (search.population.generations + 1) - 1
+    return {
+        "evolving": [],
+        "static": [full, "search.rounds=1", f"search.epochs_per_round={epochs}", "search.grow.per_round=0",
+                   f"search.population.generations={generations}"],
+        "shrink": [full, "search.grow.per_round=0"],
+    }
+
+
+def search(space_file: Path, overrides: list[str], directory: Path) -> float:
+    """Run the search into ``directory`` (or continue the one there); minutes taken here."""
+    start = time.perf_counter()
+    if (directory / "run.yaml").exists():
+        if not Run.open(directory).finished:
+            Search.resume(directory, device="cpu", progress=False, log=lambda _: None).run()
+    else:
+        Search(load_space(space_file, overrides), directory, device="cpu", progress=False, log=lambda _: None).run()
+    return (time.perf_counter() - start) / 60
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", type=Path, default=SPACE)
+    parser.add_argument("--search-seeds", default="5", help="N (0..N-1), A-B or a,b,c (default 5)")
+    parser.add_argument("--seeds", type=int, default=3, help="retraining seeds per returned architecture (default 3)")
+    parser.add_argument("--epochs", type=int, default=RETRAIN_EPOCHS,
+                        help=f"retraining epochs (default {RETRAIN_EPOCHS}, the recipe of evospace train)")
+    parser.add_argument("--methods", default="evolving,static", help=f"comma-separated subset of {','.join(METHODS)}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the space for every method, repeatable")
+    parser.add_argument("--out", type=Path, help="working directory, continued if it exists (default: a new one)")
+    parser.add_argument("--quick", action="store_true", help="2 tiny rounds, 1 search seed, 1 retraining seed of 5 "
+                        "epochs (a check that the bench runs)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        print(f"error: --methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
+        return 2
+    seeds, train_seeds, epochs, extra = parse_seeds(args.search_seeds), args.seeds, args.epochs, list(args.overrides)
+    if args.quick:
+        seeds, train_seeds, epochs, extra = seeds[:1], 1, 5, [*QUICK, *extra]
+    out = args.out or Path(tempfile.mkdtemp(prefix="large_pool-"))
+    overrides = method_overrides(args.space, extra)
+    space = load_space(args.space, extra)
+    print(f"{args.space.name}: pool of {len(space.pool)}, {space.full_subspace().size:,} architectures; search seeds "
+          f"{seeds[0]}..{seeds[-1]}; each returned architecture retrained {epochs} epochs x {train_seeds} seeds → {out}")
+    acc: dict[str, dict[int, float]] = {m: {} for m in methods}
+    minutes = {m: 0.0 for m in methods}
+    for seed in seeds:
+        for method in methods:
+            run_dir = out / f"{method}-{seed}"
+            minutes[method] += search(args.space, [*extra, *overrides[method], f"seed={seed}"], run_dir)
+            spec = resolve_arch(run_dir)
+            tests = []
+            for train_seed in range(train_seeds):
+                start = time.perf_counter()
+                done = retrain(spec, out / f"train-{method}-{seed}" / f"epochs{epochs}_seed{train_seed}",
+                               epochs=epochs, seed=train_seed, device="cpu")
+                minutes[method] += (time.perf_counter() - start) / 60
+                tests.append(100 * done.result["test_acc"])
+            acc[method][seed] = statistics.mean(tests)
+            print(f"  seed {seed:2d} {method:9s} retrained test acc {acc[method][seed]:6.2f}%  "
+                  f"({spec.record['params']:,} params)  {' '.join(spec.arch[label] for label in space.labels)}",
+                  flush=True)
+    print(f"\n{'method':9s} {'retrained test acc (%)':>22s} {'evolving − it (pp)':>19s} {'wins':>5s} {'minutes':>8s}")
+    result = {}
+    for method in methods:
+        values = list(acc[method].values())
+        mean, std = statistics.mean(values), statistics.pstdev(values)
+        line = f"{method:9s} {mean:14.2f} ± {std:5.2f}"
+        result[f"{method}_retrained_acc"] = f"{mean:.3f}"
+        if method != "evolving" and "evolving" in acc:
+            diffs = [acc["evolving"][s] - acc[method][s] for s in seeds]
+            wins = sum(d > 0 for d in diffs)
+            line += f" {statistics.mean(diffs):+10.2f} ± {statistics.pstdev(diffs):5.2f} {wins:>2d}/{len(diffs)}"
+            result[f"evolving_minus_{method}"] = f"{statistics.mean(diffs):.3f}"
+            result[f"wins_{method}"] = f"{wins}/{len(diffs)}"
+        else:
+            line += " " * 26
+        print(f"{line} {minutes[method]:8.1f}")
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
