@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = method_overrides(args.space, extra)
     space = load_space(args.space, extra)
     print(f"{args.space.name}: pool of {len(space.pool)}, {space.full_subspace().size:,} architectures; search seeds "
-          f"{seeds[0]}..{seeds[-1]}; each returned architecture retrained {epochs} epochs x {train_seeds} seeds → {out}")
+          f"{seeds[0]}..{seeds[-1]}; each returned architecture retrained {epochs} epochs x {train_seeds} seeds")
+    print(f"working directory {out}")
     acc: dict[str, dict[int, float]] = {m: {} for m in methods}
     minutes = {m: 0.0 for m in methods}
     for seed in seeds:
