@@ -3,9 +3,9 @@
 Every trainer draws its epoch's order of sample indices from the run's own seeded generator and asks this module
 for the rows of each step. Where the training split lives on the device (``workers == 0``, the default on the
 CPU and for small data), a batch is an index slice, with no copy through the host. Where it lives in host memory
-(``workers >= 1``: the default on a GPU for large data), a ``torch.utils.data.DataLoader`` gathers the batches in
-worker processes, pins them (on a GPU) and they are sent to the device without blocking the host, while the
-device trains on the batch before.
+(``workers >= 1``: the default on a GPU for large data, :func:`evospace.data.datasets.auto_workers`), a
+``torch.utils.data.DataLoader`` gathers the batches in worker processes, pins them (on a GPU) and they are sent to
+the device without blocking the host, while the device trains on the batch before.
 
 Either way the batches are the same rows in the same order: the workers draw nothing at random (the order comes
 from the caller and augmentation runs afterwards on the device, from the run's generators), so a run gives the
@@ -14,35 +14,16 @@ same result with any number of workers and resumes mid-epoch from the step it st
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from evospace.errors import EvospaceError
-
 if TYPE_CHECKING:
     from evospace.data.datasets import DataSplits
 
-__all__ = ["train_batches", "auto_workers", "DEVICE_RESIDENT_BYTES", "MAX_AUTO_WORKERS"]
-
-DEVICE_RESIDENT_BYTES = 256 * 2**20  # on a GPU, a training split up to this size stays on the device (auto)
-MAX_AUTO_WORKERS = 4  # worker processes ``auto`` starts at most (gathering rows needs few)
-
-
-def auto_workers(device: torch.device, train_bytes: int, requested: int | None) -> int:
-    """How many loader workers to use: ``requested`` if given, else 0 on the CPU (the host *is* the device, and
-    slicing is cheapest) and for a training split that fits :data:`DEVICE_RESIDENT_BYTES` on a GPU; otherwise up
-    to :data:`MAX_AUTO_WORKERS`, leaving one core to the training loop."""
-    if requested is not None:
-        if requested < 0:
-            raise EvospaceError(f"--workers: expected 0 or more worker processes, got {requested}")
-        return requested
-    if device.type != "cuda" or train_bytes <= DEVICE_RESIDENT_BYTES:
-        return 0
-    return max(1, min(MAX_AUTO_WORKERS, (os.cpu_count() or 2) - 1))
+__all__ = ["train_batches"]
 
 
 class _Rows(Dataset):

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from evospace.data.arrays import Arrays, DataInfo, as_arrays, describe_arrays
-from evospace.data.batches import auto_workers
 from evospace.errors import DataError, closest
 
 __all__ = ["DataInfo", "DataRequest", "DataSplits", "Factory", "register_dataset", "dataset_info", "list_datasets",
-           "load_data", "load_space_data", "data_fingerprint", "data_record", "info_from_record", "check_request"]
+           "load_data", "load_space_data", "auto_workers", "DEVICE_RESIDENT_BYTES", "MAX_AUTO_WORKERS",
+           "data_fingerprint", "data_record", "info_from_record", "check_request"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,23 @@ class DataSplits:
         moved = {k: v.to("cpu") if k in host else (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
                  for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
         return DataSplits(self.info, **moved, workers=workers)
+
+
+DEVICE_RESIDENT_BYTES = 256 * 2**20  # on a GPU, a training split up to this size stays on the device (auto)
+MAX_AUTO_WORKERS = 4  # worker processes ``auto`` starts at most (gathering rows needs few)
+
+
+def auto_workers(device: torch.device, train_bytes: int, requested: int | None) -> int:
+    """How many loader workers to use: ``requested`` if given, else 0 on the CPU (the host *is* the device, and
+    slicing is cheapest) and for a training split that fits :data:`DEVICE_RESIDENT_BYTES` on a GPU; otherwise up
+    to :data:`MAX_AUTO_WORKERS`, leaving one core to the training loop."""
+    if requested is not None:
+        if requested < 0:
+            raise DataError(f"--workers: expected 0 or more worker processes, got {requested}")
+        return requested
+    if device.type != "cuda" or train_bytes <= DEVICE_RESIDENT_BYTES:
+        return 0
+    return max(1, min(MAX_AUTO_WORKERS, (os.cpu_count() or 2) - 1))
 
 
 # factory(request) -> (x, y), (x_train, y_train, x_test, y_test), or {"x", "y", "x_test", "y_test"} of arrays;
@@ -227,7 +244,7 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
         size: the side images of an ``image_folder`` are resized to.
         workers: DataLoader worker processes for the training batches (0: the training split on ``device``,
             sliced there); ``None``: 0 on the CPU and for a training split of up to 256 MiB, else up to 4
-            (:func:`evospace.data.batches.auto_workers`). Results are the same with any number.
+            (:func:`evospace.data.datasets.auto_workers`). Results are the same with any number.
 
     Raises:
         DataError: the data set is unknown or its data is unusable (one line saying what to fix).

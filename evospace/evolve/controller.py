@@ -109,7 +109,7 @@ class Search:
         out: the run directory (``runs/NAME``); must be new or empty.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         workers: DataLoader worker processes for the training batches; ``None``: none on the CPU or for small
-            data, up to 4 on a GPU for a training split above 256 MiB (:func:`evospace.data.batches.auto_workers`).
+            data, up to 4 on a GPU for a training split above 256 MiB (:func:`evospace.data.datasets.auto_workers`).
             A run's results do not depend on it, so a resumed run may use another number.
         backend: what scores architectures (default: a supernet trained on the space's data), e.g.
             ``OracleBackend(space, TabularOracle(...), spec)`` for a tabular benchmark.

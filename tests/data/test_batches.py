@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from evospace.data import DataSplits, load_data
-from evospace.data.batches import DEVICE_RESIDENT_BYTES, auto_workers, train_batches
+from evospace.data.batches import train_batches
+from evospace.data.datasets import DEVICE_RESIDENT_BYTES, auto_workers
 from evospace.errors import EvospaceError
 from evospace.evolve import Search
 from evospace.space import SearchSpace, space_from_dict
