@@ -76,6 +76,16 @@ def parse_seeds(text: str) -> list[int]:
     return list(range(int(text)))
 
 
+def parse_methods(text: str, known: tuple[str, ...]) -> list[str] | None:
+    """The comma-separated methods of ``text``; ``None``, after one error line, if one is not in ``known``."""
+    methods = [m for m in text.split(",") if m]
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        print(f"error: --methods: unknown {', '.join(unknown)}; choose from {', '.join(known)}", file=sys.stderr)
+        return None
+    return methods
+
+
 def variants(epochs: int, rounds: int, pool: tuple[str, ...]) -> dict[str, list[str]]:
     """Overrides of each supernet search; every one trains ``epochs`` supernet epochs in all.
 
@@ -285,10 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        print(f"error: --methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
+    methods = parse_methods(args.methods, METHODS)
+    if methods is None:
         return 2
     seeds, epochs, extra = parse_seeds(args.seeds), args.epochs, list(args.overrides)
     if args.quick:

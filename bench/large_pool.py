@@ -35,6 +35,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from evolve_vs_static import parse_methods, parse_seeds, variants  # noqa: E402  (beside this script)
+
 from evospace import Run, Search, load_space  # noqa: E402
 from evospace.inspect import resolve_arch, retrain  # noqa: E402
 from evospace.supernet import RETRAIN_EPOCHS  # noqa: E402
@@ -46,29 +48,15 @@ QUICK = ["search.rounds=2", "search.epochs_per_round=1", "search.population.size
          "search.scoring.anchor_epochs=1", "data.samples=1000"]
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"5"`` → seeds 0..4; ``"10-19"`` → 10..19; ``"0,3,7"`` → those."""
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    if "," in text:
-        return [int(s) for s in text.split(",")]
-    return list(range(int(text)))
-
-
 def method_overrides(space_file: Path, extra: list[str]) -> dict[str, list[str]]:
-    """Overrides of each method: the same supernet epochs and population evaluations in all."""
+    """Overrides of each method: the same supernet epochs (the ground-truth protocol's static and shrink-only) and,
+    for static, as many population evaluations in its one round as the evolving search makes over all of its."""
     space = load_space(space_file, extra)
     search = space.config.search
-    epochs = search.rounds * search.epochs_per_round
-    full = f"initial={{ops: [{', '.join(space.pool)}], size: null}}"
+    protocol = variants(search.rounds * search.epochs_per_round, search.rounds, space.pool)
     generations = search.rounds * (search.population.generations + 1) - 1
-    return {
-        "evolving": [],
-        "static": [full, "search.rounds=1", f"search.epochs_per_round={epochs}", "search.grow.per_round=0",
-                   f"search.population.generations={generations}"],
-        "shrink": [full, "search.grow.per_round=0"],
-    }
+    return {"evolving": [], "static": [*protocol["static"], f"search.population.generations={generations}"],
+            "shrink": protocol["shrink"]}
 
 
 def search(space_file: Path, overrides: list[str], directory: Path) -> float:
@@ -98,10 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        print(f"error: --methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
+    methods = parse_methods(args.methods, METHODS)
+    if methods is None:
         return 2
     seeds, train_seeds, epochs, extra = parse_seeds(args.search_seeds), args.seeds, args.epochs, list(args.overrides)
     if args.quick:

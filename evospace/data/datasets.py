@@ -71,21 +71,22 @@ class DataSplits:
     def train_rows(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training rows ``idx`` on :attr:`device` (for a one-off batch: BN recalibration, a proxy's batch)."""
         idx = idx.to(self.x_train.device)
-        x, y = self.x_train[idx], self.y_train[idx]
-        if x.device == self.device:
-            return x, y
-        cuda = self.device.type == "cuda"
-        return ((x.pin_memory() if cuda else x).to(self.device, non_blocking=cuda),
-                (y.pin_memory() if cuda else y).to(self.device, non_blocking=cuda))
+        return _to_device(self.x_train[idx], self.device), _to_device(self.y_train[idx], self.device)
 
     def to(self, device: torch.device | str, workers: int = 0) -> DataSplits:
         """Move the splits to ``device`` (to a GPU from pinned memory, without blocking the host); with
         ``workers`` ≥ 1 the training split stays in host memory for that many loader workers."""
-        cuda = torch.device(device).type == "cuda"
         host = {"x_train", "y_train"} if workers else set()
-        moved = {k: v.to("cpu") if k in host else (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
+        moved = {k: _to_device(v, torch.device("cpu") if k in host else torch.device(device))
                  for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
         return DataSplits(self.info, **moved, workers=workers)
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``: to a GPU from pinned memory without blocking the host; as it is if already there."""
+    if tensor.device == device or device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 DEVICE_RESIDENT_BYTES = 256 * 2**20  # on a GPU, a training split up to this size stays on the device (auto)

@@ -142,6 +142,11 @@ class SupernetBackend(Backend):
     def subspace(self) -> Subspace:
         return self.supernet.subspace
 
+    @property
+    def _scaler(self) -> torch.amp.GradScaler | None:
+        """float16 training's gradient scaler (GPUs without bfloat16), else ``None``."""
+        return self.precision.scaler if self.precision is not None else None
+
     def make_trainer(self, round_index: int) -> RoundTrainer:
         search = self.space.config.search
         return RoundTrainer(self.supernet, self.data, search.train, batch_size=self.space.config.data.batch_size,
@@ -250,9 +255,8 @@ class SupernetBackend(Backend):
         out: dict[str, Any] = {}
         for extension in self.extensions:
             out.update(extension.state())
-        scaler = self.precision.scaler if self.precision is not None else None
-        if scaler is not None:  # float16 on a GPU: a resumed run goes on with the loss scale it had reached
-            out["loss_scale"] = scaler.state_dict()
+        if self._scaler is not None:  # float16 on a GPU: a resumed run goes on with the loss scale it had reached
+            out["loss_scale"] = self._scaler.state_dict()
         return out
 
     def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None:
@@ -263,8 +267,7 @@ class SupernetBackend(Backend):
             raise RunError(f"supernet.safetensors does not match the space ({str(err).splitlines()[0]})") from None
         self.supernet = place(supernet, self.device, self.dims)
         self.reference = {k: v.to(self.device) for k, v in tensors["reference"].items()}
-        scaler = self.precision.scaler if self.precision is not None else None
-        if scaler is not None and "loss_scale" in state:
-            scaler.load_state_dict(state["loss_scale"])
+        if self._scaler is not None and "loss_scale" in state:
+            self._scaler.load_state_dict(state["loss_scale"])
         for extension in self.extensions:
             extension.restore(self, tensors, state)
