@@ -2,7 +2,7 @@
 
 The controller is the same in both modes; it only talks to a :class:`Backend`. Call order per round r::
 
-    trainer = backend.make_trainer(r)          # None: nothing to train (an oracle)
+    trainer = backend.make_trainer(r, born)    # None: nothing to train (an oracle)
     ... trainer.train_epoch() until trainer.done, backend.after_epoch(trainer) after each (checkpointed) ...
     backend.after_training(trainer, hooks)     # ranks line up; work between training and scoring
     scorer  = backend.scorer(r)                # evaluate(arch) -> metrics, op_scores(rng, metrics)
@@ -64,8 +64,10 @@ class Backend(ABC):
         """The subspace held now."""
 
     @abstractmethod
-    def make_trainer(self, round_index: int) -> RoundTrainer | None:
-        """The round's trainer, or ``None`` when there is nothing to train."""
+    def make_trainer(self, round_index: int,
+                     born: Mapping[str, Mapping[str, int]] | None = None) -> RoundTrainer | None:
+        """The round's trainer, or ``None`` when there is nothing to train (``born``: each active operator's
+        first round, for catch-up sampling)."""
 
     def after_epoch(self, trainer: RoundTrainer) -> EpochReport:
         """After each training epoch: figures to record, operators that left the subspace (none by default)."""
@@ -147,12 +149,13 @@ class SupernetBackend(Backend):
         """float16 training's gradient scaler (GPUs without bfloat16), else ``None``."""
         return self.precision.scaler if self.precision is not None else None
 
-    def make_trainer(self, round_index: int) -> RoundTrainer:
+    def make_trainer(self, round_index: int, born: Mapping[str, Mapping[str, int]] | None = None) -> RoundTrainer:
         search = self.space.config.search
         return RoundTrainer(self.supernet, self.data, search.train, batch_size=self.space.config.data.batch_size,
                             epochs=search.epochs_per_round, round_index=round_index, seed=self.space.config.seed,
                             sampling=search.sampling, group=self.group,
-                            after_step=self._after_step if self.extensions else None, precision=self.precision)
+                            after_step=self._after_step if self.extensions else None, precision=self.precision,
+                            born=born)
 
     def _after_step(self, trainer: RoundTrainer) -> None:
         for extension in self.extensions:

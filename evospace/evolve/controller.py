@@ -296,7 +296,7 @@ class Search:
     def _start_round(self, r: int) -> RoundTrainer | None:
         subspace = self.state.subspace
         self.recorder.event(RoundStarted(round=r, size=subspace.size, subspace=subspace.to_config(), time=time.time()))
-        return self.backend.make_trainer(r)
+        return self.backend.make_trainer(r, self.state.born)
 
     def _train(self, trainer: RoundTrainer) -> None:
         """The round's epochs (or what is left of them), a checkpoint every ``checkpoint_every`` steps and on a

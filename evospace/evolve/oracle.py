@@ -100,7 +100,7 @@ class OracleBackend(Backend):
     def subspace(self) -> Subspace:
         return self._subspace
 
-    def make_trainer(self, round_index: int) -> None:
+    def make_trainer(self, round_index: int, born: Mapping[str, Mapping[str, int]] | None = None) -> None:
         return None
 
     def scorer(self, round_index: int) -> OracleScorer:

@@ -43,7 +43,7 @@ class Restorable(Protocol):
 
     def restore(self, trained: Subspace, tensors: Mapping[str, dict[str, torch.Tensor]], state: dict) -> None: ...
 
-    def make_trainer(self, round_index: int) -> Any: ...
+    def make_trainer(self, round_index: int, born: Mapping[str, Mapping[str, int]] | None = None) -> Any: ...
 
     def apply_subspace(self, subspace: Subspace, round_index: int, born: Mapping[str, Mapping[str, int]]) -> None: ...
 
@@ -76,7 +76,7 @@ def restore_snapshot(kind: str, snap: Snapshot, space: SearchSpace, backend: Res
         set_global_rng_state(contents.rng)
         trainer = None
         if kind == "checkpoint":
-            trainer = backend.make_trainer(contents.state.round)
+            trainer = backend.make_trainer(contents.state.round, contents.state.born)
             trainer.load_state_dict(meta["trainer"], contents.momentum)
     except _UNUSABLE as err:
         raise RunError(f"{snap.path}: unusable snapshot ({err.__class__.__name__}: {err})") from None

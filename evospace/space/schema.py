@@ -191,7 +191,9 @@ class BranchLearningConfig:
 class SearchConfig:
     rounds: int = 4  # train → score → evolve → shrink → grow cycles
     epochs_per_round: int = 5  # supernet epochs per round
-    sampling: Literal["uniform", "fair"] = "uniform"  # path sampling during supernet training
+    # path sampling during supernet training: uniform (SPOS), fair (FairNAS: every operator every step) or
+    # catch_up (an operator that entered j rounds after the oldest of its choice point is drawn 1 + j times as often)
+    sampling: Literal["uniform", "fair", "catch_up"] = "uniform"
     population: PopulationConfig = field(default_factory=PopulationConfig)  # evolution inside the subspace
     # what the population maximises first: score (the calibrated score, search.scoring), angle or accuracy, plus
     # params, flops, latency or registered objectives (space/objectives.py) for a Pareto search. The calibrated

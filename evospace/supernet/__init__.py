@@ -66,6 +66,7 @@ from evospace.supernet.supernet import (
 from evospace.supernet.train import (
     EpochFigures,
     RoundTrainer,
+    catch_up_weights,
     cosine_lr,
     make_optimizer,
     sample_paths,
@@ -114,6 +115,7 @@ __all__ = [
     "random_shift",
     "recalibrated",
     "sample_paths",
+    "catch_up_weights",
     "seeded",
     "set_log_prob",
     "size_law",

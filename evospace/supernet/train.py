@@ -21,10 +21,11 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,7 +39,8 @@ from evospace.space.schema import TrainConfig
 from evospace.space.subspace import Arch, Subspace
 from evospace.supernet.precision import Precision
 
-__all__ = ["make_optimizer", "cosine_lr", "train_step", "RoundTrainer", "EpochFigures", "sample_paths"]
+__all__ = ["make_optimizer", "cosine_lr", "train_step", "RoundTrainer", "EpochFigures", "sample_paths",
+           "catch_up_weights"]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
@@ -112,18 +114,45 @@ class EpochFigures:
     steps: int
 
 
+def catch_up_weights(subspace: Subspace, born: Mapping[str, Mapping[str, int]] | None,
+                     round_index: int) -> dict[str, np.ndarray]:
+    """Per choice point, the probability of each of its choices under ``catch_up`` sampling.
+
+    An operator that entered ``j`` rounds after the oldest active operator of its choice point is drawn ``1 + j``
+    times as often as the oldest, so a newcomer gets more of the round's steps and is not judged on far fewer
+    steps than the survivors that trained in earlier rounds (an operator missing from ``born`` entered this
+    round). A branch set weighs as much as its youngest operator. With every operator of a point the same age,
+    or no ``born`` at all, the draw is uniform.
+    """
+    out = {}
+    for label in subspace.labels:
+        entered = {op: born.get(label, {}).get(op, round_index) if born is not None else 0
+                   for op in subspace.ops(label)}
+        oldest = min(entered.values())
+        weights = np.array([1.0 + max((entered[op] for op in subspace.branches(label, choice)), default=oldest) - oldest
+                            for choice in subspace.choices(label)])
+        out[label] = weights / weights.sum()
+    return out
+
+
 def sample_paths(subspace: Subspace, seed: int, round_index: int, epoch: int, steps: int,
-                 sampling: str) -> list[list[Arch]]:
-    """The paths trained at each step of one epoch: one per step (uniform), or a fair set (FairNAS).
+                 sampling: str, born: Mapping[str, Mapping[str, int]] | None = None) -> list[list[Arch]]:
+    """The paths trained at each step of one epoch: one per step (uniform, catch_up), or a fair set (FairNAS).
 
     ``fair`` trains every active operator of every choice point in every step: with m = the largest
     active count, m paths per step, where choice point k uses its shuffled operators in turn
     (``perm_k[j mod n_k]``). Each operator of a choice point with m active operators is trained exactly
     once per step; where a choice point has fewer, its operators get ⌊m / n_k⌋ or ⌈m / n_k⌉ updates.
+    ``catch_up`` draws one path per step with the operators' weights of :func:`catch_up_weights` (``born``:
+    the round each active operator entered in).
     """
     rng = numpy_stream(seed, "paths", round_index, epoch)
     if sampling == "uniform":
         return [[subspace.decode(row)] for row in subspace.sample_indices(rng, steps)]
+    if sampling == "catch_up":
+        weights = catch_up_weights(subspace, born, round_index)
+        columns = [rng.choice(len(weights[label]), size=steps, p=weights[label]) for label in subspace.labels]
+        return [[subspace.decode(row)] for row in np.stack(columns, axis=1)]
     width = max(len(subspace.ops(label)) for label in subspace.labels)
     paths = []
     for _ in range(steps):
@@ -148,7 +177,7 @@ class RoundTrainer:
     def __init__(self, supernet: nn.Module, data: DataSplits, config: TrainConfig, *, batch_size: int,
                  epochs: int, round_index: int, seed: int, sampling: str = "uniform",
                  group: Group | None = None, after_step: Callable[[RoundTrainer], object] | None = None,
-                 precision: Precision | None = None) -> None:
+                 precision: Precision | None = None, born: Mapping[str, Mapping[str, int]] | None = None) -> None:
         self.supernet = supernet
         self.data = data
         self.config = config
@@ -157,6 +186,7 @@ class RoundTrainer:
         self.round = round_index
         self.seed = seed
         self.sampling = sampling
+        self.born = born  # the round each active operator entered in (catch_up sampling)
         self.group = group or Group()
         self.after_step = after_step  # runs after every weight step (branch learning's architecture steps)
         self.precision = precision  # mixed precision (GPU, supernet/precision.py); None: float32
@@ -196,7 +226,7 @@ class RoundTrainer:
         self.supernet.train()
         order = self._order()
         paths = sample_paths(self.supernet.subspace, self.seed, self.round, self.epoch, self.steps_per_epoch,
-                             self.sampling)
+                             self.sampling, self.born)
         device = self.data.device
         if self._sums is None:
             self._sums = [torch.zeros((), device=device), torch.zeros((), dtype=torch.long, device=device), 0, 0.0]

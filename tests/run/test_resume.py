@@ -112,6 +112,21 @@ def test_sigint_stops_like_sigterm(tmp_path, monkeypatch, capsys):
     assert signal.getsignal(signal.SIGINT) is handler  # the caller's handler is back
 
 
+def test_catch_up_sampling_resumes_mid_round_with_its_newcomers_weights(tmp_path, monkeypatch, capsys):
+    space = space_dict(rounds=2, sampling="catch_up")
+    straight = tmp_path / "straight"
+    run_in_process(straight, space)
+    grown = [e for e in Run.open(straight).events if e["event"] == "op_added" and e["round"] == 1]
+    assert grown  # round 1 trains newcomers beside survivors: their weights differ from uniform
+    out = tmp_path / "run"
+    signal_at(monkeypatch, signal.SIGTERM, 1, 7)
+    assert main(["search", str(write_space(tmp_path / "s.yaml", space)), "--out", str(out), "--quiet"]) == 143
+    monkeypatch.undo()
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert differences(straight, out) == []
+    assert journal_rows(out) == journal_rows(straight)
+
+
 @pytest.mark.parametrize(("killed", "said"), [
     # the `finished` event is out, the round is not written yet: the newest checkpoint is the last anchor's of the
     # calibrated score (3 of them), right after the trained state's (step 24)

@@ -9,10 +9,11 @@ from collections import Counter
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import multi_branch_stages
 
 from evospace.data import DataSplits, load_data
-from evospace.space import SearchSpace, Subspace, TrainConfig
-from evospace.supernet import RoundTrainer, Supernet, sample_paths
+from evospace.space import SearchSpace, Subspace, TrainConfig, space_from_dict
+from evospace.supernet import RoundTrainer, Supernet, catch_up_weights, sample_paths
 
 BATCH = 32  # 384 training samples: 12 steps per epoch
 
@@ -28,8 +29,9 @@ def data() -> DataSplits:
 
 def trainer_for(net: Supernet, data: DataSplits, *, epochs: int, sampling: str = "uniform",
                 lr: float = 0.1) -> RoundTrainer:
+    born = {label: {op: i for i, op in enumerate(net.subspace.ops(label))} for label in net.subspace.labels}
     return RoundTrainer(net, data, TrainConfig(lr=lr), batch_size=BATCH, epochs=epochs, round_index=0, seed=0,
-                        sampling=sampling)
+                        sampling=sampling, born=born if sampling == "catch_up" else None)
 
 
 def mean_loss(net: Supernet, data: DataSplits) -> float:
@@ -63,7 +65,8 @@ def test_training_lowers_the_loss(tiny_space: SearchSpace, data: DataSplits) -> 
     assert trainer.global_step == trainer.total_steps == 8 * 12
 
 
-@pytest.mark.parametrize(("sampling", "stop"), [("uniform", 17), ("uniform", 5), ("fair", 15)])
+@pytest.mark.parametrize(("sampling", "stop"), [("uniform", 17), ("uniform", 5), ("fair", 15),
+                                                     ("catch_up", 13)])
 def test_resume_mid_epoch_is_bit_identical(tiny_space: SearchSpace, data: DataSplits, sampling: str,
                                            stop: int) -> None:
     subspace = tiny_space.initial_subspace()
@@ -120,6 +123,39 @@ def test_uniform_paths_are_seeded_and_inside(tiny_space: SearchSpace) -> None:
     assert len({tuple(step[0].values()) for step in paths}) == subspace.size  # every path drawn
     for other in [(1, 0, 0), (0, 1, 0), (0, 0, 1)]:
         assert paths != sample_paths(subspace, *other, 200, "uniform")
+
+
+def test_catch_up_draws_an_operator_one_more_time_per_round_it_is_younger(tiny_space: SearchSpace) -> None:
+    subspace = tiny_space.initial_subspace()
+    first, *rest = subspace.labels
+    ops = subspace.ops(first)
+    born = {label: {op: 0 for op in subspace.ops(label)} for label in subspace.labels}
+    born[first] = {ops[0]: 0, ops[1]: 2}  # ops[2] is missing: it entered this round, round 3
+    weights = catch_up_weights(subspace, born, 3)
+    assert weights[first].tolist() == pytest.approx([1 / 8, 3 / 8, 4 / 8])
+    for label in rest:  # every operator of the same age: uniform
+        assert weights[label].tolist() == pytest.approx([1 / len(subspace.ops(label))] * len(subspace.ops(label)))
+    assert all(w.tolist() == pytest.approx([1 / 3] * 3) for w in catch_up_weights(subspace, None, 3).values())
+
+    paths = sample_paths(subspace, 0, 3, 0, 4000, "catch_up", born)
+    assert paths == sample_paths(subspace, 0, 3, 0, 4000, "catch_up", born)  # seeded
+    assert all(len(step) == 1 and step[0] in subspace for step in paths)
+    drawn = Counter(step[0][first] for step in paths)
+    for op, share in zip(ops, [1 / 8, 3 / 8, 4 / 8], strict=True):
+        assert abs(drawn[op] / 4000 - share) < 0.03  # 4 standard errors
+
+
+def test_catch_up_weighs_a_branch_set_as_its_youngest_operator(tiny_space_dict: dict) -> None:
+    tiny_space_dict["skeleton"]["stages"] = multi_branch_stages()
+    subspace = space_from_dict(tiny_space_dict, "<tiny multi-branch>").initial_subspace()
+    label = next(label for label in subspace.labels if label in subspace.bounds)
+    ops = subspace.ops(label)
+    born = {l: {op: 0 for op in subspace.ops(l)} for l in subspace.labels}
+    born[label][ops[-1]] = 1
+    weights = catch_up_weights(subspace, born, 1)[label]
+    young = [ops[-1] in subspace.branches(label, choice) for choice in subspace.choices(label)]
+    assert {float(w) for w, y in zip(weights, young, strict=True) if y} == {2 * min(weights)}
+    assert {float(w) for w, y in zip(weights, young, strict=True) if not y} == {min(weights)}
 
 
 @pytest.mark.parametrize("counts", [(3, 3, 3), (3, 2, 4), (1, 4, 2)])
