@@ -21,6 +21,12 @@ sampled rows. The table reports how many returned architectures the ground truth
 
     python bench/evolve_vs_static.py [--space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv]
                                      [--seeds 0-9] [--epochs 12] [--methods evolving,static,...] [--quick]
+                                     [--csv results.csv --label NAME]
+
+With ``--csv``, every seed's result is appended to the CSV as it is known (space, label, method, seed, accuracy,
+rank, architecture), under ``--label`` (say, the ``--set`` overrides' name); seeds whose methods are already
+there under the same space and label are read back instead of run again, so a long comparison resumes, and
+``bench/controller_loso.py`` chooses between labels by leave-one-space-out from such files.
 
 Anchors are memoised across the methods of one seed: an anchor drawn by two methods is the same stand-alone
 training (same architecture, seed and recipe, so the same result on CPU), trained once here; each method still
@@ -274,6 +280,28 @@ def run_seed(space_file: Path, seed: int, methods: list[str], epochs: int, round
     return picks
 
 
+CSV_COLUMNS = ["space", "label", "method", "seed", "test_acc", "rank", "found", "arch"]
+
+
+def read_rows(path: Path | None, space: str, label: str) -> dict[tuple[str, int], dict]:
+    """``{(method, seed): row}`` of ``path`` for this space and label (none if there is no file)."""
+    if path is None or not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        return {(r["method"], int(r["seed"])): r for r in csv.DictReader(f)
+                if r["space"] == space and r["label"] == label}
+
+
+def append_row(path: Path, row: dict) -> None:
+    """One result line, durably (with the header if the file is new)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
+    if not path.exists():
+        writer.writeheader()
+    writer.writerow(row)
+    append_durably(path, buffer.getvalue().encode())
+
+
 def summary(values: np.ndarray) -> str:
     return f"{values.mean():7.2f} ± {values.std():5.2f}" if len(values) else "    n/a"
 
@@ -292,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="override the space for every search, e.g. --set search.scoring.anchors=8")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="keep the run directories in DIR (evospace inspect them) instead of a temporary one")
+    parser.add_argument("--csv", type=Path, default=None, metavar="FILE",
+                        help="append each seed's results here; seeds already there (same space and label) are reused")
+    parser.add_argument("--label", default="default", help="what the results are filed under in --csv")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -322,9 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
+        done = read_rows(args.csv, args.space.stem, args.label)
         for seed in seeds:
             memo.results.clear()
-            picks = run_seed(args.space, seed, methods, epochs, rounds, extra, truth, args.keep or Path(tmp))
+            if all((method, seed) in done for method in methods):
+                picks = {m: (dict(zip(truth.labels, done[(m, seed)]["arch"].split(","))), 0.0) for m in methods}
+            else:
+                picks = run_seed(args.space, seed, methods, epochs, rounds, extra, truth, args.keep or Path(tmp))
             for method in methods:
                 arch, took = picks[method]
                 found = truth.found(arch)
@@ -332,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
                 rank = truth.rank(acc / 100)
                 rows[method].append((seed, acc, rank, found))
                 seconds[method] += took
+                if args.csv is not None and (method, seed) not in done:
+                    append_row(args.csv, {"space": args.space.stem, "label": args.label, "method": method,
+                                          "seed": seed, "test_acc": f"{acc:.4f}", "rank": rank, "found": int(found),
+                                          "arch": ",".join(truth.key(arch))})
                 print(f"  seed {seed:3d} {method:14s} test acc {acc:6.2f}%  rank {rank:4d}"
                       f"{'' if found else '  (trained here: not in the ground truth)'}  {','.join(truth.key(arch))}",
                       flush=True)
