@@ -130,6 +130,13 @@ class AnchorMemo:
         return result
 
 
+def csv_line(values: list) -> str:
+    """``values`` as one CSV line (quoted where needed), newline included."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
+
+
 class Truth:
     """A ground truth plus the architectures trained here because the ground truth lacked them."""
 
@@ -183,16 +190,12 @@ class Truth:
             columns = [*self.labels, "params", "flops", "val_acc", "test_acc",
                        *[f"{s}_acc_seed{i}" for i in range(spec.seeds) for s in ("val", "test")], "seconds"]
             header = spec.header().split(" sample=")[0]  # the recipe's line, without the sample's size
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerow(columns)
-            append_durably(self.extra_file, f"# evospace ground truth\n{header}\n{buffer.getvalue()}".encode())
+            append_durably(self.extra_file, f"# evospace ground truth\n{header}\n{csv_line(columns)}".encode())
         cost = space.cost(arch)
         row = [*self.key(arch), cost.params, cost.flops, f"{np.mean(val):.6f}", f"{np.mean(test):.6f}",
                *[f"{v:.6f}" for pair in zip(val, test, strict=True) for v in pair],
                f"{sum(r.seconds for r in results):.2f}"]
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(row)
-        append_durably(self.extra_file, buffer.getvalue().encode())
+        append_durably(self.extra_file, csv_line(row).encode())
         return float(np.mean(test))
 
 
@@ -294,12 +297,8 @@ def read_rows(path: Path | None, space: str, label: str) -> dict[tuple[str, int]
 
 def append_row(path: Path, row: dict) -> None:
     """One result line, durably (with the header if the file is new)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
-    if not path.exists():
-        writer.writeheader()
-    writer.writerow(row)
-    append_durably(path, buffer.getvalue().encode())
+    text = csv_line([row[c] for c in CSV_COLUMNS])
+    append_durably(path, (text if path.exists() else csv_line(CSV_COLUMNS) + text).encode())
 
 
 def summary(values: np.ndarray) -> str:
