@@ -8,9 +8,13 @@ training and its scoring (``after_training``)::
     anchors  = in the first round, search.scoring.anchors architectures of the reference sample, one from
                each equal stratum of its prior score (the prior mix's ranks), each trained stand-alone once per
                run (search.train, anchor_epochs epochs, the run seed) and followed by a snapshot, so a run
-               stopped among them resumes at the next one
+               stopped among them resumes at the next one. With search.scoring.refresh > 0 (and more than one
+               round) the first round trains only its share of them; every later round draws its part of the
+               rest from its own reference sample, one per stratum of the previous fit's score
     fit      = ridge toward the prior: the signals' prior mix in the first round, the previous round's weights
-               after it (anchors leave the subspace as it shrinks; what they taught stays)
+               after it (anchors leave the subspace as it shrinks; what they taught stays). A fit needs anchors
+               inside the subspace: once the first round's have left (after two shrinks of a default search few
+               remain), the weights are frozen, which is what refresh's later anchors are for
 
 The round's scorer then gives every architecture a ``score`` (:class:`~evospace.extensions.AddedMetrics`):
 the population maximises it and the shrink rule ranks operators by its mean over the architectures scored
@@ -23,6 +27,7 @@ that they agree. Snapshots hold the planned anchors, those trained so far with t
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,9 +35,9 @@ from typing import Any
 import numpy as np
 
 from evospace.extensions.base import AddedMetrics, RoundExtension, RoundHooks, Scorer, SupernetRound
-from evospace.metrics.predictor import CalibratedScore, fit_calibrated, stratified_picks
+from evospace.metrics.predictor import CalibratedScore, RankNormalizer, fit_calibrated, stratified_picks
 from evospace.metrics.scores import covering_sample
-from evospace.metrics.signals import SignalComputer
+from evospace.metrics.signals import SUPERNET_SIGNALS, SignalComputer
 from evospace.run.events import AnchorTrained, ScoreFitted
 from evospace.run.rng import numpy_stream
 from evospace.space.schema import parse_score
@@ -53,14 +58,40 @@ def uses_score(space: SearchSpace) -> bool:
     return METRIC in search.objectives or METRIC in parse_score(search.shrink.score)
 
 
-def draw_anchors(candidates: list[Arch], prior_scores: np.ndarray, count: int, seed: int) -> list[Arch]:
-    """``count`` distinct candidates, one per equal stratum of their prior scores (all of them if fewer)."""
+def draw_anchors(candidates: list[Arch], prior_scores: np.ndarray, count: int, seed: int,
+                 round_index: int = 0, exclude: list[Arch] = ()) -> list[Arch]:
+    """``count`` distinct candidates not in ``exclude``, one per equal stratum of their scores (all if fewer)."""
+    taken = {tuple(sorted(arch.items())) for arch in exclude}
     distinct: dict[tuple[tuple[str, str], ...], int] = {}
     for i, arch in enumerate(candidates):
-        distinct.setdefault(tuple(sorted(arch.items())), i)
+        key = tuple(sorted(arch.items()))
+        if key not in taken:
+            distinct.setdefault(key, i)
     keep = list(distinct.values())
-    picks = stratified_picks(np.asarray(prior_scores, dtype=float)[keep], count, numpy_stream(seed, "anchors"))
+    rng = numpy_stream(seed, "anchors") if round_index == 0 else numpy_stream(seed, "anchors", round_index)
+    picks = stratified_picks(np.asarray(prior_scores, dtype=float)[keep], count, rng)
     return [dict(candidates[keep[i]]) for i in picks]
+
+
+def json_float(value: float) -> float | str:
+    """``value`` as JSON holds it: a signal can be ±inf (an empty flow's log), which JSON has no number for."""
+    return value if math.isfinite(value) else repr(value)
+
+
+def anchors_due(total: int, refresh: float, rounds: int, round_index: int, first_round: int, planned: int) -> int:
+    """How many anchors round ``round_index`` draws, ``planned`` being drawn already.
+
+    The first round takes all but ``round(total · refresh)`` (all of them in a one-round search); each later
+    round an even part of what is left over the rounds left, so the last round takes the remainder.
+    """
+    later = int(round(total * refresh)) if rounds - first_round > 1 else 0
+    if round_index == first_round:
+        return total - later
+    left = rounds - round_index
+    remaining = total - planned
+    if left <= 0 or remaining <= 0:
+        return 0
+    return -(-remaining // left)
 
 
 class CalibratedScoring(RoundExtension):
@@ -78,11 +109,16 @@ class CalibratedScoring(RoundExtension):
                                        recalibration_batches=config.search.train.recalibration_batches,
                                        angle_definition=self.scoring.angle_definition)
         self.planned: list[Arch] | None = None  # the run's anchors, drawn in the first round that scores
+        # the rounds that drew anchors, in order (None: a snapshot from before refresh, which draws no more)
+        self.drawn: list[int] | None = []
         self.anchors: list[dict] = []  # [{"arch", "val_acc"}] trained so far, in order
         self.fits: dict[int, list[float]] = {}  # {round: the weights fitted in it}, journalled as they are made
         self.score: CalibratedScore | None = None
         self.fitted_round: int | None = None  # the round self.score belongs to
         self.reference: list[Arch] = []
+        # with scoring.reference "first": the first fitted round's reference signals, which the round-independent
+        # signals stay ranked within
+        self.first_reference: np.ndarray | None = None
         self._reference_round: int | None = None  # the round whose supernet the signals come from
 
     @classmethod
@@ -94,10 +130,20 @@ class CalibratedScoring(RoundExtension):
     def after_training(self, net: SupernetRound, round_index: int, hooks: RoundHooks) -> None:
         """Train the anchors still missing (a snapshot after each), then fit this round's score."""
         reference, values = self._reference(net, round_index)
-        if self.planned is None:
-            prior = fit_calibrated(self.scoring.signals, values, tuple(self.scoring.prior), self.scoring.ridge)
-            self.planned = draw_anchors(reference, prior(values), self.scoring.anchors, self.seed)
         config = self.space.config
+        if self.planned is None or (self.drawn is not None and round_index not in self.drawn):
+            first = round_index if self.planned is None else self.drawn[0]
+            count = anchors_due(self.scoring.anchors, self.scoring.refresh, config.search.rounds, round_index,
+                                first, len(self.planned or []))
+            drawn = list(self.planned or [])
+            if count > 0:
+                earlier = [r for r in self.fits if r < round_index]
+                prior = np.array(self.fits[max(earlier)]) if earlier else tuple(self.scoring.prior)
+                scores = fit_calibrated(self.scoring.signals, values, prior, self.scoring.ridge,
+                                        normalizer=self._normalizer(values))(values)
+                drawn += draw_anchors(reference, scores, count, self.seed, round_index - first, drawn)
+            self.planned = drawn
+            self.drawn.append(round_index)
         for index in range(len(self.anchors), len(self.planned)):
             arch = self.planned[index]
             start = time.perf_counter()
@@ -135,8 +181,10 @@ class CalibratedScoring(RoundExtension):
         # the first fit shrinks toward the prior mix, later ones toward the previous fit (with no anchor left in
         # the subspace, they keep it)
         prior = np.array(self.fits[max(earlier)]) if earlier else tuple(self.scoring.prior)
+        if self.first_reference is None:
+            self.first_reference = reference_values
         self.score = fit_calibrated(self.scoring.signals, reference_values, prior, self.scoring.ridge, values,
-                                    [a["val_acc"] for a in inside])
+                                    [a["val_acc"] for a in inside], normalizer=self._normalizer(reference_values))
         self.fitted_round = round_index
         if round_index in self.fits:  # resumed from a snapshot taken after this fit was journalled
             return
@@ -146,6 +194,16 @@ class CalibratedScoring(RoundExtension):
                                  of=len(self.anchors), prior=prior_name, reference=len(self.reference)))
         hooks.metrics({"kind": "score", "round": round_index, "weights": self.score.parts(),
                        "anchors": self.score.anchors, "prior": prior_name})
+
+    def _normalizer(self, reference_values: np.ndarray) -> RankNormalizer:
+        """Ranks within the round's reference sample; with ``reference: first`` the round-independent signals'
+        within the first fitted round's."""
+        names = self.scoring.signals
+        normalizer = RankNormalizer.fit(names, reference_values)
+        if self.scoring.reference == "first" and self.first_reference is not None:
+            normalizer = normalizer.keeping(RankNormalizer.fit(names, self.first_reference),
+                                            [n for n in names if n not in SUPERNET_SIGNALS])
+        return normalizer
 
     # -- scoring -----------------------------------------------------------------------------------
     def scorer(self, net: SupernetRound, round_index: int, scorer: Scorer) -> Scorer:
@@ -163,16 +221,23 @@ class CalibratedScoring(RoundExtension):
 
     # -- snapshots ---------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {self.name: {"planned": self.planned, "anchors": self.anchors,
-                            "fits": {str(r): w for r, w in self.fits.items()}}}
+        first = None if self.first_reference is None else [[json_float(v) for v in row]
+                                                            for row in self.first_reference.tolist()]
+        return {self.name: {"planned": self.planned, "anchors": self.anchors, "drawn": self.drawn,
+                            "fits": {str(r): w for r, w in self.fits.items()}, "first_reference": first}}
 
     def restore(self, net: SupernetRound, tensors: Mapping[str, Any], state: Mapping[str, Any]) -> None:
         saved = state.get(self.name)
         if not saved:
             return
         self.planned = saved["planned"]
+        drawn = saved.get("drawn")
+        self.drawn = list(drawn) if drawn is not None else (None if self.planned is not None else [])
         self.anchors = list(saved["anchors"])
         self.fits = {int(r): list(w) for r, w in saved["fits"].items()}
+        first = saved.get("first_reference")
+        self.first_reference = None if first is None else np.asarray(first, dtype=float).reshape(
+            -1, len(self.scoring.signals))
         self.score = None  # refitted from the restored supernet when the round scores
         self.fitted_round = None
         self._reference_round = None

@@ -43,6 +43,19 @@ class RankNormalizer:
         reference = np.asarray(reference, dtype=float).reshape(-1, len(names))
         return cls(tuple(names), tuple(np.sort(reference[:, j]) for j in range(len(names))))
 
+    def keeping(self, earlier: RankNormalizer, names: Sequence[str]) -> RankNormalizer:
+        """This normaliser with the reference values of ``names`` taken from ``earlier`` (same signals).
+
+        A signal whose value does not depend on the round (a cost, a zero-cost proxy) can stay ranked within an
+        earlier, wider sample: once the subspace has shrunk, re-ranking it within the survivors would stretch
+        differences too small to matter to the full scale its weight was fitted on.
+        """
+        if earlier.names != self.names:
+            raise ValueError(f"signals differ: {earlier.names} vs {self.names}")
+        return RankNormalizer(self.names, tuple(earlier.sorted_values[j] if name in names else values
+                                                for j, (name, values) in enumerate(zip(self.names,
+                                                                                       self.sorted_values))))
+
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Standardised ranks of ``values`` (rows of signals in :attr:`names` order)."""
         values = np.asarray(values, dtype=float).reshape(-1, len(self.names))
@@ -81,7 +94,8 @@ def prior_weights(names: Sequence[str], prior: Sequence[str]) -> np.ndarray:
 
 def fit_calibrated(names: Sequence[str], reference: np.ndarray, prior: Sequence[str] | np.ndarray, ridge: float,
                    anchor_values: np.ndarray | None = None,
-                   anchor_accuracy: Sequence[float] | None = None) -> CalibratedScore:
+                   anchor_accuracy: Sequence[float] | None = None,
+                   normalizer: RankNormalizer | None = None) -> CalibratedScore:
     """Fit the score: the prior mix, corrected by the anchors when there are at least three of them.
 
     Args:
@@ -91,8 +105,10 @@ def fit_calibrated(names: Sequence[str], reference: np.ndarray, prior: Sequence[
             themselves (e.g. an earlier round's fit, so that later rounds refine it).
         ridge: λ, how strongly the weights stay near the prior (∞ ignores the anchors).
         anchor_values, anchor_accuracy: raw signals and measured accuracy of the anchors.
+        normalizer: the ranks to use instead of ``reference``'s own (e.g. some signals kept from an earlier one).
     """
-    normalizer = RankNormalizer.fit(names, reference)
+    if normalizer is None:
+        normalizer = RankNormalizer.fit(names, reference)
     if isinstance(prior, np.ndarray):
         w0 = np.asarray(prior, dtype=float).reshape(len(names))
     else:

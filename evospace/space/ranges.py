@@ -62,6 +62,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "search.scoring.angle_samples": (1, 10**7),
     "search.scoring.anchors": (0, 1000),
     "search.scoring.anchor_epochs": (1, 1000),
+    "search.scoring.refresh": (0.0, 0.999999),
     "search.scoring.ridge": (1e-12, math.inf),  # .inf: keep the prior whatever the anchors say
     "search.checkpoint_every": (1, 10**9),
     "search.few_shot.count": (1, 64 * 16),

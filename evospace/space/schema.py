@@ -155,6 +155,12 @@ class ScoreConfig:
     prior: tuple[str, ...] = ("synflow", "snip", "flops")  # weighed equally before any anchor
     anchors: int = 16  # architectures trained stand-alone once per run to calibrate the weights (0: the prior)
     anchor_epochs: int = 5  # stand-alone epochs of each anchor (recipe: search.train, batch data.batch_size)
+    # share of the anchors kept for the later rounds, drawn from each one's shrunk subspace and spread evenly over
+    # them: the first round's anchors soon leave the subspace, and a fit with none inside is frozen (0: all first)
+    refresh: float = 0.0
+    # what costs and zero-cost proxies are ranked within: each round's reference sample, or the first round's (the
+    # scale the first fit was made on); supernet signals change as it trains and are always ranked per round
+    reference: Literal["round", "first"] = "round"
     ridge: float = 8.0  # how strongly the weights stay near the prior (larger: trust the anchors less)
     # metrics computed for every architecture scored even when no objective and no shrink score needs them
     # (e.g. [accuracy]: the rest get them only in the front; accuracy was 49% of a default search's rounds)

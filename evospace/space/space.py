@@ -456,6 +456,9 @@ def _check_calibrated_score(scoring, fail) -> None:
         fail("search.scoring.anchors", f"must be between 0 (the prior alone) and 1000, got {scoring.anchors}")
     if not 1 <= scoring.anchor_epochs <= 1000:
         fail("search.scoring.anchor_epochs", f"must be between 1 and 1000, got {scoring.anchor_epochs}")
+    if not 0 <= scoring.refresh < 1:
+        fail("search.scoring.refresh", f"must be in [0, 1): the share of the anchors kept for later rounds, "
+                                       f"got {scoring.refresh}")
     if not scoring.ridge > 0 or scoring.ridge != scoring.ridge:
         fail("search.scoring.ridge", f"must be > 0 (.inf keeps the prior whatever the anchors say), "
                                      f"got {scoring.ridge}")

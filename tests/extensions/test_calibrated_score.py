@@ -9,17 +9,20 @@ import copy
 import filecmp
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import tiny_variant
+from hypothesis import given
+from hypothesis import strategies as st
 
 import evospace.extensions.calibrated_score as calibrated_module
 from evospace.cli import main
 from evospace.evolve import Search
 from evospace.extensions import AddedMetrics
-from evospace.extensions.calibrated_score import draw_anchors, uses_score
+from evospace.extensions.calibrated_score import anchors_due, draw_anchors, uses_score
 from evospace.run import read_jsonl
 from evospace.space import ScoreConfig, space_from_dict
 
@@ -169,3 +172,126 @@ def test_no_anchors_rank_by_the_prior_mix(tmp_path: Path) -> None:
     chosen = ScoreConfig().prior
     prior = [name in chosen for name in fit["weights"]]
     np.testing.assert_allclose(weights, np.where(prior, 1 / np.sqrt(len(chosen)), 0.0))
+
+
+@given(total=st.integers(0, 200), refresh=st.floats(0, 0.99), rounds=st.integers(1, 12), first=st.integers(0, 3))
+def test_anchors_due_spends_the_whole_budget_over_the_rounds(total: int, refresh: float, rounds: int,
+                                                             first: int) -> None:
+    planned, per_round = 0, []
+    for r in range(first, max(rounds, first + 1)):
+        count = anchors_due(total, refresh, rounds, r, first, planned)
+        assert count >= 0
+        per_round.append(count)
+        planned += count
+    assert planned == total
+    if rounds - first <= 1 or round(total * refresh) == 0:
+        assert per_round[0] == total  # one round, or nothing kept back: all at once, as before refresh
+    assert per_round[1:] == sorted(per_round[1:], reverse=True)  # later rounds split the rest evenly
+
+
+def test_anchors_due_default_search() -> None:
+    assert [anchors_due(16, 0.5, 4, r, 0, p) for r, p in ((0, 0), (1, 8), (2, 11), (3, 14))] == [8, 3, 3, 2]
+    assert anchors_due(16, 0.0, 4, 1, 0, 16) == 0
+
+
+REFRESH = tiny_variant("tiny_refresh", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": 6,
+                                                                        "anchor_epochs": 1, "refresh": 0.5}})
+
+
+def arch_in(arch: dict, subspace: dict) -> bool:
+    return all(op in subspace[label] for label, op in arch.items())
+
+
+def refresh_search(out: Path) -> None:
+    Search(space_from_dict(copy.deepcopy(REFRESH), "<tiny-refresh>"), out, device="cpu", progress=False,
+           log=lambda message: None).run()
+
+
+@pytest.fixture(scope="module")
+def refreshed(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("refresh") / "run"
+    refresh_search(out)
+    return out
+
+
+def test_refresh_trains_later_anchors_inside_the_shrunk_subspace(refreshed: Path) -> None:
+    anchors = events(refreshed, "anchor_trained")
+    assert [a["round"] for a in anchors] == [0, 0, 0, 1, 1, 1] and [a["index"] for a in anchors] == list(range(6))
+    assert len({json.dumps(a["arch"], sort_keys=True) for a in anchors}) == 6
+    trained = json.loads((refreshed / "rounds" / "001" / "state.json").read_text())["trained_subspace"]
+    assert all(arch_in(a["arch"], trained) for a in anchors[3:])  # drawn from round 1's own subspace
+    fits = events(refreshed, "score_fitted")
+    assert fits[1]["of"] == 6 and fits[1]["anchors"] >= 3  # round 1 is fitted, not frozen at round 0's weights
+
+
+def test_a_run_killed_among_a_later_rounds_anchors_resumes_bit_for_bit(refreshed: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    real = calibrated_module.train_standalone
+    calls = []
+
+    def train_then_die(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # round 1's second anchor
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrated_module, "train_standalone", train_then_die)
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        refresh_search(out)
+    trained = []
+
+    def train_and_count(*args, **kwargs):
+        trained.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrated_module, "train_standalone", train_and_count)
+    Search.resume(out, device="cpu", progress=False, log=lambda message: None).run()
+    assert differences(refreshed, out) == []
+    assert len(trained) == 2  # round 1's first anchor was loaded from its snapshot, not drawn or trained again
+    assert [a["index"] for a in events(out, "anchor_trained")] == list(range(6))
+
+
+FIRST = tiny_variant("tiny_first", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
+                                                                    "anchor_epochs": 1, "reference": "first"}})
+
+
+def first_search(out: Path) -> None:
+    Search(space_from_dict(copy.deepcopy(FIRST), "<tiny-first>"), out, device="cpu", progress=False,
+           log=lambda message: None).run()
+
+
+def test_reference_first_keeps_round_zeros_ranks_for_costs_and_proxies(reference: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    out = tmp_path / "run"
+    first_search(out)
+    state = json.loads((out / "rounds" / "001" / "state.json").read_text())["backend"]["calibrated_score"]
+    zero = json.loads((out / "rounds" / "000" / "state.json").read_text())["backend"]["calibrated_score"]
+    assert state["first_reference"] == zero["first_reference"] and len(zero["first_reference"]) >= 8
+    # round 0 is the same search as with per-round ranks; round 1 scores the shrunk subspace differently
+    assert events(out, "score_fitted")[0] == events(reference, "score_fitted")[0]
+    scored = [e for e in events(out, "op_removed") if e["round"] == 1]
+    default = [e for e in events(reference, "op_removed") if e["round"] == 1]
+    assert scored and [e["scores"] for e in scored] != [e["scores"] for e in default]
+
+    real = calibrated_module.CalibratedScoring.scorer
+
+    def scorer_then_die(self, net, round_index, scorer):
+        wrapped = real(self, net, round_index, scorer)
+        if round_index == 1:  # after round 1's fit: the resumed run must rank costs as round 0 did
+            raise Killed
+        return wrapped
+
+    monkeypatch.setattr(calibrated_module.CalibratedScoring, "scorer", scorer_then_die)
+    killed = tmp_path / "killed"
+    with pytest.raises(Killed):
+        first_search(killed)
+    monkeypatch.setattr(calibrated_module.CalibratedScoring, "scorer", real)
+    Search.resume(killed, device="cpu", progress=False, log=lambda message: None).run()
+    assert differences(out, killed) == []
+
+
+def test_signals_without_a_json_number_survive_a_snapshot() -> None:
+    values = [0.5, -math.inf, math.inf]
+    text = json.dumps([calibrated_module.json_float(v) for v in values], allow_nan=False)
+    assert np.asarray(json.loads(text), dtype=float).tolist() == values

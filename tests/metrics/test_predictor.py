@@ -81,3 +81,17 @@ def test_stratified_picks_take_one_from_each_stratum_of_the_ranks():
     assert sorted(ranks[picks] // 10) == list(range(10))  # one per decile
     np.testing.assert_array_equal(picks, stratified_picks(scores, 10, np.random.default_rng(1)))
     np.testing.assert_array_equal(stratified_picks(scores[:4], 10, rng), np.arange(4))
+
+
+def test_keeping_ranks_the_named_signals_within_the_earlier_sample():
+    wide = np.column_stack([np.arange(100.0), np.arange(100.0)])  # the first round's sample
+    narrow = np.column_stack([np.arange(40.0, 50.0), np.arange(40.0, 50.0)])  # a shrunk subspace's
+    kept = RankNormalizer.fit(("cost", "angle"), narrow).keeping(RankNormalizer.fit(("cost", "angle"), wide),
+                                                                  ["cost"])
+    u = kept.transform(narrow)
+    # the cost keeps the wide scale: ten neighbours span a tenth of it; the angle spans its whole range again
+    assert np.ptp(u[:, 0]) < 0.4 < 3.0 < np.ptp(u[:, 1])
+    np.testing.assert_allclose(u[:, 0], RankNormalizer.fit(("cost", "angle"), wide).transform(narrow)[:, 0])
+    np.testing.assert_allclose(u[:, 1], RankNormalizer.fit(("cost", "angle"), narrow).transform(narrow)[:, 1])
+    with pytest.raises(ValueError):
+        kept.keeping(RankNormalizer.fit(("cost",), wide[:, :1]), ["cost"])
