@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,7 @@ def uses_score(space: SearchSpace) -> bool:
 
 
 def draw_anchors(candidates: list[Arch], prior_scores: np.ndarray, count: int, seed: int,
-                 round_index: int = 0, exclude: list[Arch] = ()) -> list[Arch]:
+                 round_index: int = 0, exclude: Sequence[Arch] = ()) -> list[Arch]:
     """``count`` distinct candidates not in ``exclude``, one per equal stratum of their scores (all if fewer)."""
     taken = {tuple(sorted(arch.items())) for arch in exclude}
     distinct: dict[tuple[tuple[str, str], ...], int] = {}
