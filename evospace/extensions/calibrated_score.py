@@ -137,9 +137,7 @@ class CalibratedScoring(RoundExtension):
                                 first, len(self.planned or []))
             drawn = list(self.planned or [])
             if count > 0:
-                earlier = [r for r in self.fits if r < round_index]
-                prior = np.array(self.fits[max(earlier)]) if earlier else tuple(self.scoring.prior)
-                scores = fit_calibrated(self.scoring.signals, values, prior, self.scoring.ridge,
+                scores = fit_calibrated(self.scoring.signals, values, self._prior(round_index), self.scoring.ridge,
                                         normalizer=self._normalizer(values))(values)
                 drawn += draw_anchors(reference, scores, count, self.seed, round_index - first, drawn)
             self.planned = drawn
@@ -177,23 +175,27 @@ class CalibratedScoring(RoundExtension):
         reference, reference_values = self._reference(net, round_index)
         inside = [a for a in self.anchors if a["arch"] in subspace]
         values = self.computer.values([a["arch"] for a in inside]) if inside else None
-        earlier = [r for r in self.fits if r < round_index]
-        # the first fit shrinks toward the prior mix, later ones toward the previous fit (with no anchor left in
-        # the subspace, they keep it)
-        prior = np.array(self.fits[max(earlier)]) if earlier else tuple(self.scoring.prior)
         if self.first_reference is None:
             self.first_reference = reference_values
-        self.score = fit_calibrated(self.scoring.signals, reference_values, prior, self.scoring.ridge, values,
+        self.score = fit_calibrated(self.scoring.signals, reference_values, self._prior(round_index),
+                                    self.scoring.ridge, values,
                                     [a["val_acc"] for a in inside], normalizer=self._normalizer(reference_values))
         self.fitted_round = round_index
         if round_index in self.fits:  # resumed from a snapshot taken after this fit was journalled
             return
         self.fits[round_index] = [float(w) for w in self.score.weights]
+        earlier = [r for r in self.fits if r < round_index]
         prior_name = f"round {max(earlier)}" if earlier else "signals"
         hooks.record(ScoreFitted(round=round_index, weights=self.score.parts(), anchors=self.score.anchors,
                                  of=len(self.anchors), prior=prior_name, reference=len(self.reference)))
         hooks.metrics({"kind": "score", "round": round_index, "weights": self.score.parts(),
                        "anchors": self.score.anchors, "prior": prior_name})
+
+    def _prior(self, round_index: int) -> tuple[str, ...] | np.ndarray:
+        """What round ``round_index``'s fit shrinks toward: the prior mix first, then the previous fit (with no
+        anchor left in the subspace, the fit keeps it)."""
+        earlier = [r for r in self.fits if r < round_index]
+        return np.array(self.fits[max(earlier)]) if earlier else tuple(self.scoring.prior)
 
     def _normalizer(self, reference_values: np.ndarray) -> RankNormalizer:
         """Ranks within the round's reference sample; with ``reference: first`` the round-independent signals'

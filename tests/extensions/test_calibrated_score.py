@@ -63,6 +63,18 @@ def differences(a: Path, b: Path) -> list[str]:
     return found
 
 
+def count_trainings(monkeypatch, real) -> list[int]:
+    """Let anchors train for real from now on, each one appending to the list returned."""
+    trained: list[int] = []
+
+    def train_and_count(*args, **kwargs):
+        trained.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrated_module, "train_standalone", train_and_count)
+    return trained
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("score") / "run"
@@ -135,13 +147,7 @@ def test_a_run_killed_among_the_anchors_resumes_bit_for_bit(reference: Path, tmp
     out = tmp_path / "run"
     with pytest.raises(Killed):
         search(out)
-    trained = []
-
-    def train_and_count(*args, **kwargs):
-        trained.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(calibrated_module, "train_standalone", train_and_count)
+    trained = count_trainings(monkeypatch, real)
     monkeypatch.setattr(AddedMetrics, "evaluate_many", real_metrics)
     resume(out)
     assert differences(reference, out) == []
@@ -239,13 +245,7 @@ def test_a_run_killed_among_a_later_rounds_anchors_resumes_bit_for_bit(refreshed
     out = tmp_path / "run"
     with pytest.raises(Killed):
         refresh_search(out)
-    trained = []
-
-    def train_and_count(*args, **kwargs):
-        trained.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(calibrated_module, "train_standalone", train_and_count)
+    trained = count_trainings(monkeypatch, real)
     Search.resume(out, device="cpu", progress=False, log=lambda message: None).run()
     assert differences(refreshed, out) == []
     assert len(trained) == 2  # round 1's first anchor was loaded from its snapshot, not drawn or trained again
