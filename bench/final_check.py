@@ -86,13 +86,11 @@ class Checker:
         return self.cache[name]
 
 
-def pick(run_dir: Path, k: int, truth: Truth, checker: Checker) -> Key:
-    """What the run returns with a final check of ``k`` candidates (``k = 0``: no check)."""
-    ordered = candidates(run_dir, truth)
+def pick(run: Run, ordered: list[Arch], trained: dict[Key, float], k: int, truth: Truth, checker: Checker) -> Key:
+    """What the run returns with a final check of its ``k`` best candidates (``k = 0``: no check)."""
     if k == 0:
         return truth.key(ordered[0])
-    run = Run.open(run_dir)
-    checked = anchors(run_dir, truth)
+    checked = dict(trained)
     for arch in ordered[:k]:
         key = truth.key(arch)
         if key not in checked:
@@ -110,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    ks = [int(k) for k in args.k.split(",")]
+    try:
+        ks = [int(k) for k in args.k.split(",")]
+    except ValueError:
+        parser.error(f"--k: expected comma-separated counts, e.g. 0,1,2,4,8; got {args.k!r}")
     with tempfile.TemporaryDirectory() as tmp:
         runs = args.runs
         if args.quick:
@@ -124,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         table: dict[str, dict[int, dict[int, float]]] = {}
         for run_dir in sorted(p for p in runs.iterdir() if (p / "best").is_dir()):
             method, seed = run_dir.name.rsplit("-", 1)
+            run, ordered, trained = Run.open(run_dir), candidates(run_dir, truth), anchors(run_dir, truth)
             for k in ks:
-                key = pick(run_dir, k, truth, checker)
+                key = pick(run, ordered, trained, k, truth, checker)
                 table.setdefault(method, {}).setdefault(k, {})[int(seed)] = 100 * truth.test_acc(
                     dict(zip(truth.labels, key)))
     print(f"{args.space.stem}: mean true test accuracy (%) of the returned architecture, by candidates checked")
