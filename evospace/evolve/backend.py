@@ -152,7 +152,7 @@ class SupernetBackend(Backend):
     def make_trainer(self, round_index: int, born: Mapping[str, Mapping[str, int]] | None = None) -> RoundTrainer:
         search = self.space.config.search
         return RoundTrainer(self.supernet, self.data, search.train, batch_size=self.space.config.data.batch_size,
-                            epochs=search.epochs_per_round, round_index=round_index, seed=self.space.config.seed,
+                            epochs=search.epochs_of(round_index), round_index=round_index, seed=self.space.config.seed,
                             sampling=search.sampling, group=self.group,
                             after_step=self._after_step if self.extensions else None, precision=self.precision,
                             born=born)

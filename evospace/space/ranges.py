@@ -39,6 +39,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "initial.size": (1, 1000),
     "search.rounds": (1, 1000),
     "search.epochs_per_round": (1, 10**4),
+    "search.first_round_epochs": (1, 10**4),
     "search.population.size": (2, 10**5),
     "search.population.generations": (1, 10**4),
     "search.population.mutation_prob": (0.0, 1.0),

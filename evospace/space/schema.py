@@ -197,6 +197,9 @@ class BranchLearningConfig:
 class SearchConfig:
     rounds: int = 4  # train → score → evolve → shrink → grow cycles
     epochs_per_round: int = 5  # supernet epochs per round
+    # supernet epochs of round 0 alone (None: epochs_per_round): round 0's shrink is the first decision and the
+    # supernet has trained least when it is made, so a longer first round can inform it (`epochs_of`)
+    first_round_epochs: int | None = None
     # path sampling during supernet training: uniform (SPOS), fair (FairNAS: every operator every step) or
     # catch_up (an operator that entered j rounds after the oldest of its choice point is drawn 1 + j times as often)
     sampling: Literal["uniform", "fair", "catch_up"] = "uniform"
@@ -218,6 +221,12 @@ class SearchConfig:
     few_shot: FewShotConfig | None = None
     # learn a probability per operator of every multi-branch choice point under a cost target (NSE); off: uniform
     branch_learning: BranchLearningConfig | None = None
+
+    def epochs_of(self, round_index: int) -> int:
+        """Supernet epochs of round ``round_index``: ``first_round_epochs`` for round 0 when set."""
+        if round_index == 0 and self.first_round_epochs is not None:
+            return self.first_round_epochs
+        return self.epochs_per_round
 
 
 @dataclass(frozen=True)

@@ -366,6 +366,9 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
         fail("search.rounds", f"must be ≥ 1, got {search.rounds}")
     if search.epochs_per_round < 1:
         fail("search.epochs_per_round", f"must be ≥ 1, got {search.epochs_per_round}")
+    if search.first_round_epochs is not None and search.first_round_epochs < 1:
+        fail("search.first_round_epochs", f"must be ≥ 1 (or null: search.epochs_per_round), "
+                                          f"got {search.first_round_epochs}")
     pop = search.population
     if pop.size < 2:
         fail("search.population.size", f"must be ≥ 2, got {pop.size}")
@@ -537,9 +540,11 @@ def _check_branches(config: SpaceConfig, choice_points: tuple[ChoicePoint, ...],
     if not 0.0 <= learning.prune_below < 0.5:
         fail(f"{key}.prune_below", f"must be in [0, 0.5) (an untrained operator has probability 0.5), "
                                    f"got {learning.prune_below}")
-    if not 0 <= learning.warmup_epochs < search.epochs_per_round:
-        fail(f"{key}.warmup_epochs", f"must be between 0 and search.epochs_per_round - 1 "
-                                     f"({search.epochs_per_round - 1}), got {learning.warmup_epochs}")
+    shortest = min(search.epochs_of(0), search.epochs_per_round)
+    if not 0 <= learning.warmup_epochs < shortest:
+        fail(f"{key}.warmup_epochs", f"must be between 0 and the shortest round's epochs - 1 ({shortest - 1}: "
+                                     f"search.epochs_per_round, search.first_round_epochs), "
+                                     f"got {learning.warmup_epochs}")
     if learning.cost not in search.objectives:
         fail("search.objectives", f"branch learning picks the optimised subset from an accuracy-vs-{learning.cost} "
                                   f"Pareto front; add {learning.cost} to the objectives, e.g. "

@@ -185,3 +185,19 @@ def test_resume_of_a_finished_run_does_nothing(reference, tmp_path, capsys):
     assert capsys.readouterr().err == f"{out} is already finished; nothing to resume\n"
     assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
 
+
+
+def test_a_longer_first_round_trains_its_epochs_and_resumes_in_its_extra_epoch(tmp_path, monkeypatch, capsys):
+    space = space_dict(rounds=2, epochs_per_round=1, first_round_epochs=2)
+    straight = tmp_path / "straight"
+    run_in_process(straight, space)
+    epochs = [(row["round"], row["epoch"]) for row in read_jsonl(straight / "metrics.jsonl")
+              if row.get("kind") == "epoch"]
+    assert epochs == [(0, 0), (0, 1), (1, 0)]
+    out = tmp_path / "run"
+    signal_at(monkeypatch, signal.SIGTERM, 0, 17)  # in round 0's second epoch, which only first_round_epochs gives
+    assert main(["search", str(write_space(tmp_path / "s.yaml", space)), "--out", str(out), "--quiet"]) == 143
+    monkeypatch.undo()
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert differences(straight, out) == []
+    assert journal_rows(out) == journal_rows(straight)

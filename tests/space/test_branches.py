@@ -348,6 +348,14 @@ def test_bad_branch_learning_values_name_the_key(learning: dict, key: str) -> No
     assert key in str(err)
 
 
+def test_branch_learning_warm_up_must_fit_a_shorter_first_round() -> None:
+    data = learning_space_dict(warmup_epochs=1)
+    data["search"]["first_round_epochs"] = 1  # round 0 would train the weights only
+    assert _error(data).key == "search.branch_learning.warmup_epochs"
+    data["search"]["first_round_epochs"] = 4  # a longer first round: the later rounds still bound it
+    assert space_from_dict(data, "<learn>").config.search.epochs_of(0) == 4
+
+
 def test_branch_learning_edge_values_are_fine() -> None:
     space = space_from_dict(learning_space_dict(target=1, every=1, prune_below=0.0, warmup_epochs=1), "<learn>")
     assert space.config.search.branch_learning.warmup_epochs == 1
