@@ -66,7 +66,7 @@ from evospace.run.store import FollowerStore, RunStore
 from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch, Subspace
-from evospace.supernet.train import RoundTrainer
+from evospace.supernet.train import RoundTrainer, undertrained_note
 
 __all__ = ["Search", "SearchResult", "OracleLoader"]
 
@@ -305,6 +305,7 @@ class Search:
         bar = self._bar(trainer.total_steps, f"{round_name(trainer.round, config.rounds)} train",
                         initial=trainer.global_step)
         last_checkpoint = trainer.global_step
+        figures = None
 
         def maybe_checkpoint(t: RoundTrainer) -> bool:
             nonlocal last_checkpoint
@@ -331,6 +332,9 @@ class Search:
             self._close(bar)
         if trainer.global_step > last_checkpoint:  # resumed from the trained state: it is on disk already
             self.recorder.checkpoint(self.state, trainer)  # the trained state: scoring restarts from here
+        note = undertrained_note(figures.train_acc, trainer.data.info.classes) if figures is not None else None
+        if note is not None:
+            self.log(f"{round_name(trainer.round, config.rounds)}: {note}")
 
     def _after_epoch(self, trainer: RoundTrainer, epoch: int) -> None:
         """The backend's figures and the operators that left within the round (branch learning), journalled."""

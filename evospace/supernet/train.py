@@ -40,7 +40,7 @@ from evospace.space.subspace import Arch, Subspace
 from evospace.supernet.precision import Precision
 
 __all__ = ["make_optimizer", "cosine_lr", "train_step", "RoundTrainer", "EpochFigures", "sample_paths",
-           "catch_up_weights"]
+           "catch_up_weights", "undertrained_note"]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
@@ -51,6 +51,23 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0)
+
+
+def undertrained_note(train_acc: float, classes: int) -> str | None:
+    """A hint for a round whose last epoch left the supernet near chance, else ``None``.
+
+    Near chance means less than a tenth of the way from chance to every sample right. Such a supernet's
+    accuracy and angle carry little about the architectures (bench/supernet_fit.py: a supernet over a whole
+    pool of 4–6 operators stays at 20–50 % on MNIST-1D after 12 epochs where one path reaches 97 %), so the
+    user should know that the decisions rest on the score's other signals.
+    """
+    chance = 1.0 / max(classes, 1)
+    if train_acc >= chance + 0.1 * (1.0 - chance):
+        return None
+    return (f"the supernet stayed near chance (training accuracy {train_acc:.0%} in the last epoch, chance "
+            f"{chance:.0%}): its accuracy and angle say little yet, so the score leans on costs, proxies and anchors; "
+            "more epochs or fewer operators at once train it further (search.epochs_per_round, "
+            "search.first_round_epochs, initial.size)")
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:

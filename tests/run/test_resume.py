@@ -201,3 +201,12 @@ def test_a_longer_first_round_trains_its_epochs_and_resumes_in_its_extra_epoch(t
     assert main(["resume", str(out), "--quiet"]) == 0
     assert differences(straight, out) == []
     assert journal_rows(out) == journal_rows(straight)
+
+
+def test_a_search_says_when_its_supernet_stayed_near_chance(tmp_path):
+    said: list[str] = []
+    run_in_process(tmp_path / "run", space_dict(rounds=1), log=said.append)
+    accuracy = [row["train_acc"] for row in read_jsonl(tmp_path / "run" / "metrics.jsonl")
+                if row.get("kind") == "epoch"]
+    assert accuracy[-1] < 0.19  # 384 samples, 2 epochs: the tiny space's supernet stays near chance (10 classes)
+    assert [line for line in said if line.startswith("round 0 (1 of 1): the supernet stayed near chance")]

@@ -14,6 +14,7 @@ from conftest import multi_branch_stages
 from evospace.data import DataSplits, load_data
 from evospace.space import SearchSpace, Subspace, TrainConfig, space_from_dict
 from evospace.supernet import RoundTrainer, Supernet, catch_up_weights, sample_paths
+from evospace.supernet.train import undertrained_note
 
 BATCH = 32  # 384 training samples: 12 steps per epoch
 
@@ -203,3 +204,17 @@ def test_one_fair_step_updates_every_active_operator(tiny_space: SearchSpace, da
         assert trained == sampled
     else:
         assert trained < sampled
+
+
+@pytest.mark.parametrize(("train_acc", "classes", "noted"), [
+    (0.15, 10, True),  # chance 10 %: the bar is 19 %
+    (0.19, 10, False),
+    (0.54, 2, True),  # chance 50 %: the bar is 55 %
+    (0.60, 2, False),
+    (0.0, 1, True),
+])
+def test_a_round_left_near_chance_is_noted(train_acc: float, classes: int, noted: bool) -> None:
+    note = undertrained_note(train_acc, classes)
+    assert (note is not None) == noted
+    if noted:
+        assert f"{train_acc:.0%}" in note and "search.epochs_per_round" in note and "initial.size" in note
