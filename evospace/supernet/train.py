@@ -58,16 +58,17 @@ def undertrained_note(train_acc: float, classes: int) -> str | None:
 
     Near chance means less than a tenth of the way from chance to every sample right. Such a supernet's
     accuracy and angle carry little about the architectures (bench/supernet_fit.py: a supernet over a whole
-    pool of 4–6 operators stays at 20–50 % on MNIST-1D after 12 epochs where one path reaches 97 %), so the
-    user should know that the decisions rest on the score's other signals.
+    pool of 4–6 operators stays at 20–50 % on the shipped ground-truth spaces after 12 epochs where one path
+    reaches 97 %), so the user should know that the decisions rest on the score's other signals. Fewer
+    operators at once would train it further too, but starting from two per point made searches worse at equal
+    epochs (README), so the hint names epochs only.
     """
     chance = 1.0 / max(classes, 1)
     if train_acc >= chance + 0.1 * (1.0 - chance):
         return None
     return (f"the supernet stayed near chance (training accuracy {train_acc:.0%} in the last epoch, chance "
             f"{chance:.0%}): its accuracy and angle say little yet, so the score leans on costs, proxies and anchors; "
-            "more epochs or fewer operators at once train it further (search.epochs_per_round, "
-            "search.first_round_epochs, initial.size)")
+            "more epochs train it further (search.epochs_per_round, search.first_round_epochs)")
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
