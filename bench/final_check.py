@@ -38,28 +38,26 @@ from evolve_vs_static import SPACE, TRUTH, Key, Truth  # noqa: E402
 
 from evospace import Run  # noqa: E402
 from evospace.data import load_space_data  # noqa: E402
+from evospace.run import atomic_write  # noqa: E402
 from evospace.space.subspace import Arch  # noqa: E402
 from evospace.supernet import build_model, train_standalone  # noqa: E402
 
 
-def candidates(run_dir: Path, truth: Truth) -> list[Arch]:
+def candidates(run: Run, truth: Truth) -> list[Arch]:
     """The last round's distinct architectures, best first: its front, then its population by score."""
-    rounds = sorted(p for p in (run_dir / "rounds").iterdir() if (p / "state.json").exists())
-    state = json.loads((rounds[-1] / "state.json").read_text())
-    population = sorted(state["population"], key=lambda row: -row["metrics"]["score"])
+    last = run.round(max(run.store.round_indices()))
+    population = sorted(last.population, key=lambda row: -row["metrics"]["score"])
     ordered, seen = [], set()
-    for arch in [row["arch"] for row in state["controller"]["front"]] + [row["arch"] for row in population]:
+    for arch in [row["arch"] for row in last.front] + [row["arch"] for row in population]:
         if truth.key(arch) not in seen:
             seen.add(truth.key(arch))
             ordered.append(arch)
     return ordered
 
 
-def anchors(run_dir: Path, truth: Truth) -> dict[Key, float]:
+def anchors(run: Run, truth: Truth) -> dict[Key, float]:
     """The run's anchors and their stand-alone validation accuracy (its ``anchor_trained`` events)."""
-    lines = (run_dir / "events.jsonl").read_text().splitlines()
-    events = [json.loads(line) for line in lines if '"anchor_trained"' in line]
-    return {truth.key(e["arch"]): e["val_acc"] for e in events}
+    return {truth.key(e["arch"]): e["val_acc"] for e in run.events if e.get("event") == "anchor_trained"}
 
 
 class Checker:
@@ -82,7 +80,7 @@ class Checker:
             result = train_standalone(model, data, config.search.train, epochs=config.search.scoring.anchor_epochs,
                                       batch_size=config.data.batch_size, seed=config.seed)
             self.cache[name] = result.val_acc
-            self.path.write_text(json.dumps(self.cache, indent=0))
+            atomic_write(self.path, json.dumps(self.cache, indent=0).encode())
         return self.cache[name]
 
 
@@ -125,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         table: dict[str, dict[int, dict[int, float]]] = {}
         for run_dir in sorted(p for p in runs.iterdir() if (p / "best").is_dir()):
             method, seed = run_dir.name.rsplit("-", 1)
-            run, ordered, trained = Run.open(run_dir), candidates(run_dir, truth), anchors(run_dir, truth)
+            run = Run.open(run_dir)
+            ordered, trained = candidates(run, truth), anchors(run, truth)
             for k in ks:
                 key = pick(run, ordered, trained, k, truth, checker)
                 table.setdefault(method, {}).setdefault(k, {})[int(seed)] = 100 * truth.test_acc(

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evospace.data import load_space_data
+from evospace.data import DataSplits, load_space_data
 from evospace.metrics import AccuracyEvaluator
 from evospace.run import numpy_stream
 from evospace.space import load_space
@@ -40,10 +40,9 @@ SPACES = ("mnist1d_rank", "digits_rank", "mnist1d_deep", "mnist1d_mbconv", "nb20
 SAMPLED = 16  # architectures whose validation accuracy is averaged
 
 
-def fit(space_file: Path, ops: list[str], epochs: int, seed: int) -> tuple[float, float, float]:
+def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: int) -> tuple[float, float, float]:
     """(last epoch's training accuracy, mean validation accuracy of sampled paths, seconds) of one subspace."""
     space = load_space(space_file, [f"initial.ops=[{', '.join(ops)}]", "initial.size=null", f"seed={seed}"])
-    data = load_space_data(space.config.data, split_seed=seed)
     subspace = space.initial_subspace()
     supernet = Supernet(space, subspace, seed)
     batch = space.config.data.batch_size
@@ -83,10 +82,11 @@ def main() -> None:
         space = load_space(file)
         pool = list(space.pool)
         kept = [op for op in pool if op != "zero"]
-        chance = 100.0 / load_space_data(space.config.data, split_seed=args.seed).info.classes
+        data = load_space_data(space.config.data, split_seed=args.seed)  # the same splits for all three
+        chance = 100.0 / data.info.classes
         cells, seconds = [], 0.0
         for name, ops in (("supernet", pool), ("two_ops", kept[:2]), ("one_path", kept[:1])):
-            train_acc, val_acc, took = fit(file, ops, epochs, args.seed)
+            train_acc, val_acc, took = fit(file, data, ops, epochs, args.seed)
             results[f"{space.name}_{name}"] = 100 * val_acc
             cells.append(f"{100 * train_acc:6.1f} / {100 * val_acc:5.1f}")
             seconds += took
