@@ -10,14 +10,31 @@ For each space, three networks are trained with the supernet's own trainer (SGD-
 
 ``zero`` (a cell edge that carries nothing) is left out of the last two: a path of ``zero`` edges learns nothing.
 
+``--twins`` (chain spaces whose pool holds a ``conv_kK``) asks why sharing fails where it does: a supernet over
+``conv_kK`` and ``dil_kK_d1``, the same network under two names, trained twice: with the two operators initialised
+independently (as a supernet initialises any two operators) and with the second a copy of the first. Both draw
+one of the two per choice point and step, so each trains half the steps; the gap between them is what
+independent initialisation alone costs a shared chain.
+
+``--matched STEPS`` (chain spaces) tries a remedy for that cost: before training, every operator with weights
+is fitted for STEPS Adam steps to the output of its choice point's first operator, on the features the first
+operators' path brings there (mean squared error, one batch a step, choice points in order), so that the operators
+of a point start out computing nearly the same function, as copied twins do. It reports the whole-pool and
+two-operator supernets again after it, and for a space with a ground truth (``bench/data/<name>_gt.csv``) the
+Kendall τ of the whole-pool supernet's accuracy against the ground truth's test accuracy on its first 200
+architectures, without and with the fit. It is a measurement: the controller does not do it.
+
 It prints each one's training accuracy in the last epoch and the mean validation accuracy of 16 uniformly drawn
 architectures of its subspace (BN recalibrated per path, as scoring does), beside chance (1 / classes). A
 supernet near chance means its accuracy and angle carry little about the architectures, and the search leans
 on the costs, the zero-cost proxies and the anchors of the calibrated score.
 
-    python bench/supernet_fit.py [--spaces spaces/mnist1d_rank.yaml,...] [--epochs 12] [--seed 10] [--quick]
+    python bench/supernet_fit.py [--spaces spaces/mnist1d_rank.yaml,...] [--epochs 12] [--seed 10] [--twins]
+                                 [--matched STEPS] [--quick]
 
-Ends with ``RESULT <space>_supernet=… <space>_two_ops=… <space>_one_path=… …`` (validation accuracy, %).
+Ends with ``RESULT <space>_supernet=… <space>_two_ops=… <space>_one_path=… …`` (validation accuracy, %), with
+``--twins`` also ``<space>_twins_independent=… <space>_twins_copied=…``, with ``--matched`` also
+``<space>_supernet_matched=… <space>_two_ops_matched=… <space>_tau=… <space>_tau_matched=…``.
 """
 
 from __future__ import annotations
@@ -28,9 +45,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy.stats import kendalltau
 
 from evospace.data import DataSplits, load_space_data
-from evospace.metrics import AccuracyEvaluator
+from evospace.metrics import AccuracyEvaluator, load_ground_truth
 from evospace.run import numpy_stream
 from evospace.space import load_space
 from evospace.supernet import RoundTrainer, Supernet
@@ -38,13 +57,55 @@ from evospace.supernet import RoundTrainer, Supernet
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ("mnist1d_rank", "digits_rank", "mnist1d_deep", "mnist1d_mbconv", "nb201_mnist1d")
 SAMPLED = 16  # architectures whose validation accuracy is averaged
+TRUTH_ARCHS = 200  # ground-truth architectures the τ of --matched is taken on
+MATCH_LR = 1e-2  # Adam's learning rate in the fit of --matched
 
 
-def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: int) -> tuple[float, float, float]:
-    """(last epoch's training accuracy, mean validation accuracy of sampled paths, seconds) of one subspace."""
-    space = load_space(space_file, [f"initial.ops=[{', '.join(ops)}]", "initial.size=null", f"seed={seed}"])
+def match_operators(supernet: Supernet, data: DataSplits, steps: int, seed: int) -> None:
+    """Fit every operator with weights to its choice point's first operator (``--matched``), points in order."""
+    space, subspace = supernet.space, supernet.subspace
+    generator = torch.Generator().manual_seed(seed)
+    batch = space.config.data.batch_size
+    supernet.train()
+    for index, label in enumerate(space.labels):
+        reference, *others = subspace.ops(label)
+        modules = [supernet.op_module(label, op) for op in others]
+        params = [p for module in modules for p in module.parameters()]
+        if not params:
+            continue
+        optimizer = torch.optim.Adam(params, lr=MATCH_LR)
+        for _ in range(steps):
+            rows = torch.randint(len(data.y_train), (batch,), generator=generator)
+            with torch.no_grad():
+                x = supernet.stem(data.x_train[rows])
+                for before in space.labels[:index]:
+                    x = supernet.op_module(before, subspace.ops(before)[0])(x)
+                target = supernet.op_module(label, reference)(x)
+            loss = sum(F.mse_loss(module(x), target) for module in modules)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+
+def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: int,
+        copied: bool | None = None, matched: int = 0, truth=None) -> tuple[float, float, float, float | None]:
+    """(last epoch's training accuracy, mean validation accuracy of sampled paths, seconds, τ) of one subspace.
+
+    ``matched``: steps of :func:`match_operators` before training. ``truth``: a ground truth whose first
+    architectures the supernet's accuracy is ranked against (τ; ``None`` without it).
+
+    ``copied`` (twins only, which then make the pool: a twin is no pool operator of the space): whether every
+    choice point's second operator starts as a copy of its first; ``None``: ``ops`` come from the space's pool.
+    """
+    pool = [] if copied is None else [f"pool=[{', '.join(ops)}]"]
+    space = load_space(space_file, [*pool, f"initial.ops=[{', '.join(ops)}]", "initial.size=null", f"seed={seed}"])
     subspace = space.initial_subspace()
     supernet = Supernet(space, subspace, seed)
+    if copied:
+        for label in space.labels:
+            supernet.op_module(label, ops[1]).load_state_dict(supernet.op_module(label, ops[0]).state_dict())
+    if matched:
+        match_operators(supernet, data, matched, seed)
     batch = space.config.data.batch_size
     trainer = RoundTrainer(supernet, data, space.config.search.train, batch_size=batch, epochs=epochs,
                            round_index=0, seed=seed)
@@ -58,7 +119,48 @@ def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: i
                                   seed=seed)
     supernet.eval()
     val = float(np.mean(evaluator.accuracy_many(supernet, archs)))
-    return figures.train_acc, val, seconds
+    tau = None
+    if truth is not None:
+        head = truth.head(TRUTH_ARCHS)
+        tau = float(kendalltau(evaluator.accuracy_many(supernet, head.archs), head.test_acc).statistic)
+    return figures.train_acc, val, seconds, tau
+
+
+def twins(file: Path, space, data: DataSplits, epochs: int, seed: int, results: dict[str, float]) -> None:
+    """The twin supernets of ``--twins``: one line, two RESULT keys (or a line saying why there are none)."""
+    conv = next((op for op in space.pool if op.startswith("conv_k")), None)
+    if space.config.skeleton.kind != "chain" or conv is None:
+        print(f"{'':16s} twins: none (needs a chain whose pool holds a conv_kK)")
+        return
+    ops = [conv, f"dil_{conv[len('conv_'):]}_d1"]
+    cells = []
+    for name, copied in (("independent", False), ("copied", True)):
+        train_acc, val_acc, _, _ = fit(file, data, ops, epochs, seed, copied)
+        results[f"{space.name}_twins_{name}"] = 100 * val_acc
+        cells.append(f"{name} {100 * train_acc:5.1f} / {100 * val_acc:5.1f}")
+    print(f"{'':16s} twins {' + '.join(ops)}: {cells[0]}, {cells[1]}")
+
+
+def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: int,
+            results: dict[str, float]) -> None:
+    """The supernets of ``--matched``: one line, and RESULT keys (τ only where the space has a ground truth)."""
+    if space.config.skeleton.kind != "chain":
+        print(f"{'':16s} matched: none (chains only)")
+        return
+    gt_file = ROOT / "bench" / "data" / f"{space.name}_gt.csv"
+    truth = load_ground_truth(gt_file, space) if gt_file.exists() else None
+    pool = list(space.pool)
+    _, whole, _, tau = fit(file, data, pool, epochs, seed, truth=truth)
+    train_acc, whole_matched, _, tau_matched = fit(file, data, pool, epochs, seed, matched=steps, truth=truth)
+    _, two_matched, _, _ = fit(file, data, pool[:2], epochs, seed, matched=steps)
+    results[f"{space.name}_supernet_matched"] = 100 * whole_matched
+    results[f"{space.name}_two_ops_matched"] = 100 * two_matched
+    line = (f"{'':16s} matched ({steps} steps): whole pool {100 * train_acc:5.1f} / {100 * whole_matched:5.1f}, "
+            f"two ops {100 * two_matched:5.1f}")
+    if truth is not None:
+        results[f"{space.name}_tau"], results[f"{space.name}_tau_matched"] = tau, tau_matched
+        line += f"; whole pool τ {tau:.3f} -> {tau_matched:.3f} ({TRUTH_ARCHS} ground-truth architectures)"
+    print(line)
 
 
 def main() -> None:
@@ -67,6 +169,10 @@ def main() -> None:
                         help="comma-separated space files")
     parser.add_argument("--epochs", type=int, default=12, help="supernet epochs (evolve_vs_static's budget)")
     parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--twins", action="store_true",
+                        help="also conv_kK beside its twin dil_kK_d1, initialised independently and copied")
+    parser.add_argument("--matched", type=int, default=0, metavar="STEPS",
+                        help="also fit each operator to its point's first before training (chains), STEPS steps")
     parser.add_argument("--quick", action="store_true", help="the first space only, 2 epochs")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -86,11 +192,15 @@ def main() -> None:
         chance = 100.0 / data.info.classes
         cells, seconds = [], 0.0
         for name, ops in (("supernet", pool), ("two_ops", kept[:2]), ("one_path", kept[:1])):
-            train_acc, val_acc, took = fit(file, data, ops, epochs, args.seed)
+            train_acc, val_acc, took, _ = fit(file, data, ops, epochs, args.seed)
             results[f"{space.name}_{name}"] = 100 * val_acc
             cells.append(f"{100 * train_acc:6.1f} / {100 * val_acc:5.1f}")
             seconds += took
         print(f"{space.name:16s} {chance:7.1f} {cells[0]:>15s} {cells[1]:>15s} {cells[2]:>15s}  {seconds:7.1f}")
+        if args.twins:
+            twins(file, space, data, epochs, args.seed, results)
+        if args.matched:
+            matched(file, space, data, epochs, args.seed, args.matched, results)
     print("RESULT " + " ".join(f"{k}={v:.2f}" for k, v in results.items()))
 
 
