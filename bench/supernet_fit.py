@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from scipy.stats import kendalltau
 
 from evospace.data import DataSplits, load_space_data
-from evospace.metrics import AccuracyEvaluator, load_ground_truth
+from evospace.metrics import AccuracyEvaluator, GroundTruth, load_ground_truth
 from evospace.run import numpy_stream
 from evospace.space import load_space
 from evospace.supernet import RoundTrainer, Supernet
@@ -91,11 +91,10 @@ def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: i
         copied: bool | None = None, matched: int = 0, truth=None) -> tuple[float, float, float, float | None]:
     """(last epoch's training accuracy, mean validation accuracy of sampled paths, seconds, τ) of one subspace.
 
-    ``matched``: steps of :func:`match_operators` before training. ``truth``: a ground truth whose first
-    architectures the supernet's accuracy is ranked against (τ; ``None`` without it).
-
     ``copied`` (twins only, which then make the pool: a twin is no pool operator of the space): whether every
     choice point's second operator starts as a copy of its first; ``None``: ``ops`` come from the space's pool.
+    ``matched``: steps of :func:`match_operators` before training. ``truth``: a ground truth whose first
+    architectures the supernet's accuracy is ranked against (τ; ``None`` without it).
     """
     pool = [] if copied is None else [f"pool=[{', '.join(ops)}]"]
     space = load_space(space_file, [*pool, f"initial.ops=[{', '.join(ops)}]", "initial.size=null", f"seed={seed}"])
@@ -141,23 +140,30 @@ def twins(file: Path, space, data: DataSplits, epochs: int, seed: int, results: 
     print(f"{'':16s} twins {' + '.join(ops)}: {cells[0]}, {cells[1]}")
 
 
-def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: int,
+def truth_of(space) -> GroundTruth | None:
+    """The space's shipped ground truth (``bench/data/<name>_gt.csv``), if it has one."""
+    path = ROOT / "bench" / "data" / f"{space.name}_gt.csv"
+    return load_ground_truth(path, space) if path.exists() else None
+
+
+def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: int, tau: float | None,
             results: dict[str, float]) -> None:
-    """The supernets of ``--matched``: one line, and RESULT keys (τ only where the space has a ground truth)."""
+    """The supernets of ``--matched``: one line, and RESULT keys (τ only where the space has a ground truth).
+
+    ``tau``: the unfitted whole-pool supernet's, measured by the caller.
+    """
     if space.config.skeleton.kind != "chain":
         print(f"{'':16s} matched: none (chains only)")
         return
-    gt_file = ROOT / "bench" / "data" / f"{space.name}_gt.csv"
-    truth = load_ground_truth(gt_file, space) if gt_file.exists() else None
     pool = list(space.pool)
-    _, whole, _, tau = fit(file, data, pool, epochs, seed, truth=truth)
-    train_acc, whole_matched, _, tau_matched = fit(file, data, pool, epochs, seed, matched=steps, truth=truth)
+    train_acc, whole_matched, _, tau_matched = fit(file, data, pool, epochs, seed, matched=steps,
+                                                   truth=truth_of(space))
     _, two_matched, _, _ = fit(file, data, pool[:2], epochs, seed, matched=steps)
     results[f"{space.name}_supernet_matched"] = 100 * whole_matched
     results[f"{space.name}_two_ops_matched"] = 100 * two_matched
     line = (f"{'':16s} matched ({steps} steps): whole pool {100 * train_acc:5.1f} / {100 * whole_matched:5.1f}, "
             f"two ops {100 * two_matched:5.1f}")
-    if truth is not None:
+    if tau is not None:
         results[f"{space.name}_tau"], results[f"{space.name}_tau_matched"] = tau, tau_matched
         line += f"; whole pool τ {tau:.3f} -> {tau_matched:.3f} ({TRUTH_ARCHS} ground-truth architectures)"
     print(line)
@@ -190,9 +196,13 @@ def main() -> None:
         kept = [op for op in pool if op != "zero"]
         data = load_space_data(space.config.data, split_seed=args.seed)  # the same splits for all three
         chance = 100.0 / data.info.classes
-        cells, seconds = [], 0.0
+        # --matched compares the whole pool's τ with and without the fit: the plain one is taken here
+        truth = truth_of(space) if args.matched and space.config.skeleton.kind == "chain" else None
+        cells, seconds, tau = [], 0.0, None
         for name, ops in (("supernet", pool), ("two_ops", kept[:2]), ("one_path", kept[:1])):
-            train_acc, val_acc, took, _ = fit(file, data, ops, epochs, args.seed)
+            train_acc, val_acc, took, measured = fit(file, data, ops, epochs, args.seed,
+                                                     truth=truth if name == "supernet" else None)
+            tau = measured if name == "supernet" else tau
             results[f"{space.name}_{name}"] = 100 * val_acc
             cells.append(f"{100 * train_acc:6.1f} / {100 * val_acc:5.1f}")
             seconds += took
@@ -200,8 +210,8 @@ def main() -> None:
         if args.twins:
             twins(file, space, data, epochs, args.seed, results)
         if args.matched:
-            matched(file, space, data, epochs, args.seed, args.matched, results)
-    print("RESULT " + " ".join(f"{k}={v:.2f}" for k, v in results.items()))
+            matched(file, space, data, epochs, args.seed, args.matched, tau, results)
+    print("RESULT " + " ".join(f"{k}={v:.3f}" if "_tau" in k else f"{k}={v:.2f}" for k, v in results.items()))
 
 
 if __name__ == "__main__":
