@@ -146,18 +146,19 @@ def truth_of(space) -> GroundTruth | None:
     return load_ground_truth(path, space) if path.exists() else None
 
 
-def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: int, tau: float | None,
-            results: dict[str, float]) -> None:
+def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: int, truth: GroundTruth | None,
+            tau: float | None, results: dict[str, float]) -> None:
     """The supernets of ``--matched``: one line, and RESULT keys (τ only where the space has a ground truth).
 
-    ``tau``: the unfitted whole-pool supernet's, measured by the caller.
+    ``truth``: the space's ground truth (:func:`truth_of`); ``tau``: the unfitted whole-pool supernet's against it,
+    measured by the caller.
     """
     if space.config.skeleton.kind != "chain":
         print(f"{'':16s} matched: none (chains only)")
         return
     pool = list(space.pool)
     train_acc, whole_matched, _, tau_matched = fit(file, data, pool, epochs, seed, matched=steps,
-                                                   truth=truth_of(space))
+                                                   truth=truth)
     _, two_matched, _, _ = fit(file, data, pool[:2], epochs, seed, matched=steps)
     results[f"{space.name}_supernet_matched"] = 100 * whole_matched
     results[f"{space.name}_two_ops_matched"] = 100 * two_matched
@@ -210,7 +211,7 @@ def main() -> None:
         if args.twins:
             twins(file, space, data, epochs, args.seed, results)
         if args.matched:
-            matched(file, space, data, epochs, args.seed, args.matched, tau, results)
+            matched(file, space, data, epochs, args.seed, args.matched, truth, tau, results)
     print("RESULT " + " ".join(f"{k}={v:.3f}" if "_tau" in k else f"{k}={v:.2f}" for k, v in results.items()))
 
 

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "controller_loso.py"
-
 
 @pytest.fixture(scope="module")
-def loso():
-    spec = importlib.util.spec_from_file_location("controller_loso", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def loso(bench_script):
+    return bench_script("controller_loso")
 
 
 def write(path: Path, rows: list[tuple[str, str, int, float]]) -> Path:

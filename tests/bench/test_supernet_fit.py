@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,11 @@ from evospace.space import load_space
 from evospace.supernet import Supernet
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "supernet_fit.py"
 
 
 @pytest.fixture(scope="module")
-def fit_module():
-    spec = importlib.util.spec_from_file_location("supernet_fit", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def fit_module(bench_script):
+    return bench_script("supernet_fit")
 
 
 def gaps(supernet: Supernet, x: torch.Tensor) -> list[float]:
