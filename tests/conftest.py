@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import io
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -181,3 +184,21 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if status != 0 or "Traceback" in stderr.getvalue():
         raise RuntimeError(f"the tiny search failed (exit {status}):\n{stderr.getvalue()}")
     return out
+
+
+@pytest.fixture(scope="session")
+def bench_script() -> Callable[[str], ModuleType]:
+    """``bench_script("controller_loso")``: bench/controller_loso.py as a module (bench/ is no package), loaded once
+    per session."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    loaded: dict[str, ModuleType] = {}
+
+    def load(name: str) -> ModuleType:
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
