@@ -17,12 +17,13 @@ one of the two per choice point and step, so each trains half the steps; the gap
 independent initialisation alone costs a shared chain.
 
 ``--matched STEPS`` (chain spaces) tries a remedy for that cost: before training, every operator with weights
-is fitted for STEPS Adam steps to the output of its choice point's first operator, on the features the first
-operators' path brings there (mean squared error, one batch a step, choice points in order), so that the operators
-of a point start out computing nearly the same function, as copied twins do. It reports the whole-pool and
+is fitted for STEPS Adam steps to the output of its choice point's first operator with weights, on the features
+the path of those operators brings there (mean squared error, one batch a step), so that the operators of a point
+start out computing nearly the same function, as copied twins do. It is round 0's warm start of a search with
+``search.match_steps`` (evospace/supernet/warm_start.py). It reports the whole-pool and
 two-operator supernets again after it, and for a space with a ground truth (``bench/data/<name>_gt.csv``) the
 Kendall τ of the whole-pool supernet's accuracy against the ground truth's test accuracy on its first 200
-architectures, without and with the fit. It is a measurement: the controller does not do it.
+architectures, without and with the fit.
 
 It prints each one's training accuracy in the last epoch and the mean validation accuracy of 16 uniformly drawn
 architectures of its subspace (BN recalibrated per path, as scoring does), beside chance (1 / classes). A
@@ -45,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.stats import kendalltau
 
 from evospace.data import DataSplits, load_space_data
@@ -53,38 +53,22 @@ from evospace.metrics import AccuracyEvaluator, GroundTruth, load_ground_truth
 from evospace.run import numpy_stream
 from evospace.space import load_space
 from evospace.supernet import RoundTrainer, Supernet
+from evospace.supernet.warm_start import match_operators, match_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ("mnist1d_rank", "digits_rank", "mnist1d_deep", "mnist1d_mbconv", "nb201_mnist1d")
 SAMPLED = 16  # architectures whose validation accuracy is averaged
 TRUTH_ARCHS = 200  # ground-truth architectures the τ of --matched is taken on
-MATCH_LR = 1e-2  # Adam's learning rate in the fit of --matched
 
 
-def match_operators(supernet: Supernet, data: DataSplits, steps: int, seed: int) -> None:
-    """Fit every operator with weights to its choice point's first operator (``--matched``), points in order."""
-    space, subspace = supernet.space, supernet.subspace
-    generator = torch.Generator().manual_seed(seed)
-    batch = space.config.data.batch_size
-    supernet.train()
-    for index, label in enumerate(space.labels):
-        reference, *others = subspace.ops(label)
-        modules = [supernet.op_module(label, op) for op in others]
-        params = [p for module in modules for p in module.parameters()]
-        if not params:
-            continue
-        optimizer = torch.optim.Adam(params, lr=MATCH_LR)
-        for _ in range(steps):
-            rows = torch.randint(len(data.y_train), (batch,), generator=generator)
-            with torch.no_grad():
-                x = supernet.stem(data.x_train[rows])
-                for before in space.labels[:index]:
-                    x = supernet.op_module(before, subspace.ops(before)[0])(x)
-                target = supernet.op_module(label, reference)(x)
-            loss = sum(F.mse_loss(module(x), target) for module in modules)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+def match_all(supernet: Supernet, data: DataSplits, steps: int, seed: int) -> None:
+    """``--matched``: round 0's warm start of a search with ``search.match_steps`` (supernet/warm_start.py)."""
+    subspace = supernet.subspace
+    born = {label: dict.fromkeys(subspace.ops(label), 0) for label in subspace.labels}
+    has_weights = {label: {op: any(True for _ in supernet.op_module(label, op).parameters())
+                           for op in subspace.ops(label)} for label in subspace.labels}
+    match_operators(supernet, data, match_plan(subspace, born, 0, has_weights), steps,
+                    torch.Generator().manual_seed(seed), supernet.space.config.data.batch_size)
 
 
 def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: int,
@@ -93,7 +77,7 @@ def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: i
 
     ``copied`` (twins only, which then make the pool: a twin is no pool operator of the space): whether every
     choice point's second operator starts as a copy of its first; ``None``: ``ops`` come from the space's pool.
-    ``matched``: steps of :func:`match_operators` before training. ``truth``: a ground truth whose first
+    ``matched``: steps of :func:`match_all` before training. ``truth``: a ground truth whose first
     architectures the supernet's accuracy is ranked against (τ; ``None`` without it).
     """
     pool = [] if copied is None else [f"pool=[{', '.join(ops)}]"]
@@ -104,7 +88,7 @@ def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: i
         for label in space.labels:
             supernet.op_module(label, ops[1]).load_state_dict(supernet.op_module(label, ops[0]).state_dict())
     if matched:
-        match_operators(supernet, data, matched, seed)
+        match_all(supernet, data, matched, seed)
     batch = space.config.data.batch_size
     trainer = RoundTrainer(supernet, data, space.config.search.train, batch_size=batch, epochs=epochs,
                            round_index=0, seed=seed)

@@ -2,6 +2,7 @@
 
 The controller is the same in both modes; it only talks to a :class:`Backend`. Call order per round r::
 
+    backend.start_round(r, born)               # a fresh round (not a restored one): new operators' warm start
     trainer = backend.make_trainer(r, born)    # None: nothing to train (an oracle)
     ... trainer.train_epoch() until trainer.done, backend.after_epoch(trainer) after each (checkpointed) ...
     backend.after_training(trainer, hooks)     # ranks line up; work between training and scoring
@@ -31,12 +32,15 @@ from evospace.extensions import EpochReport, RoundExtension, RoundHooks, Scorer
 from evospace.extensions import for_space as extensions_for
 from evospace.metrics.angle import reference_weights
 from evospace.metrics.scores import RoundScorer, every_architecture_metrics
+from evospace.run.rng import torch_stream
 from evospace.space.ops import OpCost
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch, Subspace
 from evospace.supernet.precision import place, precision_for
+from evospace.supernet.skeleton import module_key
 from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
+from evospace.supernet.warm_start import MatchReport, match_operators, match_plan
 
 __all__ = ["Backend", "SupernetBackend"]
 
@@ -62,6 +66,11 @@ class Backend(ABC):
     @abstractmethod
     def subspace(self) -> Subspace:
         """The subspace held now."""
+
+    def start_round(self, round_index: int, born: Mapping[str, Mapping[str, int]]) -> MatchReport | None:
+        """Work once per round before its first step, never again when the round resumes from a checkpoint
+        (the supernet's warm start of new operators, ``search.match_steps``); what it did, or ``None``."""
+        return None
 
     @abstractmethod
     def make_trainer(self, round_index: int,
@@ -148,6 +157,33 @@ class SupernetBackend(Backend):
     def _scaler(self) -> torch.amp.GradScaler | None:
         """float16 training's gradient scaler (GPUs without bfloat16), else ``None``."""
         return self.precision.scaler if self.precision is not None else None
+
+    def start_round(self, round_index: int, born: Mapping[str, Mapping[str, int]]) -> MatchReport | None:
+        """Fit the round's new operators to an older operator of their choice point (``search.match_steps``
+        steps, :mod:`evospace.supernet.warm_start`); their angle reference becomes the fitted weights, where
+        training starts from.
+
+        Every rank fits the same batches, then takes rank 0's result, so the ranks start the round equal.
+        """
+        search = self.space.config.search
+        if not search.match_steps:
+            return None
+        subspace = self.supernet.subspace
+        has_weights = {label: {op: any(True for _ in self.supernet.op_module(label, op).parameters())
+                               for op in subspace.ops(label)} for label in subspace.labels}
+        plan = match_plan(subspace, born, round_index, has_weights, search.inherit_weights)
+        report = match_operators(self.supernet, self.data, plan, search.match_steps,
+                                 torch_stream(self.space.config.seed, "match", round_index),
+                                 self.space.config.data.batch_size, round_index)
+        if report is None:
+            return None
+        prefixes = tuple(f"choices.{module_key(label)}.{op}." for label, ops in plan.fitted.items() for op in ops)
+        fitted = {name: t for name, t in self.supernet.state_dict().items() if name.startswith(prefixes)}
+        self.group.broadcast_tensors([fitted[name] for name in sorted(fitted)], "sharing the warm start")
+        for name, tensor in reference_weights(self.supernet).items():
+            if name.startswith(prefixes):
+                self.reference[name] = tensor
+        return report
 
     def make_trainer(self, round_index: int, born: Mapping[str, Mapping[str, int]] | None = None) -> RoundTrainer:
         search = self.space.config.search

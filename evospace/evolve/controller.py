@@ -296,6 +296,12 @@ class Search:
     def _start_round(self, r: int) -> RoundTrainer | None:
         subspace = self.state.subspace
         self.recorder.event(RoundStarted(round=r, size=subspace.size, subspace=subspace.to_config(), time=time.time()))
+        report = self.backend.start_round(r, self.state.born)
+        if report is not None:
+            self.recorder.metrics({"kind": "warm_start", **vars(report)})
+            self.log(f"{round_name(r, self.space.config.search.rounds)}: {report.operators} new operators fitted to "
+                     f"an older one of their choice point ({report.steps} steps, mean squared error "
+                     f"{report.loss_before:.3g} → {report.loss_after:.3g})")
         return self.backend.make_trainer(r, self.state.born)
 
     def _train(self, trainer: RoundTrainer) -> None:

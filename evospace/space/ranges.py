@@ -52,6 +52,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "search.constraints.min.*": (-_BIG, _BIG),
     "search.shrink.keep": (1, 1000),
     "search.grow.per_round": (0, 1000),
+    "search.match_steps": (0, 10**5),
     "search.train.lr": (1e-12, 100.0),
     "search.train.momentum": (0.0, 0.999999),
     "search.train.weight_decay": (0.0, 1.0),

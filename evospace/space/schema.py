@@ -213,6 +213,9 @@ class SearchConfig:
     shrink: ShrinkConfig = field(default_factory=ShrinkConfig)  # what a round keeps
     grow: GrowConfig = field(default_factory=GrowConfig)  # what a round adds
     inherit_weights: bool = True  # survivors keep their trained weights across rounds
+    # warm start (supernet/warm_start.py): Adam steps that fit each new operator, before its round trains, to the
+    # output of an older operator of its choice point (round 0: the first one); 0: new operators start as initialised
+    match_steps: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)  # supernet optimiser recipe
     scoring: ScoreConfig = field(default_factory=ScoreConfig)  # how architectures and operators are scored
     checkpoint_every: int = 50  # supernet steps between mid-round checkpoints

@@ -127,6 +127,24 @@ def test_catch_up_sampling_resumes_mid_round_with_its_newcomers_weights(tmp_path
     assert journal_rows(out) == journal_rows(straight)
 
 
+def test_a_warm_started_run_resumes_mid_round_without_fitting_again(tmp_path, monkeypatch, capsys):
+    space = space_dict(rounds=2, match_steps=4)
+    straight = tmp_path / "straight"
+    run_in_process(straight, space)
+    fits = [row for row in read_jsonl(straight / "metrics.jsonl") if row.get("kind") == "warm_start"]
+    assert [row["round"] for row in fits] == [0, 1] and all(row["operators"] > 0 for row in fits)
+    plain = tmp_path / "plain"
+    run_in_process(plain, space_dict(rounds=2))
+    assert differences(straight, plain)  # the fit changed the weights
+    out = tmp_path / "run"
+    signal_at(monkeypatch, signal.SIGTERM, 1, 7)  # after round 1's fit and its first checkpoints
+    assert main(["search", str(write_space(tmp_path / "s.yaml", space)), "--out", str(out), "--quiet"]) == 143
+    monkeypatch.undo()
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert differences(straight, out) == []
+    assert journal_rows(out) == journal_rows(straight)
+
+
 @pytest.mark.parametrize(("killed", "said"), [
     # the `finished` event is out, the round is not written yet: the newest checkpoint is the last anchor's of the
     # calibrated score (3 of them), right after the trained state's (step 24)
