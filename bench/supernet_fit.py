@@ -53,7 +53,7 @@ from evospace.metrics import AccuracyEvaluator, GroundTruth, load_ground_truth
 from evospace.run import numpy_stream
 from evospace.space import load_space
 from evospace.supernet import RoundTrainer, Supernet
-from evospace.supernet.warm_start import match_operators, match_plan
+from evospace.supernet.warm_start import match_operators, match_plan, ops_with_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ("mnist1d_rank", "digits_rank", "mnist1d_deep", "mnist1d_mbconv", "nb201_mnist1d")
@@ -65,9 +65,7 @@ def match_all(supernet: Supernet, data: DataSplits, steps: int, seed: int) -> No
     """``--matched``: round 0's warm start of a search with ``search.match_steps`` (supernet/warm_start.py)."""
     subspace = supernet.subspace
     born = {label: dict.fromkeys(subspace.ops(label), 0) for label in subspace.labels}
-    has_weights = {label: {op: any(True for _ in supernet.op_module(label, op).parameters())
-                           for op in subspace.ops(label)} for label in subspace.labels}
-    match_operators(supernet, data, match_plan(subspace, born, 0, has_weights), steps,
+    match_operators(supernet, data, match_plan(subspace, born, 0, ops_with_weights(supernet)), steps,
                     torch.Generator().manual_seed(seed), supernet.space.config.data.batch_size)
 
 

@@ -40,7 +40,7 @@ from evospace.supernet.precision import place, precision_for
 from evospace.supernet.skeleton import module_key
 from evospace.supernet.supernet import Supernet
 from evospace.supernet.train import RoundTrainer
-from evospace.supernet.warm_start import MatchReport, match_operators, match_plan
+from evospace.supernet.warm_start import MatchReport, match_operators, match_plan, ops_with_weights
 
 __all__ = ["Backend", "SupernetBackend"]
 
@@ -168,10 +168,8 @@ class SupernetBackend(Backend):
         search = self.space.config.search
         if not search.match_steps:
             return None
-        subspace = self.supernet.subspace
-        has_weights = {label: {op: any(True for _ in self.supernet.op_module(label, op).parameters())
-                               for op in subspace.ops(label)} for label in subspace.labels}
-        plan = match_plan(subspace, born, round_index, has_weights, search.inherit_weights)
+        plan = match_plan(self.supernet.subspace, born, round_index, ops_with_weights(self.supernet),
+                          search.inherit_weights)
         report = match_operators(self.supernet, self.data, plan, search.match_steps,
                                  torch_stream(self.space.config.seed, "match", round_index),
                                  self.space.config.data.batch_size, round_index)

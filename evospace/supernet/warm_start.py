@@ -26,7 +26,7 @@ from torch import nn
 from evospace.data import DataSplits
 from evospace.space.subspace import Arch, Subspace
 
-__all__ = ["MatchPlan", "MatchReport", "match_plan", "match_operators", "MATCH_LR"]
+__all__ = ["MatchPlan", "MatchReport", "match_plan", "match_operators", "ops_with_weights", "MATCH_LR"]
 
 MATCH_LR = 1e-2  # Adam's learning rate of the fit (bench/supernet_fit.py --matched used it)
 
@@ -52,6 +52,13 @@ class MatchReport:
     steps: int
     loss_before: float
     loss_after: float
+
+
+def ops_with_weights(supernet) -> dict[str, dict[str, bool]]:
+    """``{label: {op: whether it has parameters}}`` for the supernet's active operators (for :func:`match_plan`)."""
+    subspace = supernet.subspace
+    return {label: {op: any(True for _ in supernet.op_module(label, op).parameters()) for op in subspace.ops(label)}
+            for label in subspace.labels}
 
 
 def match_plan(subspace: Subspace, born: Mapping[str, Mapping[str, int]], round_index: int,

@@ -13,13 +13,7 @@ from conftest import TINY_SPACE, multi_branch_stages, perturb, tiny_cell_dict
 from evospace.data import load_space_data
 from evospace.space import space_from_dict
 from evospace.supernet import Supernet
-from evospace.supernet.warm_start import match_operators, match_plan
-
-
-def weighted(net: Supernet) -> dict[str, dict[str, bool]]:
-    sub = net.subspace
-    return {label: {op: any(True for _ in net.op_module(label, op).parameters()) for op in sub.ops(label)}
-            for label in sub.labels}
+from evospace.supernet.warm_start import match_operators, match_plan, ops_with_weights
 
 
 def chain_space(**pool):
@@ -33,7 +27,7 @@ def test_round_zero_fits_every_operator_with_weights_to_the_first_with_weights()
     space = chain_space()
     net = Supernet(space, space.initial_subspace())
     born = {label: {op: 0 for op in net.subspace.ops(label)} for label in space.labels}
-    plan = match_plan(net.subspace, born, 0, weighted(net))
+    plan = match_plan(net.subspace, born, 0, ops_with_weights(net))
     assert plan.references == {"s1.b1": "conv_k3", "s2.b1": "conv_k3", "s2.b2": "conv_k3"}
     assert plan.fitted["s1.b1"] == ("sep_k3", "dil_k3_d2")  # skip keeps the shape: no weights, not fitted
     assert "skip" in plan.fitted["s2.b1"]  # it strides and widens there: a projection with weights
@@ -43,12 +37,12 @@ def test_a_later_round_fits_only_its_newcomers_to_the_oldest_survivor():
     space = chain_space()
     net = Supernet(space, space.initial_subspace())
     born = {label: {"conv_k3": 1, "sep_k3": 0, "skip": 0, "dil_k3_d2": 2} for label in space.labels}
-    plan = match_plan(net.subspace, born, 2, weighted(net))
+    plan = match_plan(net.subspace, born, 2, ops_with_weights(net))
     assert plan.references == {label: "sep_k3" for label in space.labels}
     assert plan.fitted == {label: ("dil_k3_d2",) for label in space.labels}
-    assert match_plan(net.subspace, born, 3, weighted(net)).count == 0  # nobody born in round 3
-    fresh = match_plan(net.subspace, born, 2, weighted(net), inherit_weights=False)
-    assert fresh == match_plan(net.subspace, born, 0, weighted(net))  # every operator starts fresh: round 0's plan
+    assert match_plan(net.subspace, born, 3, ops_with_weights(net)).count == 0  # nobody born in round 3
+    fresh = match_plan(net.subspace, born, 2, ops_with_weights(net), inherit_weights=False)
+    assert fresh == match_plan(net.subspace, born, 0, ops_with_weights(net))  # all start fresh: round 0's plan
 
 
 def test_operators_without_weights_are_neither_fitted_nor_references():
@@ -56,7 +50,7 @@ def test_operators_without_weights_are_neither_fitted_nor_references():
     net = Supernet(space, space.initial_subspace().with_active({label: ["skip", "avg_pool_k3"]
                                                                for label in space.labels}))
     born = {label: {"skip": 0, "avg_pool_k3": 1} for label in space.labels}
-    plan = match_plan(net.subspace, born, 1, weighted(net))
+    plan = match_plan(net.subspace, born, 1, ops_with_weights(net))
     # only s2.b1 strides and widens, so only there do both have weights (a projection)
     assert plan.references == {"s2.b1": "skip"} and plan.fitted == {"s2.b1": ("avg_pool_k3",)}
 
@@ -95,7 +89,7 @@ def test_the_fit_brings_each_operator_toward_its_reference_and_leaves_the_rest_a
     net = Supernet(space, space.full_subspace())
     perturb(net, 1)  # trained-looking weights and BN statistics
     born = {label: {op: 0 for op in net.subspace.ops(label)} for label in space.labels}
-    plan = match_plan(net.subspace, born, 0, weighted(net))
+    plan = match_plan(net.subspace, born, 0, ops_with_weights(net))
     assert plan.count > 0
     x = data.x_train[:64]
     before = gaps(net, plan, x)
@@ -114,7 +108,7 @@ def test_the_fit_is_the_same_for_the_same_generator_and_none_without_steps():
     data = load_space_data(space.config.data, split_seed=0, device=torch.device("cpu"))
     nets = [Supernet(space, space.initial_subspace()) for _ in range(2)]
     born = {label: {op: 0 for op in nets[0].subspace.ops(label)} for label in space.labels}
-    plan = match_plan(nets[0].subspace, born, 0, weighted(nets[0]))
+    plan = match_plan(nets[0].subspace, born, 0, ops_with_weights(nets[0]))
     for net in nets:
         match_operators(net, data, plan, 5, torch.Generator().manual_seed(3), 32)
     assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
