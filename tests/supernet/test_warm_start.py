@@ -78,7 +78,7 @@ SPACES = {
     "chain": lambda: chain_space(),
     "multi-branch": lambda: chain_space(skeleton={**TINY_SPACE["skeleton"], "stages": multi_branch_stages()}),
     "cell": lambda: space_from_dict(tiny_cell_dict(), "<tiny_cell>"),
-    "darts-2d": lambda: space_from_dict(tiny_cell_dict(2, darts=True), "<tiny_darts>"),
+    "darts": lambda: space_from_dict(tiny_cell_dict(darts=True), "<tiny_darts>"),
 }
 
 
