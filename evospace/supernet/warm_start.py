@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,9 @@ from torch import nn
 
 from evospace.data import DataSplits
 from evospace.space.subspace import Arch, Subspace
+
+if TYPE_CHECKING:
+    from evospace.supernet.supernet import Supernet
 
 __all__ = ["MatchPlan", "MatchReport", "match_plan", "match_operators", "ops_with_weights", "MATCH_LR"]
 
@@ -54,7 +58,7 @@ class MatchReport:
     loss_after: float
 
 
-def ops_with_weights(supernet) -> dict[str, dict[str, bool]]:
+def ops_with_weights(supernet: Supernet) -> dict[str, dict[str, bool]]:
     """``{label: {op: whether it has parameters}}`` for the supernet's active operators (for :func:`match_plan`)."""
     subspace = supernet.subspace
     return {label: {op: any(True for _ in supernet.op_module(label, op).parameters()) for op in subspace.ops(label)}
@@ -85,7 +89,7 @@ def match_plan(subspace: Subspace, born: Mapping[str, Mapping[str, int]], round_
     return MatchPlan(references, fitted)
 
 
-def match_operators(supernet, data: DataSplits, plan: MatchPlan, steps: int, generator: torch.Generator,
+def match_operators(supernet: Supernet, data: DataSplits, plan: MatchPlan, steps: int, generator: torch.Generator,
                     batch_size: int, round_index: int = 0) -> MatchReport | None:
     """Fit ``plan``'s operators to their references for ``steps`` Adam steps; ``None`` when there is none to fit.
 
@@ -131,7 +135,7 @@ def match_operators(supernet, data: DataSplits, plan: MatchPlan, steps: int, gen
     return MatchReport(round_index, plan.count, steps, losses[0], losses[-1])
 
 
-def _module_pairs(supernet, plan: MatchPlan) -> list[tuple[nn.Module, nn.Module]]:
+def _module_pairs(supernet: Supernet, plan: MatchPlan) -> list[tuple[nn.Module, nn.Module]]:
     """(reference module, fitted module) pairs; a cell edge's operators pair up copy by copy."""
     pairs = []
     for label, ops in plan.fitted.items():
