@@ -18,6 +18,8 @@ truth is complete). A sampled ground truth does not hold most architectures: one
 stand-alone with the ground truth's own recipe (epochs, seeds, training settings, split) and appended to
 ``<ground truth>_extra.csv`` beside it, which later runs reuse; its rank is then where it falls among the
 sampled rows. The table reports how many returned architectures the ground truth held (``found``).
+When the pool fits in evolving's round-0 subspace (``mnist1d_mbconv``: 4 operators), evolving and shrink-only
+are one search but for each point's operator order, and the script says so: their difference is that noise.
 
     python bench/evolve_vs_static.py [--space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv]
                                      [--seeds 0-9] [--epochs 12] [--methods evolving,static,...] [--quick]
