@@ -350,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         truth = Truth(args.space, args.gt)
         rounds = args.rounds or (2 if args.quick else load_space(args.space, ["search={}"]).config.search.rounds)
+        same_search = grows_nothing(args.space, epochs, rounds, extra)  # also checks the --set overrides
     except EvospaceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
           f"best test acc {100 * gt.test_acc.max():.2f}%, median {100 * np.median(gt.test_acc):.2f}%")
     print(f"{epochs} supernet epochs per search ({rounds} rounds for evolving and shrink), "
           f"seeds {seeds[0]}..{seeds[-1]}")
-    if {"evolving", "shrink"} <= set(methods) and grows_nothing(args.space, epochs, rounds, extra):
+    if {"evolving", "shrink"} <= set(methods) and same_search:
         print("note: evolving's round-0 subspace is the whole pool, so evolving and shrink-only are the same search "
               "here but for the order of each point's operators; their difference is the noise of that order")
     rows: dict[str, list[tuple[int, float, int, bool]]] = {m: [] for m in methods}

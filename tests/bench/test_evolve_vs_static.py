@@ -23,3 +23,9 @@ def compare(bench_script):
 ])
 def test_grows_nothing_when_the_initial_subspace_is_the_whole_pool(compare, space, extra, expected):
     assert compare.grows_nothing(SPACES / space, 12, 4, extra) is expected
+
+
+def test_a_bad_override_is_one_error_line_before_any_search(compare, capsys):
+    assert compare.main(["--seeds", "10-10", "--methods", "static", "--set", "search.rounds=abc"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --set: search.rounds: expected an integer, got 'abc'\n"
