@@ -92,7 +92,9 @@ class SkeletonConfig:
 @dataclass(frozen=True)
 class InitialConfig:
     size: int | None = 4  # active operators per choice point in round 0 (None with `ops`)
-    order: Literal["shuffled", "listed"] = "shuffled"  # queue order: seeded shuffle per choice point, or pool order
+    # queue order: a seeded shuffle per choice point, the pool's order, or the shuffle sorted by FLOPs at the point,
+    # largest first (the cost prior's favourites start; parameter-free operators wait)
+    order: Literal["shuffled", "listed", "flops"] = "shuffled"
     ops: tuple[str, ...] | None = None  # explicit round-0 operators for every choice point (instead of `size`)
 
 

@@ -117,13 +117,17 @@ class SearchSpace:
         """The order in which ``label``'s pool becomes active: initial operators first, then its queue.
 
         ``shuffled`` draws one seeded permutation per choice point (seeded by the space seed and the
-        choice point's position, so it never depends on other random draws of a run).
+        choice point's position, so it never depends on other random draws of a run). ``flops`` sorts that
+        permutation by the operator's FLOPs at the point, largest first, so that ties (the parameter-free
+        operators) keep the shuffle's order: a cost prior, known before any training, picks who starts.
         """
         initial = self.config.initial
         index = self.labels.index(label)
-        if initial.order == "shuffled":
+        if initial.order in ("shuffled", "flops"):
             rng = np.random.default_rng([self.config.seed, 7919, index])
             pool = [self.pool[i] for i in rng.permutation(len(self.pool))]
+            if initial.order == "flops":
+                pool.sort(key=lambda op: -self.op_cost(label, op).flops)
         else:
             pool = list(self.pool)
         if initial.ops is not None:

@@ -335,3 +335,25 @@ def test_to_dict_round_trip(default_space_file: Path, tiny_space) -> None:
         assert again.initial_subspace() == space.initial_subspace()
         assert again.fingerprint() == space.fingerprint()
         assert to_dict(from_dict(SpaceConfig, data, "<x>")) == data
+
+
+def test_flops_order_starts_with_the_costliest_operators(tiny_space_dict: dict) -> None:
+    tiny_space_dict["initial"] = {"size": 2, "order": "flops"}
+    space = space_from_dict(tiny_space_dict, "<tiny>")
+    shuffled = space_from_dict({**tiny_space_dict, "initial": {"size": 2, "order": "shuffled"}}, "<tiny>")
+    for label in space.labels:
+        order = space.pool_order(label)
+        flops = [space.op_cost(label, op).flops for op in order]
+        assert sorted(order) == sorted(space.pool)
+        assert flops == sorted(flops, reverse=True)
+        assert space.initial_subspace().ops(label) == order[:2]
+        # ties keep the seeded shuffle's order, so equal-cost operators are not favoured by their place in the file
+        ties = [op for op in shuffled.pool_order(label) if space.op_cost(label, op).flops == 0]
+        assert [op for op in order if space.op_cost(label, op).flops == 0] == ties
+
+
+def test_flops_order_is_named_in_the_error_for_an_unknown_order(tmp_path: Path, tiny_space_dict: dict) -> None:
+    tiny_space_dict["initial"]["order"] = "cheapest"
+    err = error_of(write(tmp_path, tiny_space_dict))
+    assert err.key == "initial.order"
+    assert "'flops'" in err.message
