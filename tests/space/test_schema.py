@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import TINY_SPACE
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evospace.errors import SpaceError
 from evospace.space import SpaceConfig, apply_overrides, from_dict, load_space, space_from_dict, to_dict
@@ -337,8 +341,10 @@ def test_to_dict_round_trip(default_space_file: Path, tiny_space) -> None:
         assert to_dict(from_dict(SpaceConfig, data, "<x>")) == data
 
 
-def test_flops_order_starts_with_the_costliest_operators(tiny_space_dict: dict) -> None:
-    tiny_space_dict["initial"] = {"size": 2, "order": "flops"}
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_flops_order_starts_with_the_costliest_operators(seed: int) -> None:
+    tiny_space_dict = {**copy.deepcopy(TINY_SPACE), "seed": seed, "initial": {"size": 2, "order": "flops"}}
     space = space_from_dict(tiny_space_dict, "<tiny>")
     shuffled = space_from_dict({**tiny_space_dict, "initial": {"size": 2, "order": "shuffled"}}, "<tiny>")
     for label in space.labels:
