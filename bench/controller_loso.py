@@ -10,7 +10,7 @@ held-out gains estimates what the chosen default buys on spaces one does not hav
     python bench/evolve_vs_static.py --space spaces/mnist1d_deep.yaml --gt bench/data/mnist1d_deep_gt.csv \\
         --methods evolving --seeds 10-19 --csv tune.csv --label catch_up --set search.sampling=catch_up
     ...                                  (every space, every label, the baseline's own label too)
-    python bench/controller_loso.py tune.csv --baseline uniform
+    python bench/controller_loso.py tune.csv --baseline uniform [--labels catch_up]
 
 Ends with ``RESULT spaces=… chosen=<label chosen on every space> loso_gain=<mean held-out gain>
 folds=<label per held-out space>``.
@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("csv", type=Path, nargs="+", help="CSV files of evolve_vs_static.py --csv")
     parser.add_argument("--baseline", required=True, help="the label of the current default")
     parser.add_argument("--method", default="evolving", help="whose results are compared (default evolving)")
+    parser.add_argument("--labels", default="", help="comma-separated: choose only among these and the baseline "
+                        "(default: every label in the files), to weigh one setting against the default alone")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.csv if not p.exists()]
     if missing:
@@ -84,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     labels = sorted({label for s in spaces for label in table[s]})
+    if args.labels:
+        wanted = {label for label in args.labels.split(",") if label} | {args.baseline}
+        unknown = sorted(wanted - set(labels))
+        if unknown:
+            print(f"error: --labels: no results under {', '.join(unknown)}; the files hold {', '.join(labels)}",
+                  file=sys.stderr)
+            return 2
+        labels = [label for label in labels if label in wanted]
     print(f"gain over {args.baseline} (mean paired difference in points, seeds, wins):")
     print(f"{'space':18s}" + "".join(f"{label:>24s}" for label in labels if label != args.baseline))
     for space in spaces:

@@ -53,3 +53,21 @@ def test_a_missing_file_or_a_baseline_on_one_space_is_one_error_line(loso, tmp_p
     path = write(tmp_path / "r.csv", [("a", "default", 0, 90.0)])
     assert loso.main([str(path), "--baseline", "default"]) == 2
     assert capsys.readouterr().err.count("error:") == 2
+
+
+def test_labels_weigh_one_setting_against_the_baseline_alone(loso, tmp_path, capsys):
+    # "big" wins everywhere; with --labels flat the choice is between flat and the baseline only: a held out,
+    # flat loses on b and the baseline is chosen; b held out, flat gains on a and loses 0.25 on b
+    rows = []
+    for seed in range(2):
+        for space, base in (("a", 90.0), ("b", 95.0)):
+            rows += [(space, "default", seed, base), (space, "big", seed, base + 1.0),
+                     (space, "flat", seed, base + (0.5 if space == "a" else -0.25))]
+    path = write(tmp_path / "r.csv", rows)
+    assert loso.main([str(path), "--baseline", "default", "--labels", "flat"]) == 0
+    out = capsys.readouterr().out
+    assert " big" not in out
+    assert out.strip().endswith("RESULT spaces=2 chosen=flat loso_gain=-0.125 folds=a:default,b:flat")
+    assert loso.main([str(path), "--baseline", "default", "--labels", "flat,nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --labels: no results under nope; the files hold big, default, flat"
