@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from evospace.bench import TabularOracle, TabularTable, best_by_validation, random_search, regularized_evolution
-from evospace.errors import EvospaceError
+from evospace.errors import EvospaceError, SpaceError
 from evospace.evolve import OracleBackend, Search
 from evospace.run import numpy_stream
 from evospace.space import load_space
@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         load_space(args.space, [*args.overrides, *args.paired])
-    except EvospaceError as err:  # the space blames every override on --set: these came from --paired
-        print(f"error: {str(err).replace('--set', '--paired', 1)}", file=sys.stderr)
+    except SpaceError as err:  # the space names --set as every override's source; --set alone passed above
+        print(f"error: {SpaceError('--paired', err.key, err.message) if err.source == '--set' else err}",
+              file=sys.stderr)
         return 2
     table_file = str(Path(args.table).resolve())
 
