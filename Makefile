@@ -20,7 +20,8 @@ demo: $(STAMP)
 	$(VENV)/bin/evospace search spaces/mnist1d.yaml --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest tests
+	# one worker per core (pytest-xdist): every test runs torch on one thread, and the torchrun tests mostly wait
+	$(PY) -m pytest -n auto tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check evospace tests bench
