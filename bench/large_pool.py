@@ -12,10 +12,12 @@ For every search seed, at equal search compute:
 Every method uses the same calibrated score with its anchors. The architecture a search returns (its best, as
 ``evospace train RUN`` takes it) is retrained from scratch with the recipe of ``evospace train`` for ``--seeds``
 seeds; the figure is the mean test accuracy. Searches and trainings live under ``--out`` and are continued when
-the bench is run again with the same ``--out``.
+the bench is run again with the same ``--out``. With ``--csv``, every search seed's result is appended as it is
+known (space, label, method, seed, mean test accuracy, each retraining's, params, architecture) under ``--label``;
+a seed and method already there under the same label and retraining settings is read back instead of run again.
 
     python bench/large_pool.py [--search-seeds 0-4] [--seeds 3] [--epochs 40] [--methods evolving,static]
-                               [--out DIR] [--quick]
+                               [--set KEY=VALUE ...] [--out DIR] [--csv FILE --label NAME] [--quick]
 
 Ends with ``RESULT evolving_retrained_acc=… static_retrained_acc=… evolving_minus_static=… wins_static=…``
 (accuracies in %, means over the search seeds).
@@ -24,6 +26,7 @@ Ends with ``RESULT evolving_retrained_acc=… static_retrained_acc=… evolving_
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import sys
 import tempfile
@@ -35,10 +38,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evolve_vs_static import parse_methods, parse_seeds, variants  # noqa: E402  (beside this script)
+from evolve_vs_static import csv_line, parse_methods, parse_seeds, variants  # noqa: E402  (beside this script)
 
 from evospace import Run, Search, load_space  # noqa: E402
 from evospace.inspect import resolve_arch, retrain  # noqa: E402
+from evospace.run.store import append_durably  # noqa: E402
 from evospace.supernet import RETRAIN_EPOCHS  # noqa: E402
 
 SPACE = ROOT / "spaces" / "mnist1d.yaml"
@@ -57,6 +61,23 @@ def method_overrides(space_file: Path, extra: list[str]) -> dict[str, list[str]]
     generations = search.rounds * (search.population.generations + 1) - 1
     return {"evolving": [], "static": [*protocol["static"], f"search.population.generations={generations}"],
             "shrink": protocol["shrink"]}
+CSV_COLUMNS = ["space", "label", "method", "seed", "test_acc", "tests", "epochs", "params", "arch"]
+
+
+def read_rows(path: Path | None, space: str, label: str, epochs: int, train_seeds: int) -> dict[tuple[str, int], dict]:
+    """``{(method, seed): row}`` of ``path`` for this space, label and retraining recipe (none without a file)."""
+    if path is None or not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        return {(r["method"], int(r["seed"])): r for r in csv.DictReader(f)
+                if r["space"] == space and r["label"] == label and int(r["epochs"]) == epochs
+                and len(r["tests"].split(";")) == train_seeds}
+
+
+def append_row(path: Path, row: dict) -> None:
+    """One search seed's result, durably (with the header if the file is new)."""
+    text = csv_line([row[c] for c in CSV_COLUMNS])
+    append_durably(path, (text if path.exists() else csv_line(CSV_COLUMNS) + text).encode())
 
 
 def search(space_file: Path, overrides: list[str], directory: Path) -> float:
@@ -81,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting of the space for every method, repeatable")
     parser.add_argument("--out", type=Path, help="working directory, continued if it exists (default: a new one)")
+    parser.add_argument("--csv", type=Path, default=None, metavar="FILE",
+                        help="append each search seed's result here; those already there (same label) are reused")
+    parser.add_argument("--label", default="default", help="what the results are filed under in --csv")
     parser.add_argument("--quick", action="store_true", help="2 tiny rounds, 1 search seed, 1 retraining seed of 5 "
                         "epochs (a check that the bench runs)")
     parser.add_argument("--threads", type=int, default=1)
@@ -100,8 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"working directory {out}")
     acc: dict[str, dict[int, float]] = {m: {} for m in methods}
     minutes = {m: 0.0 for m in methods}
+    done = read_rows(args.csv, space.name, args.label, epochs, train_seeds)
     for seed in seeds:
         for method in methods:
+            if (method, seed) in done:
+                row = done[(method, seed)]
+                acc[method][seed] = float(row["test_acc"])
+                print(f"  seed {seed:2d} {method:9s} retrained test acc {acc[method][seed]:6.2f}%  "
+                      f"({int(row['params']):,} params)  {row['arch'].replace(',', ' ')}  (read from {args.csv})")
+                continue
             run_dir = out / f"{method}-{seed}"
             minutes[method] += search(args.space, [*extra, *overrides[method], f"seed={seed}"], run_dir)
             spec = resolve_arch(run_dir)
@@ -113,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
                 minutes[method] += (time.perf_counter() - start) / 60
                 tests.append(100 * done.result["test_acc"])
             acc[method][seed] = statistics.mean(tests)
+            if args.csv is not None:
+                append_row(args.csv, {"space": space.name, "label": args.label, "method": method, "seed": seed,
+                                      "test_acc": f"{acc[method][seed]:.4f}",
+                                      "tests": ";".join(f"{t:.2f}" for t in tests), "epochs": epochs,
+                                      "params": spec.record["params"],
+                                      "arch": ",".join(spec.arch[label] for label in space.labels)})
             print(f"  seed {seed:2d} {method:9s} retrained test acc {acc[method][seed]:6.2f}%  "
                   f"({spec.record['params']:,} params)  {' '.join(spec.arch[label] for label in space.labels)}",
                   flush=True)

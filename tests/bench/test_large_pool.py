@@ -1,0 +1,52 @@
+"""bench/large_pool.py: per-seed results filed in a CSV and read back instead of searched and retrained again."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def large_pool(bench_script):
+    sys.path.insert(0, str(BENCH))  # the script imports its sibling evolve_vs_static, as when run from bench/
+    try:
+        yield bench_script("large_pool")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def row(method: str, seed: int, acc: float, *, label: str = "default", epochs: int = 40, tests: str = "1;2;3") -> dict:
+    return {"space": "mnist1d", "label": label, "method": method, "seed": seed, "test_acc": f"{acc:.4f}",
+            "tests": tests, "epochs": epochs, "params": 1234, "arch": "conv_k3,skip"}
+
+
+def test_rows_are_read_back_only_for_the_same_label_and_retraining(large_pool, tmp_path):
+    path = tmp_path / "large_pool.csv"
+    large_pool.append_row(path, row("evolving", 0, 98.5))
+    large_pool.append_row(path, row("static", 0, 98.7, label="other"))
+    large_pool.append_row(path, row("static", 1, 98.6, epochs=5))
+    large_pool.append_row(path, row("static", 2, 98.4, tests="1;2"))
+    assert path.read_text().splitlines()[0] == ",".join(large_pool.CSV_COLUMNS)
+    read = large_pool.read_rows(path, "mnist1d", "default", 40, 3)
+    assert list(read) == [("evolving", 0)]
+    assert read[("evolving", 0)]["test_acc"] == "98.5000"
+    assert large_pool.read_rows(tmp_path / "none.csv", "mnist1d", "default", 40, 3) == {}
+
+
+def test_seeds_already_filed_are_summarised_without_a_search(large_pool, tmp_path, capsys, monkeypatch):
+    def no_search(*args):
+        raise AssertionError("a filed seed was searched again")
+
+    monkeypatch.setattr(large_pool, "search", no_search)
+    path = tmp_path / "large_pool.csv"
+    for seed, (evolving, static) in enumerate([(99.0, 98.8), (98.7, 98.9)]):
+        large_pool.append_row(path, row("evolving", seed, evolving))
+        large_pool.append_row(path, row("static", seed, static))
+    assert large_pool.main(["--search-seeds", "0-1", "--csv", str(path), "--out", str(tmp_path / "work")]) == 0
+    out = capsys.readouterr().out
+    assert "RESULT evolving_retrained_acc=98.850 static_retrained_acc=98.850 evolving_minus_static=0.000 " \
+           "wins_static=1/2" in out
