@@ -124,11 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"working directory {out}")
     acc: dict[str, dict[int, float]] = {m: {} for m in methods}
     minutes = {m: 0.0 for m in methods}
-    done = read_rows(args.csv, space.name, args.label, epochs, train_seeds)
+    filed = read_rows(args.csv, space.name, args.label, epochs, train_seeds)
     for seed in seeds:
         for method in methods:
-            if (method, seed) in done:
-                row = done[(method, seed)]
+            if (method, seed) in filed:
+                row = filed[(method, seed)]
                 acc[method][seed] = float(row["test_acc"])
                 print(f"  seed {seed:2d} {method:9s} retrained test acc {acc[method][seed]:6.2f}%  "
                       f"({int(row['params']):,} params)  {row['arch'].replace(',', ' ')}  (read from {args.csv})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,3 +51,25 @@ def test_seeds_already_filed_are_summarised_without_a_search(large_pool, tmp_pat
     out = capsys.readouterr().out
     assert "RESULT evolving_retrained_acc=98.850 static_retrained_acc=98.850 evolving_minus_static=0.000 " \
            "wins_static=1/2" in out
+
+
+def test_a_seed_not_filed_is_searched_retrained_and_filed_beside_those_read_back(large_pool, tmp_path, capsys,
+                                                                               monkeypatch):
+    searched = []
+    arch = {"s1.b1": "conv_k3", "s1.b2": "skip", "s2.b1": "conv_k5", "s2.b2": "sep_k3", "s3.b1": "mb_e3_k3",
+            "s3.b2": "conv_k7"}
+    monkeypatch.setattr(large_pool, "search", lambda file, overrides, directory: searched.append(directory) or 0.0)
+    monkeypatch.setattr(large_pool, "resolve_arch", lambda run_dir: SimpleNamespace(arch=arch, record={"params": 42}))
+    monkeypatch.setattr(large_pool, "retrain", lambda spec, directory, *, epochs, seed, device:
+                        SimpleNamespace(result={"test_acc": 0.98 + seed / 100}))
+    path = tmp_path / "large_pool.csv"
+    large_pool.append_row(path, row("evolving", 0, 99.5))
+    large_pool.append_row(path, row("evolving", 2, 99.0))
+    argv = ["--search-seeds", "0-2", "--methods", "evolving", "--csv", str(path), "--out", str(tmp_path / "work")]
+    assert large_pool.main(argv) == 0
+    assert searched == [tmp_path / "work" / "evolving-1"]
+    read = large_pool.read_rows(path, "mnist1d", "default", 40, 3)
+    assert sorted(read) == [("evolving", 0), ("evolving", 1), ("evolving", 2)]
+    assert read[("evolving", 1)]["tests"] == "98.00;99.00;100.00"
+    assert read[("evolving", 1)]["arch"] == ",".join(arch.values())
+    assert "RESULT evolving_retrained_acc=99.167" in capsys.readouterr().out
