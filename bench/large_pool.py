@@ -61,6 +61,8 @@ def method_overrides(space_file: Path, extra: list[str]) -> dict[str, list[str]]
     generations = search.rounds * (search.population.generations + 1) - 1
     return {"evolving": [], "static": [*protocol["static"], f"search.population.generations={generations}"],
             "shrink": protocol["shrink"]}
+
+
 CSV_COLUMNS = ["space", "label", "method", "seed", "test_acc", "tests", "epochs", "params", "arch"]
 
 
