@@ -18,6 +18,7 @@ from types import ModuleType
 import pytest
 import torch
 import yaml
+from hypothesis import settings
 from torch import nn
 
 from evospace.space import SearchSpace, space_from_dict
@@ -27,6 +28,11 @@ DEFAULT_SPACE_FILE = REPO / "spaces" / "mnist1d.yaml"
 
 # Tests are small: one thread is faster than two here, and the machine is shared.
 torch.set_num_threads(1)
+
+# `make test` runs one pytest worker per core: an example's wall time then says more about its neighbours than
+# about it, so no property test has a deadline (a slow example would be reported as a flaky failure)
+settings.register_profile("evospace", deadline=None)
+settings.load_profile("evospace")
 
 TINY_STAGES = "[{channels: 4, depth: 1, stride: 1}, {channels: 8, depth: 2, stride: 2}]"
 
