@@ -19,8 +19,8 @@ demo: $(STAMP)
 	rm -rf runs/demo
 	$(VENV)/bin/evospace search spaces/mnist1d.yaml --out runs/demo
 
+# one worker per core (pytest-xdist): every test runs torch on one thread, and the torchrun tests mostly wait
 test: $(STAMP)
-	# one worker per core (pytest-xdist): every test runs torch on one thread, and the torchrun tests mostly wait
 	$(PY) -m pytest -n auto tests
 
 lint: $(STAMP)
