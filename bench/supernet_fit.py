@@ -31,7 +31,12 @@ supernet near chance means its accuracy and angle carry little about the archite
 on the costs, the zero-cost proxies and the anchors of the calibrated score.
 
     python bench/supernet_fit.py [--spaces spaces/mnist1d_rank.yaml,...] [--epochs 12] [--seed 10] [--twins]
-                                 [--matched STEPS] [--quick]
+                                 [--matched STEPS] [--tau] [--set KEY=VALUE ...] [--quick]
+
+``--tau`` adds the whole-pool supernet's Kendall τ against the space's ground truth (its first 200 architectures)
+to each space's line, where the space has one. ``--set`` overrides a setting of every space, such as the supernet's
+recipe (``search.train.lr=0.2``) or its batch (``data.batch_size=32``); τ is still taken against the ground truth
+of the file as written, built with the file's recipe.
 
 Ends with ``RESULT <space>_supernet=… <space>_two_ops=… <space>_one_path=… …`` (validation accuracy, %), with
 ``--twins`` also ``<space>_twins_independent=… <space>_twins_copied=…``, with ``--matched`` also
@@ -41,7 +46,9 @@ Ends with ``RESULT <space>_supernet=… <space>_two_ops=… <space>_one_path=…
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +56,7 @@ import torch
 from scipy.stats import kendalltau
 
 from evospace.data import DataSplits, load_space_data
+from evospace.errors import EvospaceError
 from evospace.metrics import AccuracyEvaluator, GroundTruth, load_ground_truth
 from evospace.run import numpy_stream
 from evospace.space import load_space
@@ -70,16 +78,18 @@ def match_all(supernet: Supernet, data: DataSplits, steps: int, seed: int) -> No
 
 
 def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: int,
-        copied: bool | None = None, matched: int = 0, truth=None) -> tuple[float, float, float, float | None]:
+        copied: bool | None = None, matched: int = 0, truth=None,
+        overrides: Sequence[str] = ()) -> tuple[float, float, float, float | None]:
     """(last epoch's training accuracy, mean validation accuracy of sampled paths, seconds, τ) of one subspace.
 
     ``copied`` (twins only, which then make the pool: a twin is no pool operator of the space): whether every
     choice point's second operator starts as a copy of its first; ``None``: ``ops`` come from the space's pool.
     ``matched``: steps of :func:`match_all` before training. ``truth``: a ground truth whose first
-    architectures the supernet's accuracy is ranked against (τ; ``None`` without it).
+    architectures the supernet's accuracy is ranked against (τ; ``None`` without it). ``overrides``: ``--set``.
     """
     pool = [] if copied is None else [f"pool=[{', '.join(ops)}]"]
-    space = load_space(space_file, [*pool, f"initial.ops=[{', '.join(ops)}]", "initial.size=null", f"seed={seed}"])
+    space = load_space(space_file, [*overrides, *pool, f"initial.ops=[{', '.join(ops)}]", "initial.size=null",
+                                    f"seed={seed}"])
     subspace = space.initial_subspace()
     supernet = Supernet(space, subspace, seed)
     if copied:
@@ -107,7 +117,8 @@ def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: i
     return figures.train_acc, val, seconds, tau
 
 
-def twins(file: Path, space, data: DataSplits, epochs: int, seed: int, results: dict[str, float]) -> None:
+def twins(file: Path, space, data: DataSplits, epochs: int, seed: int, results: dict[str, float],
+          overrides: Sequence[str] = ()) -> None:
     """The twin supernets of ``--twins``: one line, two RESULT keys (or a line saying why there are none)."""
     conv = next((op for op in space.pool if op.startswith("conv_k")), None)
     if space.config.skeleton.kind != "chain" or conv is None:
@@ -116,20 +127,25 @@ def twins(file: Path, space, data: DataSplits, epochs: int, seed: int, results: 
     ops = [conv, f"dil_{conv[len('conv_'):]}_d1"]
     cells = []
     for name, copied in (("independent", False), ("copied", True)):
-        train_acc, val_acc, _, _ = fit(file, data, ops, epochs, seed, copied)
+        train_acc, val_acc, _, _ = fit(file, data, ops, epochs, seed, copied, overrides=overrides)
         results[f"{space.name}_twins_{name}"] = 100 * val_acc
         cells.append(f"{name} {100 * train_acc:5.1f} / {100 * val_acc:5.1f}")
     print(f"{'':16s} twins {' + '.join(ops)}: {cells[0]}, {cells[1]}")
 
 
-def truth_of(space) -> GroundTruth | None:
-    """The space's shipped ground truth (``bench/data/<name>_gt.csv``), if it has one."""
+def truth_of(file: Path) -> GroundTruth | None:
+    """The shipped ground truth of the space in ``file`` as written (``bench/data/<name>_gt.csv``), if it has one.
+
+    Loaded without ``--set``: a ground truth is built with the file's recipe, and a supernet trained with another one
+    is still ranked against it (an override of the skeleton or the pool makes the τ meaningless).
+    """
+    space = load_space(file)
     path = ROOT / "bench" / "data" / f"{space.name}_gt.csv"
     return load_ground_truth(path, space) if path.exists() else None
 
 
 def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: int, truth: GroundTruth | None,
-            tau: float | None, results: dict[str, float]) -> None:
+            tau: float | None, results: dict[str, float], overrides: Sequence[str] = ()) -> None:
     """The supernets of ``--matched``: one line, and RESULT keys (τ only where the space has a ground truth).
 
     ``truth``: the space's ground truth (:func:`truth_of`); ``tau``: the unfitted whole-pool supernet's against it,
@@ -140,8 +156,8 @@ def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: 
         return
     pool = list(space.pool)
     train_acc, whole_matched, _, tau_matched = fit(file, data, pool, epochs, seed, matched=steps,
-                                                   truth=truth)
-    _, two_matched, _, _ = fit(file, data, pool[:2], epochs, seed, matched=steps)
+                                                   truth=truth, overrides=overrides)
+    _, two_matched, _, _ = fit(file, data, pool[:2], epochs, seed, matched=steps, overrides=overrides)
     results[f"{space.name}_supernet_matched"] = 100 * whole_matched
     results[f"{space.name}_two_ops_matched"] = 100 * two_matched
     line = (f"{'':16s} matched ({steps} steps): whole pool {100 * train_acc:5.1f} / {100 * whole_matched:5.1f}, "
@@ -152,7 +168,7 @@ def matched(file: Path, space, data: DataSplits, epochs: int, seed: int, steps: 
     print(line)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", default=",".join(str(ROOT / "spaces" / f"{s}.yaml") for s in SPACES),
                         help="comma-separated space files")
@@ -162,10 +178,20 @@ def main() -> None:
                         help="also conv_kK beside its twin dil_kK_d1, initialised independently and copied")
     parser.add_argument("--matched", type=int, default=0, metavar="STEPS",
                         help="also fit each operator to its point's first before training (chains), STEPS steps")
+    parser.add_argument("--tau", action="store_true",
+                        help="also the whole-pool supernet's Kendall τ against the space's ground truth, if it has one")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of every space (say, search.train.lr=0.2), repeatable")
     parser.add_argument("--quick", action="store_true", help="the first space only, 2 epochs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     files = [Path(f) for f in args.spaces.split(",")]
+    try:  # a bad --set is one line before any training, not a traceback from the first space
+        for file in files:
+            load_space(file, args.overrides)
+    except EvospaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     epochs = args.epochs
     if args.quick:
         files, epochs = files[:1], 2
@@ -174,28 +200,34 @@ def main() -> None:
     print(f"{'space':16s} {'chance':>7s} {'supernet':>15s} {'two ops':>15s} {'one path':>15s}  seconds")
     results = {}
     for file in files:
-        space = load_space(file)
+        space = load_space(file, args.overrides)
         pool = list(space.pool)
         kept = [op for op in pool if op != "zero"]
         data = load_space_data(space.config.data, split_seed=args.seed)  # the same splits for all three
         chance = 100.0 / data.info.classes
         # --matched compares the whole pool's τ with and without the fit: the plain one is taken here
-        truth = truth_of(space) if args.matched and space.config.skeleton.kind == "chain" else None
+        truth = truth_of(file) if args.tau or (args.matched and space.config.skeleton.kind == "chain") else None
         cells, seconds, tau = [], 0.0, None
         for name, ops in (("supernet", pool), ("two_ops", kept[:2]), ("one_path", kept[:1])):
             train_acc, val_acc, took, measured = fit(file, data, ops, epochs, args.seed,
-                                                     truth=truth if name == "supernet" else None)
+                                                     truth=truth if name == "supernet" else None,
+                                                     overrides=args.overrides)
             tau = measured if name == "supernet" else tau
             results[f"{space.name}_{name}"] = 100 * val_acc
             cells.append(f"{100 * train_acc:6.1f} / {100 * val_acc:5.1f}")
             seconds += took
-        print(f"{space.name:16s} {chance:7.1f} {cells[0]:>15s} {cells[1]:>15s} {cells[2]:>15s}  {seconds:7.1f}")
+        line = f"{space.name:16s} {chance:7.1f} {cells[0]:>15s} {cells[1]:>15s} {cells[2]:>15s}  {seconds:7.1f}"
+        if args.tau and tau is not None:
+            results[f"{space.name}_tau"] = tau
+            line += f"  τ {tau:.3f}"
+        print(line)
         if args.twins:
-            twins(file, space, data, epochs, args.seed, results)
+            twins(file, space, data, epochs, args.seed, results, args.overrides)
         if args.matched:
-            matched(file, space, data, epochs, args.seed, args.matched, truth, tau, results)
+            matched(file, space, data, epochs, args.seed, args.matched, truth, tau, results, args.overrides)
     print("RESULT " + " ".join(f"{k}={v:.3f}" if "_tau" in k else f"{k}={v:.2f}" for k, v in results.items()))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
