@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -300,19 +300,21 @@ def run_seed(space_file: Path, seed: int, methods: list[str], epochs: int, round
 CSV_COLUMNS = ["space", "label", "method", "seed", "test_acc", "rank", "found", "arch"]
 
 
-def read_rows(path: Path | None, space: str, label: str) -> dict[tuple[str, int], dict]:
-    """``{(method, seed): row}`` of ``path`` for this space and label (none if there is no file)."""
+def read_rows(path: Path | None, space: str, label: str,
+              keep: Callable[[dict], bool] = lambda row: True) -> dict[tuple[str, int], dict]:
+    """``{(method, seed): row}`` of ``path`` for this space and label, of the rows ``keep`` accepts (none if there is
+    no file)."""
     if path is None or not path.exists():
         return {}
     with path.open(newline="") as f:
         return {(r["method"], int(r["seed"])): r for r in csv.DictReader(f)
-                if r["space"] == space and r["label"] == label}
+                if r["space"] == space and r["label"] == label and keep(r)}
 
 
-def append_row(path: Path, row: dict) -> None:
-    """One result line, durably (with the header if the file is new)."""
-    text = csv_line([row[c] for c in CSV_COLUMNS])
-    append_durably(path, (text if path.exists() else csv_line(CSV_COLUMNS) + text).encode())
+def append_row(path: Path, row: dict, columns: Sequence[str] = CSV_COLUMNS) -> None:
+    """One result line of ``columns``, durably (with the header if the file is new)."""
+    text = csv_line([row[c] for c in columns])
+    append_durably(path, (text if path.exists() else csv_line(columns) + text).encode())
 
 
 def summary(values: np.ndarray) -> str:

@@ -26,7 +26,6 @@ Ends with ``RESULT evolving_retrained_acc=… static_retrained_acc=… evolving_
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 import tempfile
@@ -38,11 +37,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evolve_vs_static import csv_line, parse_methods, parse_seeds, variants  # noqa: E402  (beside this script)
+from evolve_vs_static import append_row as append_filed  # noqa: E402  (beside this script)
+from evolve_vs_static import parse_methods, parse_seeds, variants  # noqa: E402
+from evolve_vs_static import read_rows as filed_rows  # noqa: E402
 
 from evospace import Run, Search, load_space  # noqa: E402
 from evospace.inspect import resolve_arch, retrain  # noqa: E402
-from evospace.run.store import append_durably  # noqa: E402
 from evospace.supernet import RETRAIN_EPOCHS  # noqa: E402
 
 SPACE = ROOT / "spaces" / "mnist1d.yaml"
@@ -68,18 +68,13 @@ CSV_COLUMNS = ["space", "label", "method", "seed", "test_acc", "tests", "epochs"
 
 def read_rows(path: Path | None, space: str, label: str, epochs: int, train_seeds: int) -> dict[tuple[str, int], dict]:
     """``{(method, seed): row}`` of ``path`` for this space, label and retraining recipe (none without a file)."""
-    if path is None or not path.exists():
-        return {}
-    with path.open(newline="") as f:
-        return {(r["method"], int(r["seed"])): r for r in csv.DictReader(f)
-                if r["space"] == space and r["label"] == label and int(r["epochs"]) == epochs
-                and len(r["tests"].split(";")) == train_seeds}
+    return filed_rows(path, space, label,
+                      keep=lambda r: int(r["epochs"]) == epochs and len(r["tests"].split(";")) == train_seeds)
 
 
 def append_row(path: Path, row: dict) -> None:
     """One search seed's result, durably (with the header if the file is new)."""
-    text = csv_line([row[c] for c in CSV_COLUMNS])
-    append_durably(path, (text if path.exists() else csv_line(CSV_COLUMNS) + text).encode())
+    append_filed(path, row, CSV_COLUMNS)
 
 
 def search(space_file: Path, overrides: list[str], directory: Path) -> float:

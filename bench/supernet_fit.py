@@ -186,21 +186,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     files = [Path(f) for f in args.spaces.split(",")]
-    try:  # a bad --set is one line before any training, not a traceback from the first space
-        for file in files:
-            load_space(file, args.overrides)
-    except EvospaceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     epochs = args.epochs
     if args.quick:
         files, epochs = files[:1], 2
+    try:  # a bad --set is one line before any training, not a traceback from the first space
+        spaces = {file: load_space(file, args.overrides) for file in files}
+    except EvospaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"{epochs} epochs, seed {args.seed}; training accuracy of the last epoch / mean validation accuracy of "
           f"{SAMPLED} sampled paths (%)")
     print(f"{'space':16s} {'chance':>7s} {'supernet':>15s} {'two ops':>15s} {'one path':>15s}  seconds")
     results = {}
-    for file in files:
-        space = load_space(file, args.overrides)
+    for file, space in spaces.items():
         pool = list(space.pool)
         kept = [op for op in pool if op != "zero"]
         data = load_space_data(space.config.data, split_seed=args.seed)  # the same splits for all three
