@@ -42,6 +42,7 @@ from evolve_vs_static import parse_methods, parse_seeds, variants  # noqa: E402
 from evolve_vs_static import read_rows as filed_rows  # noqa: E402
 
 from evospace import Run, Search, load_space  # noqa: E402
+from evospace.errors import EvospaceError  # noqa: E402
 from evospace.inspect import resolve_arch, retrain  # noqa: E402
 from evospace.supernet import RETRAIN_EPOCHS  # noqa: E402
 
@@ -113,9 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     seeds, train_seeds, epochs, extra = parse_seeds(args.search_seeds), args.seeds, args.epochs, list(args.overrides)
     if args.quick:
         seeds, train_seeds, epochs, extra = seeds[:1], 1, 5, [*QUICK, *extra]
+    try:  # a bad --set is one error line here, not a traceback; a --csv that cannot be written, before any search
+        overrides = method_overrides(args.space, extra)
+        space = load_space(args.space, extra)
+    except EvospaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.csv is not None and not args.csv.parent.is_dir():
+        print(f"error: --csv: {args.csv.parent} is no directory; create it or name a file in one", file=sys.stderr)
+        return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="large_pool-"))
-    overrides = method_overrides(args.space, extra)
-    space = load_space(args.space, extra)
     print(f"{args.space.name}: pool of {len(space.pool)}, {space.full_subspace().size:,} architectures; search seeds "
           f"{seeds[0]}..{seeds[-1]}; each returned architecture retrained {epochs} epochs x {train_seeds} seeds")
     print(f"working directory {out}")

@@ -73,3 +73,13 @@ def test_a_seed_not_filed_is_searched_retrained_and_filed_beside_those_read_back
     assert read[("evolving", 1)]["tests"] == "98.00;99.00;100.00"
     assert read[("evolving", 1)]["arch"] == ",".join(arch.values())
     assert "RESULT evolving_retrained_acc=99.167" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--set", "search.rounds=abc"], "error: --set: search.rounds: expected an integer, got 'abc'\n"),
+    (["--csv", "no/such/dir/rows.csv"], "error: --csv: no/such/dir is no directory; create it or name a file in one\n"),
+])
+def test_bad_input_is_one_error_line_before_any_search(large_pool, capsys, monkeypatch, argv, expected):
+    monkeypatch.setattr(large_pool, "search", lambda *args: pytest.fail("searched with bad input"))
+    assert large_pool.main(["--search-seeds", "0-0", *argv]) == 2
+    assert capsys.readouterr().err == expected
