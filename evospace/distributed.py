@@ -312,17 +312,20 @@ def digest(tensors: Iterable[torch.Tensor]) -> bytes:
     return out.digest()
 
 
-def check_batch_split(batch_size: int, world: int, source: str | None = None) -> None:
+def check_batch_split(batch_size: int, world: int, source: str | None = None, key: str = "data.batch_size") -> None:
     """Refuse a global batch that does not split evenly over the processes.
 
+    Args:
+        key: the setting that holds ``batch_size`` (``search.train.batch_size`` when the supernet has its own).
+
     Raises:
-        EvospaceError: naming ``source`` (the space file, if given) and the fix.
+        EvospaceError: naming ``source`` (the space file, if given), ``key`` and the fix.
     """
     if batch_size % world:
         where = f"{source}: " if source else ""
-        raise EvospaceError(f"{where}data.batch_size {batch_size} does not split over {world} processes (the "
+        raise EvospaceError(f"{where}{key} {batch_size} does not split over {world} processes (the "
                             f"global batch stays {batch_size} whatever their number); choose a multiple of {world} "
-                            f"with --set data.batch_size=N")
+                            f"with --set {key}=N")
 
 
 def leave(wait: bool = True) -> None:

@@ -172,7 +172,7 @@ class SupernetBackend(Backend):
                           search.inherit_weights)
         report = match_operators(self.supernet, self.data, plan, search.match_steps,
                                  torch_stream(self.space.config.seed, "match", round_index),
-                                 self.space.config.data.batch_size, round_index)
+                                 self.space.config.supernet_batch_size, round_index)
         if report is None:
             return None
         prefixes = tuple(f"choices.{module_key(label)}.{op}." for label, ops in plan.fitted.items() for op in ops)
@@ -185,7 +185,7 @@ class SupernetBackend(Backend):
 
     def make_trainer(self, round_index: int, born: Mapping[str, Mapping[str, int]] | None = None) -> RoundTrainer:
         search = self.space.config.search
-        return RoundTrainer(self.supernet, self.data, search.train, batch_size=self.space.config.data.batch_size,
+        return RoundTrainer(self.supernet, self.data, search.train, batch_size=self.space.config.supernet_batch_size,
                             epochs=search.epochs_of(round_index), round_index=round_index, seed=self.space.config.seed,
                             sampling=search.sampling, group=self.group,
                             after_step=self._after_step if self.extensions else None, precision=self.precision,

@@ -144,7 +144,9 @@ class Search:
         self._trainer: RoundTrainer | None = None  # a round's trainer, restored mid-round
         self._lock = None  # held from creation or resume until run() returns
         if backend is None:
-            check_batch_split(space.config.data.batch_size, self.group.world, space.source)
+            own = space.config.search.train.batch_size is not None
+            check_batch_split(space.config.supernet_batch_size, self.group.world, space.source,
+                              "search.train.batch_size" if own else "data.batch_size")
         if not _resume:
             spec = backend.spec if backend else None
             metrics = metrics_record(space.config.search) if spec is None else {"every_architecture": "a table row"}

@@ -47,7 +47,8 @@ class FewShot(RoundExtension):
     def __init__(self, space: SearchSpace) -> None:
         self.config = space.config.search
         self.seed = space.config.seed
-        self.batch_size = space.config.data.batch_size
+        self.batch_size = space.config.supernet_batch_size  # the sub-supernets train as the supernet does
+        self.recalibration_batch = space.config.data.batch_size
         self.split: SubSupernets | None = None  # this round's sub-supernets, from the split to the next subspace
         self.recorded: int | None = None  # the last round whose split is journalled (a snapshot taken after it
         # by a later extension must not journal it twice on resume)
@@ -89,7 +90,7 @@ class FewShot(RoundExtension):
         if sub is None or sub.round != round_index or not sub.complete:
             return scorer
         return FewShotScorer(net.space, sub, net.reference, net.data, self.config.scoring,
-                             batch_size=self.batch_size, recalibration_batches=self.config.train.recalibration_batches,
+                             batch_size=self.recalibration_batch, recalibration_batches=self.config.train.recalibration_batches,
                              seed=self.seed, group=net.group, metrics=every_architecture_metrics(self.config))
 
     def subspace_changed(self, net: SupernetRound) -> None:

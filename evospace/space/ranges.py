@@ -59,6 +59,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "search.train.label_smoothing": (0.0, 0.999999),
     "search.train.grad_clip": (1e-12, 1e12),
     "search.train.recalibration_batches": (1, 10**4),
+    "search.train.batch_size": (1, 1 << 16),
     "search.scoring.accuracy_samples": (1, 10**6),
     "search.scoring.exhaustive_limit": (1, 10**8),
     "search.scoring.angle_samples": (1, 10**7),

@@ -54,7 +54,9 @@ __all__ = [
 class DataConfig:
     name: str = "mnist1d"  # registered data set: mnist1d | digits | npz | csv | cifar10 | cifar100 | image_folder | ...
     val_fraction: float = 0.2  # share of the training data held out to score architectures
-    batch_size: int = 128  # samples per supernet training step
+    # samples per training step: the supernet's (unless search.train.batch_size), the anchors' and stand-alone
+    # trainings', and BN recalibration's
+    batch_size: int = 128
     samples: int | None = None  # total samples to generate (None: the data set's default); files: a training subset
     path: str | None = None  # the file or directory of a data set read from disk; relative to the current directory
     target: str | None = None  # csv: the column holding the labels
@@ -140,7 +142,10 @@ class TrainConfig:
     weight_decay: float = 5e-4  # on conv/linear weights only, not on BN or biases
     label_smoothing: float = 0.1  # cross-entropy label smoothing
     grad_clip: float = 5.0  # gradient-norm clipping
-    recalibration_batches: int = 8  # training batches that re-estimate BN statistics per architecture
+    recalibration_batches: int = 8  # training batches (of data.batch_size) that re-estimate BN statistics
+    # samples per supernet training step (None: data.batch_size). Smaller batches take more steps in the same epochs,
+    # which a supernet over many paths needs; anchors, stand-alone trainings and recalibration keep data.batch_size
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,12 @@ class SpaceConfig:
     initial: InitialConfig = field(default_factory=InitialConfig)  # round-0 subspace
     search: SearchConfig = field(default_factory=SearchConfig)  # controller settings
     seed: int = 0  # seed of every random draw of a run
+
+    @property
+    def supernet_batch_size(self) -> int:
+        """Samples per supernet training step: ``search.train.batch_size``, else ``data.batch_size``."""
+        own = self.search.train.batch_size
+        return self.data.batch_size if own is None else own
 
 
 SCORE_METRICS = ("score", "angle", "accuracy", "magnitude")

@@ -418,6 +418,8 @@ def _validate(config: SpaceConfig, source: str, data_info: DataInfo | None = Non
         fail("search.train.label_smoothing", f"must be in [0, 1), got {train.label_smoothing}")
     if train.recalibration_batches < 1:
         fail("search.train.recalibration_batches", f"must be ≥ 1, got {train.recalibration_batches}")
+    if train.batch_size is not None and train.batch_size < 1:
+        fail("search.train.batch_size", f"must be ≥ 1 (or null for data.batch_size), got {train.batch_size}")
     if pop.hall_of_fame < 1:
         fail("search.population.hall_of_fame", f"must be ≥ 1, got {pop.hall_of_fame}")
     scoring = search.scoring
