@@ -99,8 +99,10 @@ class GroundTruthSpec:
     @classmethod
     def for_space(cls, space: SearchSpace, epochs: int, seeds: int, max_shift: int,
                   sample: int | None = None, sample_seed: int = 0) -> GroundTruthSpec:
-        # recalibration only concerns supernet scoring, so it does not make two ground truths differ
-        train = {k: v for k, v in to_dict(space.config.search.train).items() if k != "recalibration_batches"}
+        # recalibration and the supernet's own batch only concern the supernet, so they do not make two ground
+        # truths differ (stand-alone training takes data.batch_size, which the fingerprint holds)
+        train = {k: v for k, v in to_dict(space.config.search.train).items()
+                 if k not in ("recalibration_batches", "batch_size")}
         recipe = json.dumps(train, sort_keys=True, separators=(",", ":"))
         size = space.initial_subspace().size
         if sample is None:

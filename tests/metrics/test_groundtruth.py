@@ -47,6 +47,26 @@ def test_another_recipe_or_space_is_refused(tmp_path, tiny_space, tiny_space_dic
         load_ground_truth(out, other)
 
 
+@pytest.mark.parametrize("name", ["mnist1d_rank", "digits_rank", "mnist1d_deep", "mnist1d_mbconv", "nb201_mnist1d"])
+def test_every_shipped_ground_truth_can_be_resumed_by_its_space(name):
+    """The header is what a build of the space would write: settings that only the supernet uses (BN
+    recalibration, search.train.batch_size) must not make a shipped file look built differently."""
+    from pathlib import Path
+
+    from evospace.metrics.groundtruth import GroundTruthSpec
+    from evospace.space import load_space
+
+    root = Path(__file__).resolve().parents[2]
+    lines = (root / "bench" / "data" / f"{name}_gt.csv").read_text().splitlines()
+    shipped = GroundTruthSpec.parse(lines[1], name)
+    for overrides in ([], ["search.train.batch_size=16", "search.train.recalibration_batches=3"]):
+        space = load_space(root / "spaces" / f"{name}.yaml", overrides)
+        sample = shipped.archs if shipped.archs < space.initial_subspace().size else None
+        built = GroundTruthSpec.for_space(space, shipped.epochs, shipped.seeds, shipped.max_shift, sample,
+                                          shipped.sample_seed)
+        assert built == shipped, (built.header(), shipped.header())
+
+
 def test_not_a_ground_truth_file(tmp_path, tiny_space):
     path = tmp_path / "x.csv"
     path.write_text("a,b\n1,2\n3,4\n")
