@@ -12,9 +12,12 @@ training and its scoring (``after_training``)::
                round) the first round trains only its share of them; every later round draws its part of the
                rest from its own reference sample, one per stratum of the previous fit's score
     fit      = ridge toward the prior: the signals' prior mix in the first round, the previous round's weights
-               after it (anchors leave the subspace as it shrinks; what they taught stays). A fit needs anchors
-               inside the subspace: once the first round's have left (after two shrinks of a default search few
-               remain), the weights are frozen, which is what refresh's later anchors are for
+               after it, on the anchors drawn in this round (and still inside its subspace). Each anchor teaches
+               one fit: the previous weights already hold what the earlier anchors taught, and fitting them again
+               in a shrunk subspace counts them twice, with the handful that remain standardised to the whole
+               space's spread (on mnist1d_rank, three anchors turned params against accuracy in a last round and
+               the search returned a network ranked 231 of 625). Without refresh, the later rounds keep the first
+               round's weights, applied to each round's own ranks of the signals; refresh's later anchors refine them
 
 The round's scorer then gives every architecture a ``score`` (:class:`~evospace.extensions.AddedMetrics`):
 the population maximises it and the shrink rule ranks operators by its mean over the architectures scored
@@ -151,7 +154,8 @@ class CalibratedScoring(RoundExtension):
                                       batch_size=config.data.batch_size, seed=self.seed,
                                       precision=precision_for(device))
             seconds = time.perf_counter() - start
-            self.anchors.append({"arch": dict(arch), "val_acc": result.val_acc})  # no clock: snapshots compare equal
+            # no clock: snapshots compare equal; the round that drew it is the one whose fit it teaches
+            self.anchors.append({"arch": dict(arch), "val_acc": result.val_acc, "round": round_index})
             hooks.record(AnchorTrained(round=round_index, index=index, arch=dict(arch), val_acc=result.val_acc,
                                        epochs=self.scoring.anchor_epochs, seconds=seconds))
             hooks.checkpoint(index + 1)
@@ -173,7 +177,8 @@ class CalibratedScoring(RoundExtension):
     def _fit(self, net: SupernetRound, round_index: int, hooks: RoundHooks) -> None:
         subspace = net.supernet.subspace
         reference, reference_values = self._reference(net, round_index)
-        inside = [a for a in self.anchors if a["arch"] in subspace]
+        first = self.drawn[0] if self.drawn else min(self.fits, default=round_index)
+        inside = [a for a in self.anchors if a.get("round", first) == round_index and a["arch"] in subspace]
         values = self.computer.values([a["arch"] for a in inside]) if inside else None
         if self.first_reference is None:
             self.first_reference = reference_values

@@ -164,8 +164,11 @@ def _split(split: dict) -> str:
 
 def _fit(fit: dict) -> str:
     weights = sorted(fit["weights"].items(), key=lambda item: -abs(item[1]))
-    return (", ".join(f"{name} {weight:+.2f}" for name, weight in weights)
-            + f"; {fit['anchors']} of {fit['of']} anchors, shrunk toward {fit['prior']}")
+    if not fit["anchors"] and fit["prior"] != "signals":
+        how = f"no new anchor: {fit['prior']}'s weights"
+    else:
+        how = f"{fit['anchors']} of {fit['of']} anchors, shrunk toward {fit['prior']}"
+    return ", ".join(f"{name} {weight:+.2f}" for name, weight in weights) + f"; {how}"
 
 
 def _life(data: dict) -> str:

@@ -97,6 +97,9 @@ def test_anchors_are_trained_once_and_each_round_is_fitted(reference: Path) -> N
     assert [f["round"] for f in fits] == [0, 1]
     assert fits[0]["prior"] == "signals" and fits[0]["anchors"] == ANCHORS and fits[0]["of"] == ANCHORS
     assert fits[1]["prior"] == "round 0"
+    # each anchor teaches one fit: round 1 draws none, so it keeps round 0's weights (it does not refit them on
+    # the few round-0 anchors its subspace still holds)
+    assert fits[1]["anchors"] == 0 and fits[1]["weights"] == fits[0]["weights"]
     signals = SPACE["search"].get("scoring", {}).get("signals") or list(fits[0]["weights"])
     assert list(fits[0]["weights"]) == list(signals)
     rows = [row for row in read_jsonl(reference / "metrics.jsonl") if row["kind"] == "score"]
@@ -119,7 +122,7 @@ def test_inspect_shows_each_rounds_fit(reference: Path) -> None:
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         assert main(["inspect", str(reference), "--round", "1"]) == 0
-    assert "Calibrated score:" in stdout.getvalue() and "shrunk toward round 0" in stdout.getvalue()
+    assert "Calibrated score:" in stdout.getvalue() and "no new anchor: round 0's weights" in stdout.getvalue()
 
 
 @pytest.mark.parametrize("kill_at", [2, ANCHORS + 1])  # the second anchor; the first evaluation after the fit
@@ -227,7 +230,8 @@ def test_refresh_trains_later_anchors_inside_the_shrunk_subspace(refreshed: Path
     trained = json.loads((refreshed / "rounds" / "001" / "state.json").read_text())["trained_subspace"]
     assert all(arch_in(a["arch"], trained) for a in anchors[3:])  # drawn from round 1's own subspace
     fits = events(refreshed, "score_fitted")
-    assert fits[1]["of"] == 6 and fits[1]["anchors"] >= 3  # round 1 is fitted, not frozen at round 0's weights
+    assert fits[1]["of"] == 6 and fits[1]["anchors"] == 3  # fitted on round 1's own anchors, and only on them
+    assert fits[1]["weights"] != fits[0]["weights"]
 
 
 def test_a_run_killed_among_a_later_rounds_anchors_resumes_bit_for_bit(refreshed: Path, tmp_path: Path,
@@ -295,3 +299,15 @@ def test_signals_without_a_json_number_survive_a_snapshot() -> None:
     values = [0.5, -math.inf, math.inf]
     text = json.dumps([calibrated_module.json_float(v) for v in values], allow_nan=False)
     assert np.asarray(json.loads(text), dtype=float).tolist() == values
+
+
+def test_anchors_still_inside_a_later_subspace_are_not_fitted_twice(tmp_path: Path) -> None:
+    kept = tiny_variant("tiny_kept", search={"rounds": 2, "shrink": {"keep": 3}, "grow": {"per_round": 0},
+                                             "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
+                                                         "anchor_epochs": 1}})
+    out = tmp_path / "run"
+    Search(space_from_dict(kept, "<tiny-kept>"), out, device="cpu", progress=False, log=lambda message: None).run()
+    trained = [json.loads((out / "rounds" / r / "state.json").read_text())["trained_subspace"] for r in ("000", "001")]
+    assert trained[0] == trained[1]  # nothing left: every round-0 anchor is still inside round 1's subspace
+    fits = events(out, "score_fitted")
+    assert [f["anchors"] for f in fits] == [ANCHORS, 0] and fits[1]["weights"] == fits[0]["weights"]
