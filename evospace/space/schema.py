@@ -143,9 +143,10 @@ class TrainConfig:
     label_smoothing: float = 0.1  # cross-entropy label smoothing
     grad_clip: float = 5.0  # gradient-norm clipping
     recalibration_batches: int = 8  # training batches (of data.batch_size) that re-estimate BN statistics
-    # samples per supernet training step (None: data.batch_size). Smaller batches take more steps in the same epochs,
-    # which a supernet over many paths needs; anchors, stand-alone trainings and recalibration keep data.batch_size
-    batch_size: int | None = None
+    # samples per supernet training step (null: data.batch_size). A supernet trains each path on a fraction of its
+    # steps, so it needs more steps than one network: 32 trains it much further than 128 in the same epochs (the
+    # README's *Steps, not epochs*). Anchors, stand-alone trainings and recalibration keep data.batch_size
+    batch_size: int | None = 32
 
 
 @dataclass(frozen=True)

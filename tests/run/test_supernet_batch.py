@@ -28,7 +28,8 @@ def epoch_steps(run: Path) -> list[int]:
 
 
 def test_without_its_own_batch_the_supernet_trains_on_data_batch_size(tmp_path):
-    space = space_from_dict(tiny_variant("own_batch_none"), "<tiny>")
+    assert space_from_dict(tiny_variant("own_batch_default"), "<tiny>").config.supernet_batch_size == 32
+    space = space_from_dict(tiny_variant("own_batch_none", search={"train": {"batch_size": None}}), "<tiny>")
     assert space.config.search.train.batch_size is None and space.config.supernet_batch_size == 64
     Search(space, tmp_path / "run", device="cpu", progress=False, log=lambda _: None).run()
     assert epoch_steps(tmp_path / "run") == [train_rows(space) // 64]
