@@ -1,7 +1,8 @@
 """How far does a supernet train in a search's budget? Weight sharing against one path, same recipe, same steps.
 
 For each space, three networks are trained with the supernet's own trainer (SGD-Nesterov, the space's
-``search.train`` recipe, one cosine over ``--epochs``, the space's batch size and seed):
+``search.train`` recipe, one cosine over ``--epochs``, the supernet's batch (``search.train.batch_size``) and the
+space's seed):
 
 - ``supernet``: every pool operator active at every choice point, one uniformly drawn path per step (SPOS, what
   the static method trains);
@@ -35,8 +36,9 @@ on the costs, the zero-cost proxies and the anchors of the calibrated score.
 
 ``--tau`` adds the whole-pool supernet's Kendall τ against the space's ground truth (its first 200 architectures)
 to each space's line, where the space has one. ``--set`` overrides a setting of every space, such as the supernet's
-recipe (``search.train.lr=0.2``) or its batch (``data.batch_size=32``); τ is still taken against the ground truth
-of the file as written, built with the file's recipe.
+recipe (``search.train.lr=0.2``) or its batch (``search.train.batch_size=null``: the data's batch, 128 on four
+of the five spaces, as every search trained before the supernet had a batch of its own); τ is still taken
+against the ground truth of the file as written, built with the file's recipe.
 
 Ends with ``RESULT <space>_supernet=… <space>_two_ops=… <space>_one_path=… …`` (validation accuracy, %), with
 ``--twins`` also ``<space>_twins_independent=… <space>_twins_copied=…``, with ``--matched`` also
@@ -74,7 +76,7 @@ def match_all(supernet: Supernet, data: DataSplits, steps: int, seed: int) -> No
     subspace = supernet.subspace
     born = {label: dict.fromkeys(subspace.ops(label), 0) for label in subspace.labels}
     match_operators(supernet, data, match_plan(subspace, born, 0, ops_with_weights(supernet)), steps,
-                    torch.Generator().manual_seed(seed), supernet.space.config.data.batch_size)
+                    torch.Generator().manual_seed(seed), supernet.space.config.supernet_batch_size)
 
 
 def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: int,
@@ -97,17 +99,16 @@ def fit(space_file: Path, data: DataSplits, ops: list[str], epochs: int, seed: i
             supernet.op_module(label, ops[1]).load_state_dict(supernet.op_module(label, ops[0]).state_dict())
     if matched:
         match_all(supernet, data, matched, seed)
-    batch = space.config.data.batch_size
-    trainer = RoundTrainer(supernet, data, space.config.search.train, batch_size=batch, epochs=epochs,
-                           round_index=0, seed=seed)
+    trainer = RoundTrainer(supernet, data, space.config.search.train, batch_size=space.config.supernet_batch_size,
+                           epochs=epochs, round_index=0, seed=seed)
     start = time.perf_counter()
     while not trainer.done:
         figures = trainer.train_epoch()
     seconds = time.perf_counter() - start
     rows = subspace.sample_indices(numpy_stream(seed, "supernet-fit"), SAMPLED)
     archs = [subspace.decode(row) for row in rows]
-    evaluator = AccuracyEvaluator(data, batch_size=batch, batches=space.config.search.train.recalibration_batches,
-                                  seed=seed)
+    evaluator = AccuracyEvaluator(data, batch_size=space.config.data.batch_size,
+                                  batches=space.config.search.train.recalibration_batches, seed=seed)
     supernet.eval()
     val = float(np.mean(evaluator.accuracy_many(supernet, archs)))
     tau = None
