@@ -90,8 +90,9 @@ class FewShot(RoundExtension):
         if sub is None or sub.round != round_index or not sub.complete:
             return scorer
         return FewShotScorer(net.space, sub, net.reference, net.data, self.config.scoring,
-                             batch_size=self.recalibration_batch, recalibration_batches=self.config.train.recalibration_batches,
-                             seed=self.seed, group=net.group, metrics=every_architecture_metrics(self.config))
+                             batch_size=self.recalibration_batch,
+                             recalibration_batches=self.config.train.recalibration_batches, seed=self.seed,
+                             group=net.group, metrics=every_architecture_metrics(self.config))
 
     def subspace_changed(self, net: SupernetRound) -> None:
         """A new subspace is split anew, from the shared weights (which the supernet holds after scoring)."""

@@ -16,7 +16,6 @@ from evospace.run import read_jsonl
 from evospace.space import space_from_dict
 
 
-
 def train_rows(space) -> int:
     cfg = space.config.data
     return len(load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples,
