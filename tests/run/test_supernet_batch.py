@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_variant
 
-from evospace.data import load_data
+from evospace.data import load_space_data
 from evospace.distributed import Group
 from evospace.errors import EvospaceError, SpaceError
 from evospace.evolve import Search
@@ -17,9 +17,7 @@ from evospace.space import space_from_dict
 
 
 def train_rows(space) -> int:
-    cfg = space.config.data
-    return len(load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples,
-                         split_seed=space.config.seed).y_train)
+    return len(load_space_data(space.config.data, split_seed=space.config.seed).y_train)
 
 
 def epoch_steps(run: Path) -> list[int]:
