@@ -1,14 +1,14 @@
 """How well each score ranks architectures and operators of any space against its stand-alone ground truth.
 
 For each seed: a supernet of the space's initial subspace trains ``--epochs`` epochs (default: the space's
-``search.epochs_per_round``, one round), then every ground-truth architecture gets every signal of
-:mod:`evospace.metrics.signals` (costs, zero-cost proxies, supernet metrics) and the angle under each
-definition. The calibrated score (:mod:`evospace.metrics.predictor`) is fitted as a run fits it: on the space's
-``search.scoring`` settings, with ``anchors`` architectures trained stand-alone. The anchors are drawn from the
-ground truth; when the ground truth was built with the anchors' own recipe (same epochs, no augmentation, the
-space's ``search.train``) their accuracy is *replayed* from its seed-0 validation column, which is exactly what
-a run with that seed would measure, else they are trained here. Anchors are left out of every τ of the
-calibrated score.
+``search.epochs_per_round``, one round) on the supernet's batch (``search.train.batch_size``, as a run trains it),
+then every ground-truth architecture gets every signal of :mod:`evospace.metrics.signals` (costs, zero-cost proxies,
+supernet metrics) and the angle under each definition. The calibrated score (:mod:`evospace.metrics.predictor`) is
+fitted as a run fits it: on the space's ``search.scoring`` settings, with ``anchors`` architectures trained
+stand-alone. The anchors are drawn from the ground truth; when the ground truth was built with the anchors' own
+recipe (same epochs, no augmentation, the space's ``search.train``) their accuracy is *replayed* from its seed-0
+validation column, which is exactly what a run with that seed would measure, else they are trained here. Anchors are
+left out of every τ of the calibrated score.
 
 Truth = mean stand-alone test accuracy over the ground truth's seeds (its validation accuracy never scores
 anything but the anchors). Operators are ranked within each choice point: the operator's mean ground-truth
@@ -16,6 +16,7 @@ accuracy vs its score (the mean over the ground-truth architectures containing i
 
     python bench/ranking.py [--space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv]
                             [--seeds 3] [--epochs E] [--quick] [--save FILE.npz] [--studies]
+                            [--set KEY=VALUE ...]
 
 ``--save`` writes every signal of every seed (``bench/ranking_loso.py`` reads such files to choose the score's
 settings leave-one-space-out). ``--studies`` also runs ``bench/ranking_studies.py`` (training budget,
@@ -67,11 +68,12 @@ DEFAULT_GT = ROOT / "bench" / "data" / "mnist1d_rank_gt.csv"
 
 # -- phase 1: signals of every ground-truth architecture, per seed -----------------------------------------
 def train_supernet(space, data, epochs: int, seed: int) -> tuple[Supernet, dict, float, int]:
-    """A supernet of the initial subspace trained like one round of a run (its reference taken at birth)."""
+    """A supernet of the initial subspace trained like one round of a run (its reference taken at birth), on the
+    supernet's own batch (``search.train.batch_size``); BN recalibration and the anchors keep the data's."""
     cfg = space.config
     net = Supernet(space, space.initial_subspace(), seed=seed)
     reference = reference_weights(net)
-    trainer = RoundTrainer(net, data, cfg.search.train, batch_size=cfg.data.batch_size, epochs=epochs,
+    trainer = RoundTrainer(net, data, cfg.search.train, batch_size=cfg.supernet_batch_size, epochs=epochs,
                            round_index=0, seed=seed, sampling=cfg.search.sampling)
     start = time.perf_counter()
     while not trainer.done:
@@ -214,12 +216,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one seed, at most 120 architectures")
     parser.add_argument("--save", help="write every signal of every seed to this .npz file")
     parser.add_argument("--studies", action="store_true", help="then run bench/ranking_studies.py (default space)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the space, e.g. search.train.batch_size=null (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.gt is None and Path(args.space).resolve() != DEFAULT_SPACE:
         parser.error("--gt: the ground truth of that space is needed (build one with `evospace groundtruth`)")
 
-    space = load_space(args.space)
+    space = load_space(args.space, args.overrides)
     truth = load_ground_truth(args.gt or DEFAULT_GT, space)
     if args.quick:
         truth = truth.head(120)
@@ -240,7 +244,7 @@ def main() -> int:
     print(f"default score: objective {cfg.search.objectives[0]!r}, shrink score {cfg.search.shrink.score!r}; "
           f"calibrated score: signals {', '.join(scoring.signals)}; prior {', '.join(scoring.prior)}; "
           f"{scoring.anchors} anchors x {scoring.anchor_epochs} epochs; ridge {scoring.ridge:g}")
-    print(f"training {seeds} supernet seed(s) for {epochs} epoch(s) each", flush=True)
+    print(f"training {seeds} supernet seed(s) for {epochs} epoch(s) each, batch {cfg.supernet_batch_size}", flush=True)
     data = load_space_data(cfg.data, split_seed=cfg.seed)
 
     per_seed, saved = [], {}

@@ -9,6 +9,10 @@ held-out space is reported. The margin is the issue's criterion (τ − max(τ_p
 ``search.scoring`` are the setting chosen on all spaces.
 
     python bench/ranking_loso.py [--dir bench/out/ranking] [--epochs 5,20] [--seeds 3] [--quick]
+                                 [--set KEY=VALUE ...]
+
+``--set`` is handed to every ``bench/ranking.py`` it runs; files already in ``--dir`` are read as they are, so
+give each setting a directory of its own.
 
 Final line: ``RESULT spaces=N chosen=... mean_margin=... min_margin=... mean_share=...`` (held-out figures),
 then per space ``tau_<space>=... margin_<space>=... ops_<space>=...``.
@@ -91,6 +95,8 @@ def main() -> int:
     parser.add_argument("--epochs", default="5,20", help="supernet budgets to compare (default 5,20)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="budget 5 only, ranking.py --quick")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of every space in the ranking.py runs (repeatable)")
     parser.add_argument("--spaces", help="comma-separated subset of " + ", ".join(SPACES))
     args = parser.parse_args()
     budgets = [5] if args.quick else [int(e) for e in args.epochs.split(",")]
@@ -106,7 +112,8 @@ def main() -> int:
         path = out / f"{name}_e{epochs}{'_quick' if args.quick else ''}.npz"
         if not path.exists():
             command = [sys.executable, str(ROOT / "bench" / "ranking.py"), "--space", str(ROOT / space), "--gt",
-                       str(ROOT / gt), "--epochs", str(epochs), "--seeds", str(args.seeds), "--save", str(path)]
+                       str(ROOT / gt), "--epochs", str(epochs), "--seeds", str(args.seeds), "--save", str(path),
+                       *(f"--set={o}" for o in args.overrides)]
             print("running", " ".join(command[1:]), file=sys.stderr, flush=True)
             if subprocess.call([*command, *(["--quick"] if args.quick else [])], stdout=subprocess.DEVNULL) != 0:
                 return 1

@@ -84,7 +84,7 @@ COMBINED = {"combined": ("angle", "acc_bn"), "comb_ang_mag": ("angle", "magnitud
 
 # -- phase 1: train supernets and score every architecture -------------------------------------------------
 def train(net: Supernet, data, space, epochs: int, seed: int, round_index: int = 0) -> None:
-    trainer = RoundTrainer(net, data, space.config.search.train, batch_size=space.config.data.batch_size,
+    trainer = RoundTrainer(net, data, space.config.search.train, batch_size=space.config.supernet_batch_size,
                            epochs=epochs, round_index=round_index, seed=seed, sampling="uniform")
     while not trainer.done:
         trainer.train_epoch()
@@ -171,7 +171,7 @@ def score_few_shot(space, data, seed: int, sub_epochs: int, lr: float | None, pe
     for label in subspace.labels if per_label else (chosen,):
         sub = SubSupernets(net, 0, (label,))
         for owner in sub.owners:
-            sub.train(owner, data, cfg.search.train, batch_size=cfg.data.batch_size, epochs=sub_epochs,
+            sub.train(owner, data, cfg.search.train, batch_size=cfg.supernet_batch_size, epochs=sub_epochs,
                       lr=lr if lr is not None else cfg.search.train.lr, seed=seed)
         scorer = FewShotScorer(space, sub, reference, data, ScoreConfig(), batch_size=cfg.data.batch_size,
                                recalibration_batches=DEFAULT_RECAL, seed=seed)
