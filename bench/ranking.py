@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from evospace.data import load_space_data
+from evospace.errors import EvospaceError
 from evospace.evolve import combined_scores
 from evospace.metrics import (
     DEFINITIONS,
@@ -206,7 +207,7 @@ def fmt(values) -> str:
     return f"{np.mean(values):6.3f} ±{np.std(values):5.3f}" if values else "      —       "
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default=str(DEFAULT_SPACE), help="space file (default spaces/mnist1d_rank.yaml)")
     parser.add_argument("--gt", help="its ground truth, written by `evospace groundtruth` (default: the shipped one "
@@ -218,12 +219,16 @@ def main() -> int:
     parser.add_argument("--studies", action="store_true", help="then run bench/ranking_studies.py (default space)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting of the space, e.g. search.train.batch_size=null (repeatable)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.gt is None and Path(args.space).resolve() != DEFAULT_SPACE:
         parser.error("--gt: the ground truth of that space is needed (build one with `evospace groundtruth`)")
 
-    space = load_space(args.space, args.overrides)
+    try:  # a bad --set or space file is one line, not a traceback
+        space = load_space(args.space, args.overrides)
+    except EvospaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     truth = load_ground_truth(args.gt or DEFAULT_GT, space)
     if args.quick:
         truth = truth.head(120)

@@ -89,7 +89,7 @@ class Saved:
         return float(np.mean(taus)), float(np.mean(ops))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=str(ROOT / "bench" / "out" / "ranking"), help="where the --save files live")
     parser.add_argument("--epochs", default="5,20", help="supernet budgets to compare (default 5,20)")
@@ -98,7 +98,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting of every space in the ranking.py runs (repeatable)")
     parser.add_argument("--spaces", help="comma-separated subset of " + ", ".join(SPACES))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     budgets = [5] if args.quick else [int(e) for e in args.epochs.split(",")]
     names = args.spaces.split(",") if args.spaces else list(SPACES)
     out = Path(args.dir)

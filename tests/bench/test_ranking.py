@@ -1,0 +1,63 @@
+"""bench/ranking.py and ranking_loso.py: the supernet trains on its own batch as a run's does, and --set reaches it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evospace import load_space
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE = ROOT / "spaces" / "mnist1d_rank.yaml"
+TRUTH = ROOT / "bench" / "data" / "mnist1d_rank_gt.csv"
+
+
+@pytest.fixture(scope="module")
+def ranking(bench_script):
+    return bench_script("ranking")
+
+
+@pytest.fixture(scope="module")
+def ranking_loso(bench_script):
+    return bench_script("ranking_loso")
+
+
+class Trained(Exception):
+    """Raised in place of training: carries the batch the supernet would have trained on."""
+
+
+@pytest.mark.parametrize(("overrides", "batch"), [(["search.train.batch_size=16"], 16),
+                                                  (["search.train.batch_size=null"], 128)])
+def test_the_supernet_trains_on_the_batch_a_run_would_use(ranking, monkeypatch, overrides, batch):
+    def trainer(net, data, train, *, batch_size, **kwargs):
+        raise Trained(batch_size)
+
+    monkeypatch.setattr(ranking, "RoundTrainer", trainer)
+    space = load_space(SPACE, overrides)
+    assert space.config.data.batch_size == 128  # the data's batch stays the anchors' and recalibration's
+    with pytest.raises(Trained) as trained:
+        ranking.train_supernet(space, None, 1, 0)
+    assert trained.value.args[0] == batch == space.config.supernet_batch_size
+
+
+def test_a_bad_override_is_one_error_line_before_any_training(ranking, monkeypatch, capsys):
+    monkeypatch.setattr(ranking, "collect", lambda *a, **k: pytest.fail("trained with a bad --set"))
+    assert ranking.main(["--space", str(SPACE), "--gt", str(TRUTH), "--set", "search.train.lr=abc"]) == 2
+    assert capsys.readouterr().err == "error: --set: search.train.lr: expected a number, got 'abc'\n"
+
+
+def test_loso_hands_its_overrides_to_every_ranking_run(ranking_loso, monkeypatch, tmp_path):
+    commands = []
+
+    def call(command, **kwargs):
+        commands.append(command)
+        return 1  # as if ranking.py failed: the script stops after the first
+
+    monkeypatch.setattr(ranking_loso.subprocess, "call", call)
+    argv = ["--dir", str(tmp_path), "--epochs", "5", "--spaces", "mnist1d_rank",
+            "--set", "search.train.batch_size=null", "--set", "search.train.lr=0.2"]
+    assert ranking_loso.main(argv) == 1
+    (command,) = commands
+    assert command[-2:] == ["--set=search.train.batch_size=null", "--set=search.train.lr=0.2"]
+    assert command[command.index("--save") + 1] == str(tmp_path / "mnist1d_rank_e5.npz")
