@@ -2,11 +2,12 @@
 
 For each space and supernet budget, ``bench/ranking.py --save`` writes every signal of every ground-truth
 architecture (3 supernet seeds) and the anchors' accuracies; this script runs it where the file is missing, then
-scores every candidate setting (which signals, which prior, ridge λ, anchors K, supernet epochs E) on every
-space exactly as ``bench/ranking.py`` fits the score. Leave-one-space-out: for each space in turn, the setting
-with the best mean margin over the better of params/FLOPs on the *other* spaces is chosen, and its τ on the
-held-out space is reported. The margin is the issue's criterion (τ − max(τ_params, τ_FLOPs)); the defaults in
-``search.scoring`` are the setting chosen on all spaces.
+scores every candidate setting (which signals, which prior, ridge λ, anchors K, supernet epochs E) on every space
+exactly as ``bench/ranking.py`` fits the score. Leave-one-space-out: for each space in turn, the setting with the
+best mean margin over the better of params/FLOPs on the *other* spaces is chosen, and its τ on the held-out space is
+reported. The margin (τ − max(τ_params, τ_FLOPs)) is what settings are chosen by; the defaults in ``search.scoring``
+are the setting chosen on all spaces with the supernet on the data's batch (at its own batch the prior with
+``neg_loss`` edges ahead here, and loses in searches: README, *How well it ranks*).
 
     python bench/ranking_loso.py [--dir bench/out/ranking] [--epochs 5,20] [--seeds 3] [--quick]
                                  [--set KEY=VALUE ...]

@@ -158,7 +158,8 @@ class ScoreConfig:
     exhaustive_limit: int = 1000000  # score every architecture by angle up to this subspace size
     angle_samples: int = 10000  # architectures sampled for angle scores above the limit
     # The calibrated score ("score", metrics/predictor.py): what it weighs, its prior mix and its anchors. Chosen
-    # leave-one-space-out on the shipped ground truths (bench/ranking_loso.py, the README's ranking table)
+    # leave-one-space-out on the shipped ground truths (bench/ranking_loso.py, the README's ranking table); with
+    # the supernet on its own batch that table prefers neg_loss in the prior, which lost in searches (README)
     signals: tuple[str, ...] = ("params", "flops", "synflow", "snip", "naswot", "angle", "angle_ops", "neg_loss")
     prior: tuple[str, ...] = ("synflow", "snip", "flops")  # weighed equally before any anchor
     anchors: int = 16  # architectures trained stand-alone once per run to calibrate the weights (0: the prior)
