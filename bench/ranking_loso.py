@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                        str(ROOT / gt), "--epochs", str(epochs), "--seeds", str(args.seeds), "--save", str(path),
                        *(f"--set={o}" for o in args.overrides)]
             print("running", " ".join(command[1:]), file=sys.stderr, flush=True)
-            if subprocess.call([*command, *(["--quick"] if args.quick else [])], stdout=subprocess.DEVNULL) != 0:
-                return 1
+            status = subprocess.call([*command, *(["--quick"] if args.quick else [])], stdout=subprocess.DEVNULL)
+            if status != 0:  # ranking.py said why on stderr (a bad --set: one line, status 2)
+                return status
         saved[(name, epochs)] = Saved(path)
     spaces = sorted({name for name, _ in saved}, key=names.index)
     if len(spaces) < 2:
