@@ -18,6 +18,7 @@ Measured on the shipped ground-truth spaces (``python bench/ranking.py``): see t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
@@ -40,10 +41,56 @@ def _log(value: float) -> float:
     return float(np.log(value)) if value > 0 else -750.0  # below log of the smallest double: an empty flow
 
 
-def _backward_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+class _ReluCodes:
+    """While entered, records which units of each ReLU of ``model`` fire (the binary code of every sample)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+        self._hooks: list = []
+        self.codes: list[torch.Tensor] = []
+
+    def __enter__(self) -> _ReluCodes:
+        self._hooks = [m.register_forward_hook(self._record) for m in self._relus]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    def _record(self, _module: nn.Module, _inputs, out: torch.Tensor) -> None:
+        self.codes.append(out.detach().flatten(1) > 0)
+
+    def log_det(self) -> float:
+        """``log |det K|`` of the Hamming-similarity kernel of the recorded codes (0 without a ReLU)."""
+        if not self.codes:
+            return 0.0
+        return float(torch.linalg.slogdet(hamming_kernel(torch.cat(self.codes, dim=1)))[1])
+
+
+def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """``K = C Cᵀ + (1 − C)(1 − C)ᵀ`` of binary codes ``C`` (one row per sample), in float64.
+
+    Expanded as ``2 C Cᵀ − r 1ᵀ − 1 rᵀ + n`` (``r``: each row's ones, ``n``: the code length): one product
+    instead of two. Every partial sum is an integer of at most ``n``, so float32 computes the product exactly
+    while ``n < 2²⁴``, and ``K`` equals the float64 evaluation of the definition bit for bit, at a quarter of its
+    memory traffic.
+    """
+    n = codes.shape[1]
+    c = codes.to(torch.float32 if n < 2 ** 24 else torch.float64)
+    ones = codes.sum(dim=1).to(torch.float64)
+    return 2 * (c @ c.T).to(torch.float64) - ones[:, None] - ones[None, :] + n
+
+
+def _backward_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   codes: _ReluCodes | None = None) -> list[torch.Tensor]:
+    """The kernels' gradients of the batch's cross-entropy; ``codes`` (if given) records the forward's ReLU
+    patterns, so that ``naswot`` needs no forward of its own."""
     model.train()
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
+    with codes if codes is not None else contextlib.nullcontext():
+        logits = model(x)
+    F.cross_entropy(logits, y).backward()
     return [w for w in _kernels(model) if w.grad is not None]
 
 
@@ -72,21 +119,10 @@ def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """``log |det K|`` of the binary ReLU-pattern kernel of the batch (Hamming similarity of the codes)."""
-    codes: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.detach().flatten(1) > 0).double()))
-             for m in model.modules() if isinstance(m, nn.ReLU)]
-    try:
-        model.train()
-        with torch.no_grad():
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    if not codes:
-        return 0.0
-    c = torch.cat(codes, dim=1)
-    kernel = c @ c.T + (1 - c) @ (1 - c).T
-    return float(torch.linalg.slogdet(kernel)[1])
+    model.train()
+    with _ReluCodes(model) as codes, torch.no_grad():
+        model(x)
+    return codes.log_det()
 
 
 PROXIES: dict[str, _Proxy] = {"synflow": synflow, "snip": snip, "grad_norm": grad_norm, "naswot": naswot}
@@ -108,9 +144,9 @@ def proxy_scores(names: tuple[str, ...] | list[str], build: Callable[[], nn.Modu
                  y: torch.Tensor) -> dict[str, float]:
     """Several proxies of one architecture, from at most two fresh models of ``build``.
 
-    ``synflow`` changes its model, so it gets one of its own; ``naswot`` (a forward without gradients, which
-    touches no weight) and the gradient proxies (one backward shared by ``snip`` and ``grad_norm``) share the
-    other. Each value equals what the proxy computes alone on a fresh model.
+    ``synflow`` changes its model, so it gets one of its own; ``naswot`` and the gradient proxies share the
+    other and one forward (its ReLU codes for ``naswot``, one backward for ``snip`` and ``grad_norm``). Each
+    value equals what the proxy computes alone on a fresh model.
     """
     _check(names)
     out: dict[str, float] = {}
@@ -120,10 +156,14 @@ def proxy_scores(names: tuple[str, ...] | list[str], build: Callable[[], nn.Modu
         rest = [n for n in names if n != "synflow"]
         if rest:
             model = build().to(x.device)
-            if "naswot" in rest:
+            gradients = "snip" in rest or "grad_norm" in rest
+            if "naswot" in rest and not gradients:
                 out["naswot"] = naswot(model, x, y)
-            if "snip" in rest or "grad_norm" in rest:
-                grads = _backward_loss(model, x, y)
+            if gradients:  # naswot's codes from the same forward: in training mode BN uses the batch's statistics
+                codes = _ReluCodes(model) if "naswot" in rest else None
+                grads = _backward_loss(model, x, y, codes)
+                if codes is not None:
+                    out["naswot"] = codes.log_det()
                 if "snip" in rest:
                     out["snip"] = float(sum(float((w.detach() * w.grad).abs().sum()) for w in grads))
                 if "grad_norm" in rest:

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evospace.errors import EvospaceError
-from evospace.metrics.proxies import PROXIES, proxy_score, proxy_scores
+from evospace.metrics.proxies import PROXIES, hamming_kernel, proxy_score, proxy_scores
 from evospace.space import space_from_dict
 from evospace.supernet import build_model
 
@@ -61,3 +63,33 @@ def test_proxies_computed_together_equal_each_alone(tiny_space, batch):
     together = proxy_scores(tuple(PROXIES), lambda: build_model(tiny_space, arch, seed=1), *batch)
     for name in PROXIES:
         assert proxy_score(name, lambda: build_model(tiny_space, arch, seed=1), *batch) == together[name]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 12), columns=st.integers(1, 300), seed=st.integers(0, 2 ** 31 - 1))
+def test_the_hamming_kernel_equals_its_definition_bit_for_bit(rows, columns, seed):
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.rand(rows, columns, generator=gen) < torch.rand(1, generator=gen)
+    c = codes.double()
+    assert torch.equal(hamming_kernel(codes), c @ c.T + (1 - c) @ (1 - c).T)
+
+
+def test_naswot_shared_with_the_gradient_proxies_equals_its_definition(tiny_space, batch):
+    x, y = batch
+    for op in tiny_space.pool:
+        arch = {label: op for label in tiny_space.labels}
+        model = build_model(tiny_space, arch, seed=2)
+        codes = []
+        hooks = [m.register_forward_hook(lambda _m, _i, out: codes.append((out.detach().flatten(1) > 0).double()))
+                 for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+        model.train()
+        with torch.no_grad():
+            model(x)
+        for hook in hooks:
+            hook.remove()
+        expected = 0.0
+        if codes:
+            c = torch.cat(codes, dim=1)
+            expected = float(torch.linalg.slogdet(c @ c.T + (1 - c) @ (1 - c).T)[1])
+        shared = proxy_scores(("snip", "naswot"), lambda arch=arch: build_model(tiny_space, arch, seed=2), x, y)
+        assert shared["naswot"] == expected, op

@@ -188,3 +188,16 @@ def test_recalibration_is_undone_when_the_block_raises(tiny_space: SearchSpace) 
         with recalibrated(net.path_modules(arch), lambda x: net(x, arch), [inputs(tiny_space, 16)]):
             raise RuntimeError("scoring failed")
     assert same(snapshot(net), before)
+
+
+def test_seeded_builds_as_a_manual_seed_would_and_leaves_the_global_stream_alone():
+    from evospace.supernet.skeleton import seeded
+
+    torch.manual_seed(11)
+    expected_next = torch.rand(2)
+    torch.manual_seed(4)
+    plain = nn.Conv1d(3, 5, 3).weight.detach().clone()
+    torch.manual_seed(11)
+    built = seeded(4, lambda: nn.Conv1d(3, 5, 3)).weight.detach()
+    assert torch.equal(built, plain)
+    assert torch.equal(torch.rand(2), expected_next)
