@@ -73,8 +73,8 @@ def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
 
     Expanded as ``2 C Cᵀ − r 1ᵀ − 1 rᵀ + n`` (``r``: each row's ones, ``n``: the code length): one product
     instead of two. Every partial sum is an integer of at most ``n``, so float32 computes the product exactly
-    while ``n < 2²⁴``, and ``K`` equals the float64 evaluation of the definition bit for bit, at a quarter of its
-    memory traffic.
+    while ``n < 2²⁴``, and ``K`` equals the float64 evaluation of the definition bit for bit (the codes come as
+    booleans: an eighth of the memory of float64 ones).
     """
     n = codes.shape[1]
     c = codes.to(torch.float32 if n < 2 ** 24 else torch.float64)
