@@ -7,7 +7,7 @@ this process, interleaved over ``--repeats`` rounds (each side's time is its med
 
 - *separate*: each proxy by its definition alone: ``synflow`` on a model of its own, ``naswot`` from its own
   forward pass with the kernel ``C Cᵀ + (1 − C)(1 − C)ᵀ`` formed in float64 from float64 codes, ``snip`` from
-  another forward and a backward, every model seeded through ``torch.manual_seed``;
+  another forward and a backward (:func:`~evospace.metrics.proxies.snip` alone);
 - *shared*: :func:`evospace.metrics.proxies.proxy_scores` as a run calls it (one forward for ``naswot`` and
   ``snip``, the kernel as one float32 product of exact integers).
 
@@ -28,22 +28,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from evospace import load_space  # noqa: E402
-from evospace.metrics.proxies import proxy_scores, synflow  # noqa: E402
+from evospace.metrics.proxies import proxy_scores, snip, synflow  # noqa: E402
 from evospace.space.subspace import Arch  # noqa: E402
 from evospace.supernet import build_model  # noqa: E402
 
 NAMES = ("synflow", "snip", "naswot")
-
-
-def _kernels(model: nn.Module) -> list[torch.Tensor]:
-    return [m.weight for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
 
 
 def naswot_by_definition(model: nn.Module, x: torch.Tensor) -> float:
@@ -64,31 +59,21 @@ def naswot_by_definition(model: nn.Module, x: torch.Tensor) -> float:
     return float(torch.linalg.slogdet(c @ c.T + (1 - c) @ (1 - c).T)[1])
 
 
-def snip_by_definition(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.train()
-    model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
-    return float(sum(float((w.detach() * w.grad).abs().sum()) for w in _kernels(model) if w.grad is not None))
-
-
 def separate(space, arch: Arch, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Each proxy alone on a fresh model, seeded the plain way."""
+    """Each proxy alone on a fresh model."""
     def build() -> nn.Module:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return build_model(space, arch, seed=0)
+        return build_model(space, arch, seed=0)
 
-    return {"synflow": synflow(build(), x, y), "snip": snip_by_definition(build(), x, y),
-            "naswot": naswot_by_definition(build(), x)}
+    return {"synflow": synflow(build(), x, y), "snip": snip(build(), x, y), "naswot": naswot_by_definition(build(), x)}
 
 
 def shared(space, arch: Arch, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     return proxy_scores(NAMES, lambda: build_model(space, arch, seed=0), x, y)
 
 
-def timed(fn, archs: list[Arch], *args) -> tuple[float, list[dict[str, float]]]:
+def timed(fn, space, archs: list[Arch], x: torch.Tensor, y: torch.Tensor) -> tuple[float, list[dict[str, float]]]:
     start = time.process_time()
-    values = [fn(args[0], arch, *args[1:]) for arch in archs]
+    values = [fn(space, arch, x, y) for arch in archs]
     return time.process_time() - start, values
 
 
@@ -112,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {"separate": [], "shared": []}
     diff = 0.0
     for _ in range(repeats):
-        t_sep, v_sep = timed(separate, archs, space, x, y)
-        t_sh, v_sh = timed(shared, archs, space, x, y)
+        t_sep, v_sep = timed(separate, space, archs, x, y)
+        t_sh, v_sh = timed(shared, space, archs, x, y)
         times["separate"].append(t_sep)
         times["shared"].append(t_sh)
         diff = max(diff, *(abs(a[n] - b[n]) for a, b in zip(v_sep, v_sh) for n in NAMES))
