@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from evospace import load_space  # noqa: E402
+from evospace.errors import EvospaceError  # noqa: E402
 from evospace.metrics.proxies import proxy_scores, snip, synflow  # noqa: E402
 from evospace.space.subspace import Arch  # noqa: E402
 from evospace.supernet import build_model  # noqa: E402
@@ -86,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     count, repeats = (4, 2) if args.quick else (args.archs, args.repeats)
-    space = load_space(args.space)
+    try:  # a bad space file is one error line, not a traceback
+        space = load_space(args.space)
+    except EvospaceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     full = space.full_subspace()
     rng = np.random.default_rng(0)
     archs = [full.sample(rng) for _ in range(count)]
