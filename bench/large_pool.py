@@ -7,7 +7,9 @@ For every search seed, at equal search compute:
 - ``static``: SPOS on the whole pool: one round of all the supernet epochs, and a population search on that supernet
   with as many evaluations as the evolving search makes over its rounds (generations = rounds x (generations + 1)
   - 1);
-- ``shrink`` (``--methods``): ABS-style, the whole pool active and shrunk round after round, nothing grown.
+- ``shrink`` (``--methods``): ABS-style, the whole pool active and shrunk round after round, nothing grown;
+- ``random`` (``--methods``): no search, one architecture drawn uniformly among those within the space's
+  ``max_params`` and ``max_flops`` (seeded by the search seed): the floor that tells how much a search can gain.
 
 Every method uses the same calibrated score with its anchors. The architecture a search returns (its best, as
 ``evospace train RUN`` takes it) is retrained from scratch with the recipe of ``evospace train`` for ``--seeds``
@@ -41,13 +43,14 @@ from evolve_vs_static import append_row as append_filed  # noqa: E402  (beside t
 from evolve_vs_static import parse_methods, parse_seeds, variants  # noqa: E402
 from evolve_vs_static import read_rows as filed_rows  # noqa: E402
 
-from evospace import Run, Search, load_space  # noqa: E402
+from evospace import Run, Search, SearchSpace, load_space  # noqa: E402
 from evospace.errors import EvospaceError  # noqa: E402
-from evospace.inspect import resolve_arch, retrain  # noqa: E402
+from evospace.inspect import ArchSpec, arch_record, resolve_arch, retrain  # noqa: E402
+from evospace.run.rng import numpy_stream  # noqa: E402
 from evospace.supernet import RETRAIN_EPOCHS  # noqa: E402
 
 SPACE = ROOT / "spaces" / "mnist1d.yaml"
-METHODS = ("evolving", "static", "shrink")
+METHODS = ("evolving", "static", "shrink", "random")
 QUICK = ["search.rounds=2", "search.epochs_per_round=1", "search.population.size=8",
          "search.population.generations=2", "search.scoring.accuracy_samples=16", "search.scoring.anchors=4",
          "search.scoring.anchor_epochs=1", "data.samples=1000"]
@@ -76,6 +79,20 @@ def read_rows(path: Path | None, space: str, label: str, epochs: int, train_seed
 def append_row(path: Path, row: dict) -> None:
     """One search seed's result, durably (with the header if the file is new)."""
     append_filed(path, row, CSV_COLUMNS)
+
+
+def random_arch(space: SearchSpace, seed: int, tries: int = 100_000) -> ArchSpec:
+    """An architecture drawn uniformly among those within the space's parameter and FLOP limits (rejection)."""
+    limits = space.config.search.constraints
+    rng = numpy_stream(seed, "bench", "random")
+    full = space.full_subspace()
+    for _ in range(tries):
+        arch = full.sample(rng)
+        cost = space.cost(arch)
+        if ((limits.max_params is None or cost.params <= limits.max_params)
+                and (limits.max_flops is None or cost.flops <= limits.max_flops)):
+            return ArchSpec(space, arch, arch_record(space, arch, source="random"), f"random draw, seed {seed}")
+    raise EvospaceError(f"{space.source}: no architecture within search.constraints in {tries:,} random draws")
 
 
 def search(space_file: Path, overrides: list[str], directory: Path) -> float:
@@ -138,9 +155,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  seed {seed:2d} {method:9s} retrained test acc {acc[method][seed]:6.2f}%  "
                       f"({int(row['params']):,} params)  {row['arch'].replace(',', ' ')}  (read from {args.csv})")
                 continue
-            run_dir = out / f"{method}-{seed}"
-            minutes[method] += search(args.space, [*extra, *overrides[method], f"seed={seed}"], run_dir)
-            spec = resolve_arch(run_dir)
+            if method == "random":
+                spec = random_arch(load_space(args.space, [*extra, f"seed={seed}"]), seed)
+            else:
+                run_dir = out / f"{method}-{seed}"
+                minutes[method] += search(args.space, [*extra, *overrides[method], f"seed={seed}"], run_dir)
+                spec = resolve_arch(run_dir)
             tests = []
             for train_seed in range(train_seeds):
                 start = time.perf_counter()

@@ -83,3 +83,27 @@ def test_bad_input_is_one_error_line_before_any_search(large_pool, capsys, monke
     monkeypatch.setattr(large_pool, "search", lambda *args: pytest.fail("searched with bad input"))
     assert large_pool.main(["--search-seeds", "0-0", *argv]) == 2
     assert capsys.readouterr().err == expected
+
+
+def test_random_draws_respect_the_limits_are_seeded_and_are_retrained_without_a_search(large_pool, tmp_path, capsys,
+                                                                                   monkeypatch):
+    space = large_pool.load_space(large_pool.SPACE, ["search.constraints.max_params=20000"])
+    draws = [large_pool.random_arch(space, seed) for seed in range(8)]
+    assert all(spec.record["params"] <= 20000 for spec in draws)
+    assert [d.arch for d in draws] == [large_pool.random_arch(space, seed).arch for seed in range(8)]
+    assert len({tuple(d.arch.values()) for d in draws}) == 8
+    with pytest.raises(large_pool.EvospaceError, match="no architecture within search.constraints"):
+        large_pool.random_arch(large_pool.load_space(large_pool.SPACE, ["search.constraints.max_params=5500"]), 0,
+                               tries=50)
+
+    monkeypatch.setattr(large_pool, "search", lambda *args: pytest.fail("random ran a search"))
+    trained = []
+    monkeypatch.setattr(large_pool, "retrain", lambda spec, directory, *, epochs, seed, device:
+                        trained.append(spec.arch) or SimpleNamespace(result={"test_acc": 0.9}))
+    path = tmp_path / "large_pool.csv"
+    argv = ["--search-seeds", "3-3", "--methods", "random", "--csv", str(path), "--out", str(tmp_path / "work")]
+    assert large_pool.main(argv) == 0
+    drawn = large_pool.random_arch(large_pool.load_space(large_pool.SPACE, ["seed=3"]), 3).arch
+    assert trained == [drawn] * 3
+    assert large_pool.read_rows(path, "mnist1d", "default", 40, 3)[("random", 3)]["arch"] == ",".join(drawn.values())
+    assert "RESULT random_retrained_acc=90.000" in capsys.readouterr().out
