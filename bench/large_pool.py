@@ -21,8 +21,11 @@ a seed and method already there under the same label and retraining settings is 
     python bench/large_pool.py [--search-seeds 0-4] [--seeds 3] [--epochs 40] [--methods evolving,static]
                                [--set KEY=VALUE ...] [--out DIR] [--csv FILE --label NAME] [--quick]
 
-Ends with ``RESULT evolving_retrained_acc=… static_retrained_acc=… evolving_minus_static=… wins_static=…``
-(accuracies in %, means over the search seeds).
+Ends with ``RESULT evolving_retrained_acc=… static_retrained_acc=… evolving_minus_static=… wins_static=…
+retraining_std=…`` (accuracies in %, means over the search seeds). The table gives each paired difference's standard
+error (``s.e.``); ``retraining_std`` is the spread of one architecture's test accuracy from one retraining seed to
+another (root mean square over the retrained architectures), printed with the share of each method's variance across
+search seeds that it alone explains: what is left is the part a better search could move.
 """
 
 from __future__ import annotations
@@ -95,6 +98,11 @@ def random_arch(space: SearchSpace, seed: int, tries: int = 100_000) -> ArchSpec
     raise EvospaceError(f"{space.source}: no architecture within search.constraints in {tries:,} random draws")
 
 
+def retraining_std(tests: list[float]) -> float | None:
+    """The spread of one architecture's retrainings (``None`` with a single one)."""
+    return statistics.stdev(tests) if len(tests) > 1 else None
+
+
 def search(space_file: Path, overrides: list[str], directory: Path) -> float:
     """Run the search into ``directory`` (or continue the one there); minutes taken here."""
     start = time.perf_counter()
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{seeds[0]}..{seeds[-1]}; each returned architecture retrained {epochs} epochs x {train_seeds} seeds")
     print(f"working directory {out}")
     acc: dict[str, dict[int, float]] = {m: {} for m in methods}
+    spread: list[float | None] = []  # each retrained architecture's std over its retraining seeds
     minutes = {m: 0.0 for m in methods}
     filed = read_rows(args.csv, space.name, args.label, epochs, train_seeds)
     for seed in seeds:
@@ -152,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             if (method, seed) in filed:
                 row = filed[(method, seed)]
                 acc[method][seed] = float(row["test_acc"])
+                spread.append(retraining_std([float(t) for t in row["tests"].split(";")]))
                 print(f"  seed {seed:2d} {method:9s} retrained test acc {acc[method][seed]:6.2f}%  "
                       f"({int(row['params']):,} params)  {row['arch'].replace(',', ' ')}  (read from {args.csv})")
                 continue
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 minutes[method] += (time.perf_counter() - start) / 60
                 tests.append(100 * done.result["test_acc"])
             acc[method][seed] = statistics.mean(tests)
+            spread.append(retraining_std(tests))
             if args.csv is not None:
                 append_row(args.csv, {"space": space.name, "label": args.label, "method": method, "seed": seed,
                                       "test_acc": f"{acc[method][seed]:.4f}",
@@ -178,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  seed {seed:2d} {method:9s} retrained test acc {acc[method][seed]:6.2f}%  "
                   f"({spec.record['params']:,} params)  {' '.join(spec.arch[label] for label in space.labels)}",
                   flush=True)
-    print(f"\n{'method':9s} {'retrained test acc (%)':>22s} {'evolving − it (pp)':>19s} {'wins':>5s} {'minutes':>8s}")
+    print(f"\n{'method':9s} {'retrained test acc (%)':>22s} {'evolving − it (pp)':>19s} {'s.e.':>5s} {'wins':>5s} "
+          f"{'minutes':>8s}")
     result = {}
     for method in methods:
         values = list(acc[method].values())
@@ -188,12 +200,24 @@ def main(argv: list[str] | None = None) -> int:
         if method != "evolving" and "evolving" in acc:
             diffs = [acc["evolving"][s] - acc[method][s] for s in seeds]
             wins = sum(d > 0 for d in diffs)
-            line += f" {statistics.mean(diffs):+10.2f} ± {statistics.pstdev(diffs):5.2f} {wins:>2d}/{len(diffs)}"
+            error = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+            line += (f" {statistics.mean(diffs):+10.2f} ± {statistics.pstdev(diffs):5.2f} {error:5.2f} "
+                     f"{wins:>2d}/{len(diffs)}")
             result[f"evolving_minus_{method}"] = f"{statistics.mean(diffs):.3f}"
             result[f"wins_{method}"] = f"{wins}/{len(diffs)}"
         else:
-            line += " " * 26
+            line += " " * 32
         print(f"{line} {minutes[method]:8.1f}")
+    noise = [v for v in spread if v is not None]
+    if noise:
+        rms = statistics.mean(v * v for v in noise) ** 0.5
+        floor = rms * rms / train_seeds
+        shares = ", ".join(f"{floor / statistics.variance(acc[m].values()):.0%} of {m}'s"
+                           for m in methods if len(acc[m]) > 1 and statistics.variance(acc[m].values()) > 0)
+        print(f"retraining noise: {rms:.2f} pp (std) between retraining seeds of one architecture, "
+              f"{rms / train_seeds ** 0.5:.2f} pp for a mean of {train_seeds}"
+              + (f"; that is {shares} variance across search seeds" if shares else ""))
+        result["retraining_std"] = f"{rms:.3f}"
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
     return 0
 

@@ -50,7 +50,8 @@ def test_seeds_already_filed_are_summarised_without_a_search(large_pool, tmp_pat
     assert large_pool.main(["--search-seeds", "0-1", "--csv", str(path), "--out", str(tmp_path / "work")]) == 0
     out = capsys.readouterr().out
     assert "RESULT evolving_retrained_acc=98.850 static_retrained_acc=98.850 evolving_minus_static=0.000 " \
-           "wins_static=1/2" in out
+           "wins_static=1/2 retraining_std=1.000" in out
+    assert "static             98.85 ±  0.05      +0.00 ±  0.20  0.20  1/2" in out
 
 
 def test_a_seed_not_filed_is_searched_retrained_and_filed_beside_those_read_back(large_pool, tmp_path, capsys,
