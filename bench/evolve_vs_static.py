@@ -34,7 +34,11 @@ Anchors are memoised across the methods of one seed: an anchor drawn by two meth
 training (same architecture, seed and recipe, so the same result on CPU), trained once here; each method still
 counts it as its own. Prints mean ± std per method, the paired difference evolving − method per seed, and
 ends with ``RESULT evolving_true_acc=… static_true_acc=… <method>_true_acc=… <method>_rank=…
-<method>_found=… evolving_minus_<method>=…`` (accuracies in %, means over seeds).
+<method>_found=… evolving_minus_<method>=… gt_entry_noise=…`` (accuracies in %, means over seeds). The table gives
+each paired difference's standard error (``s.e.``); ``gt_entry_noise`` is how well the ground truth itself knows
+one of its best architectures (the standard error of an entry over its training seeds, among the best 10 %): the
+difference of two returned architectures is known to √2 times that, whatever the number of search seeds, because
+each entry's error is fixed once the ground truth is built.
 """
 
 from __future__ import annotations
@@ -150,11 +154,16 @@ class Truth:
         self.acc = {self.key(a): float(t) for a, t in zip(self.truth.archs, self.truth.test_acc)}
         self.sorted = np.sort(self.truth.test_acc)[::-1]
         self.extra: dict[Key, float] = {}
+        self.seed_accs = {self.key(a): [float(t) for t in ts] for a, ts in zip(self.truth.archs, self.truth.test_seeds)}
         if self.extra_file.exists():
             extra = load_ground_truth(self.extra_file, self.space)
             if extra.spec.epochs != self.truth.spec.epochs or extra.spec.seeds != self.truth.spec.seeds:
                 raise EvospaceError(f"{self.extra_file}: built with another recipe than {truth_file}; delete it")
             self.extra = {self.key(a): float(t) for a, t in zip(extra.archs, extra.test_acc)}
+            self.seed_accs.update({self.key(a): [float(t) for t in ts] for a, ts in zip(extra.archs, extra.test_seeds)})
+        self.refined_file = truth_file.with_name(truth_file.stem + "_refined.csv")
+        self.recipe_line = self.truth.spec.header().split(" sample=")[0]  # the recipe, without the sample's size
+        self.refined: dict[Key, dict[int, float]] = self._read_refined()
         self._data = None
 
     def key(self, arch: Arch) -> Key:
@@ -176,28 +185,64 @@ class Truth:
         """1 + the ground-truth architectures with a higher test accuracy."""
         return 1 + int((self.sorted > acc).sum())
 
-    def _train(self, arch: Arch) -> float:
-        """Train ``arch`` with the ground truth's recipe (its seeds, epochs, split) and append it to the extra file."""
+    def refined_acc(self, arch: Arch, seeds: int) -> float:
+        """Mean stand-alone test accuracy over training seeds ``0..seeds-1``: the ground truth's own seeds, then more
+        seeds trained with its recipe (kept in the refined file beside it, which later runs reuse)."""
+        key = self.key(arch)
+        self.test_acc(arch)  # the ground truth's seeds (trained into the extra file if it lacks the architecture)
+        accs = list(self.seed_accs[key][:seeds])
+        for seed in range(len(accs), seeds):
+            done = self.refined.setdefault(key, {})
+            if seed not in done:
+                result = self._train_seed(arch, seed)
+                done[seed] = result.test_acc
+                self._append_refined(key, seed, result)
+            accs.append(done[seed])
+        return float(np.mean(accs))
+
+    def _read_refined(self) -> dict[Key, dict[int, float]]:
+        if not self.refined_file.exists():
+            return {}
+        lines = self.refined_file.read_text().splitlines()
+        if len(lines) < 2 or lines[0] != self.recipe_line:
+            raise EvospaceError(f"{self.refined_file}: not trained with the recipe of {self.recipe_line!r}; delete it")
+        out: dict[Key, dict[int, float]] = {}
+        for row in csv.DictReader(io.StringIO("\n".join(lines[1:]))):
+            out.setdefault(tuple(row[label] for label in self.labels), {})[int(row["seed"])] = float(row["test_acc"])
+        return out
+
+    def _append_refined(self, key: Key, seed: int, result) -> None:
+        if not self.refined_file.exists():
+            columns = [*self.labels, "seed", "val_acc", "test_acc", "seconds"]
+            append_durably(self.refined_file, f"{self.recipe_line}\n{csv_line(columns)}".encode())
+        append_durably(self.refined_file, csv_line([*key, seed, f"{result.val_acc:.6f}", f"{result.test_acc:.6f}",
+                                                    f"{result.seconds:.2f}"]).encode())
+
+    def _train_seed(self, arch: Arch, seed: int):
+        """One stand-alone training of ``arch`` with the ground truth's recipe (epochs, training settings, split)."""
         spec, space = self.truth.spec, self.space
         if self._data is None:
             self._data = load_space_data(space.config.data, split_seed=space.config.seed)
-        results = []
-        for seed in range(spec.seeds):
-            model = build_model(space, arch, seed=seed)
-            results.append(train_standalone(model, self._data, space.config.search.train, epochs=spec.epochs,
-                                            batch_size=space.config.data.batch_size, seed=seed,
-                                            max_shift=spec.max_shift))
+        model = build_model(space, arch, seed=seed)
+        return train_standalone(model, self._data, space.config.search.train, epochs=spec.epochs,
+                                batch_size=space.config.data.batch_size, seed=seed, max_shift=spec.max_shift)
+
+    def _train(self, arch: Arch) -> float:
+        """Train ``arch`` with the ground truth's recipe (its seeds, epochs, split) and append it to the extra file."""
+        spec, space = self.truth.spec, self.space
+        results = [self._train_seed(arch, seed) for seed in range(spec.seeds)]
         val, test = [r.val_acc for r in results], [r.test_acc for r in results]
         if not self.extra_file.exists():
             columns = [*self.labels, "params", "flops", "val_acc", "test_acc",
                        *[f"{s}_acc_seed{i}" for i in range(spec.seeds) for s in ("val", "test")], "seconds"]
-            header = spec.header().split(" sample=")[0]  # the recipe's line, without the sample's size
-            append_durably(self.extra_file, f"# evospace ground truth\n{header}\n{csv_line(columns)}".encode())
+            header = f"# evospace ground truth\n{self.recipe_line}\n{csv_line(columns)}"
+            append_durably(self.extra_file, header.encode())
         cost = space.cost(arch)
         row = [*self.key(arch), cost.params, cost.flops, f"{np.mean(val):.6f}", f"{np.mean(test):.6f}",
                *[f"{v:.6f}" for pair in zip(val, test, strict=True) for v in pair],
                f"{sum(r.seconds for r in results):.2f}"]
         append_durably(self.extra_file, csv_line(row).encode())
+        self.seed_accs[self.key(arch)] = [float(t) for t in test]
         return float(np.mean(test))
 
 
@@ -317,6 +362,23 @@ def append_row(path: Path, row: dict, columns: Sequence[str] = CSV_COLUMNS) -> N
     append_durably(path, (text if path.exists() else csv_line(columns) + text).encode())
 
 
+def entry_noise(truth: GroundTruth, top: float = 0.1) -> tuple[float, float, int]:
+    """How finely the ground truth resolves its best architectures: ``(noise, spread, count)``.
+
+    ``noise`` is the standard error of one entry (the std between its training seeds over the square root of their
+    number, root mean square over the best ``top`` fraction), ``spread`` the std of those entries' accuracies, in
+    percentage points. Returned architectures sit among the best; the difference of two entries is known to
+    ``√2 · noise``, and the ground truth does not tell apart two whose entries differ by less than about twice that.
+    """
+    acc = truth.test_acc
+    best = acc >= np.quantile(acc, 1 - top)
+    seeds = truth.test_seeds[best]
+    if seeds.shape[1] < 2:
+        return float("nan"), float(100 * acc[best].std()), int(best.sum())
+    noise = np.sqrt(np.mean(seeds.var(axis=1, ddof=1)) / seeds.shape[1])
+    return float(100 * noise), float(100 * acc[best].std()), int(best.sum())
+
+
 def summary(values: np.ndarray) -> str:
     return f"{values.mean():7.2f} ± {values.std():5.2f}" if len(values) else "    n/a"
 
@@ -339,12 +401,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="append each seed's results here; seeds already there (same space and label) are reused")
     parser.add_argument("--label", default="default", help="what the results are filed under in --csv")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--refine", type=int, default=None, metavar="K",
+                        help="also judge each returned architecture by the mean of K training seeds (the ground "
+                             "truth's own and more, trained with its recipe into <ground truth>_refined.csv)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = parse_methods(args.methods, METHODS)
     if methods is None:
         return 2
     seeds, epochs, extra = parse_seeds(args.seeds), args.epochs, list(args.overrides)
+    if args.refine is not None and args.refine < 1:
+        print(f"error: --refine: expected a number of training seeds ≥ 1, got {args.refine}", file=sys.stderr)
+        return 2
     if args.quick:
         seeds, epochs = seeds[:2], 4
         extra = ["search.population.size=12", "search.population.generations=3", "search.scoring.accuracy_samples=32",
@@ -368,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: evolving's round-0 subspace is the whole pool, so evolving and shrink-only are the same search "
               "here but for the order of each point's operators; their difference is the noise of that order")
     rows: dict[str, list[tuple[int, float, int, bool]]] = {m: [] for m in methods}
+    archs: dict[str, list[tuple[int, str]]] = {m: [] for m in methods}
     seconds = {m: 0.0 for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
         if args.keep is not None:
@@ -385,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                 acc = 100 * truth.test_acc(arch)
                 rank = truth.rank(acc / 100)
                 rows[method].append((seed, acc, rank, found))
+                archs[method].append((seed, ",".join(truth.key(arch))))
                 seconds[method] += took
                 if args.csv is not None and (method, seed) not in done:
                     append_row(args.csv, {"space": args.space.stem, "label": args.label, "method": method,
@@ -394,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{'' if found else '  (trained here: not in the ground truth)'}  {','.join(truth.key(arch))}",
                       flush=True)
     print(f"\n{'method':14s} {'true test acc (%)':>17s} {'rank (1 = best)':>17s} {'found':>6s} "
-          f"{'evolving − it (pp)':>19s} {'wins':>5s} {'minutes':>8s}")
+          f"{'evolving − it (pp)':>19s} {'s.e.':>5s} {'wins':>5s} {'minutes':>8s}")
     result = {}
     evolving = {s: a for s, a, _, _ in rows.get("evolving", [])}
     for method in methods:
@@ -403,15 +473,42 @@ def main(argv: list[str] | None = None) -> int:
         found = np.mean([r[3] for r in rows[method]])
         diffs = np.array([evolving[s] - a for s, a, _, _ in rows[method]]) if evolving else np.array([])
         paired = (f"{diffs.mean():+7.2f} ± {diffs.std():5.2f}" if evolving and method != "evolving" else "")
+        error = (f"{diffs.std(ddof=1) / np.sqrt(len(diffs)):5.2f}" if evolving and method != "evolving"
+                 and len(diffs) > 1 else "")
         wins = f"{int((diffs > 0).sum())}/{len(diffs)}" if evolving and method != "evolving" else ""
         print(f"{method:14s} {summary(acc):>17s} {rank.mean():8.1f} ± {rank.std():6.1f} {found:6.2f} {paired:>19s} "
-              f"{wins:>5s} {seconds[method] / 60:8.1f}")
+              f"{error:>5s} {wins:>5s} {seconds[method] / 60:8.1f}")
         result[f"{method}_true_acc"] = f"{acc.mean():.3f}"
         result[f"{method}_rank"] = f"{rank.mean():.1f}"
         result[f"{method}_found"] = f"{found:.2f}"
         if evolving and method != "evolving":
             result[f"evolving_minus_{method}"] = f"{diffs.mean():.3f}"
     print(f"anchors: {memo.trained} trained, {memo.reused} reused across the methods of a seed")
+    noise, spread, count = entry_noise(gt)
+    if args.refine:
+        refined = {m: [(seed, truth.refined_acc(dict(zip(truth.labels, arch.split(","))), args.refine))
+                       for seed, arch in archs[m]] for m in methods}
+        print(f"\njudged by the mean of {args.refine} training seeds ({gt.test_seeds.shape[1]} in the ground truth, "
+              f"the rest in {truth.refined_file.name})")
+        print(f"{'method':14s} {'true test acc (%)':>17s} {'evolving − it (pp)':>19s} {'s.e.':>5s} {'wins':>5s}")
+        base = dict(refined.get("evolving", []))
+        for method in methods:
+            acc = 100 * np.array([a for _, a in refined[method]])
+            line = f"{method:14s} {summary(acc):>17s}"
+            result[f"{method}_refined_acc"] = f"{acc.mean():.3f}"
+            if base and method != "evolving":
+                diffs = 100 * np.array([base[s] - a for s, a in refined[method]])
+                error = diffs.std(ddof=1) / np.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
+                line += (f" {diffs.mean():+7.2f} ± {diffs.std():5.2f} {error:5.2f} "
+                         f"{int((diffs > 0).sum())}/{len(diffs)}")
+                result[f"evolving_minus_{method}_refined"] = f"{diffs.mean():.3f}"
+            print(line)
+        noise *= np.sqrt(gt.test_seeds.shape[1] / args.refine)
+    judged = args.refine or gt.test_seeds.shape[1]
+    print(f"ground-truth resolution: its best {count} entries spread by {spread:.2f} pp (std); each is known to "
+          f"±{noise:.2f} pp (standard error over {judged} training seeds), so the difference of two returned "
+          f"architectures to ±{np.sqrt(2) * noise:.2f} pp")
+    result["gt_entry_noise"] = f"{noise:.3f}"
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
     return 0
 

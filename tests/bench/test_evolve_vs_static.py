@@ -1,9 +1,11 @@
-"""bench/evolve_vs_static.py: which spaces leave evolving nothing to grow (then it is shrink-only reordered)."""
+"""bench/evolve_vs_static.py: which spaces leave evolving nothing to grow, and how finely the ground truth judges."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 SPACES = Path(__file__).resolve().parents[2] / "spaces"
@@ -29,3 +31,45 @@ def test_a_bad_override_is_one_error_line_before_any_search(compare, capsys):
     assert compare.main(["--seeds", "10-10", "--methods", "static", "--set", "search.rounds=abc"]) == 2
     err = capsys.readouterr().err
     assert err == "error: --set: search.rounds: expected an integer, got 'abc'\n"
+
+
+def test_refined_accuracy_adds_training_seeds_to_the_ground_truths_and_reuses_them(compare, tmp_path, monkeypatch):
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    truth_file = tmp_path / "mnist1d_rank_gt.csv"
+    truth_file.write_text((data / "mnist1d_rank_gt.csv").read_text())
+    trained = []
+
+    def fake_training(self, arch, seed):
+        trained.append((self.key(arch), seed))
+        return SimpleNamespace(val_acc=0.5, test_acc=0.9 + seed / 100, seconds=1.0)
+
+    monkeypatch.setattr(compare.Truth, "_train_seed", fake_training)
+    truth = compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file)
+    arch = dict(truth.truth.archs[0])
+    own = [float(v) for v in truth.truth.test_seeds[0]]
+    assert truth.refined_acc(arch, 2) == pytest.approx(np.mean(own)) and trained == []
+    assert truth.refined_acc(arch, 4) == pytest.approx(np.mean([*own, 0.92, 0.93]))
+    assert trained == [(truth.key(arch), 2), (truth.key(arch), 3)]
+    again = compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file)  # read back from the refined file, not trained
+    assert again.refined_acc(arch, 4) == pytest.approx(np.mean([*own, 0.92, 0.93])) and len(trained) == 2
+    assert again.refined_acc(arch, 5) == pytest.approx(np.mean([*own, 0.92, 0.93, 0.94])) and len(trained) == 3
+
+    refined = truth_file.with_name("mnist1d_rank_gt_refined.csv")
+    lines = refined.read_text().splitlines()
+    refined.write_text("\n".join([lines[0].replace("epochs=5", "epochs=6"), *lines[1:]]) + "\n")
+    with pytest.raises(compare.EvospaceError, match="mnist1d_rank_gt_refined.csv: not trained with the recipe"):
+        compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file)
+
+
+def test_entry_noise_is_the_standard_error_of_an_entry_among_the_best(compare):
+    test_seeds = np.array([[0.90, 0.92], [0.50, 0.50], [0.80, 0.84], [0.40, 0.40]])
+    truth = SimpleNamespace(test_acc=test_seeds.mean(axis=1), test_seeds=test_seeds)
+    noise, spread, count = compare.entry_noise(truth, top=0.5)
+    assert count == 2
+    assert noise == pytest.approx(100 * np.sqrt(np.mean([0.02 ** 2 / 2, 0.04 ** 2 / 2]) / 2))
+    assert spread == pytest.approx(100 * np.std([0.91, 0.82]))
+
+
+def test_refine_below_one_seed_is_one_error_line(compare, capsys):
+    assert compare.main(["--seeds", "10-10", "--methods", "static", "--refine", "0"]) == 2
+    assert capsys.readouterr().err == "error: --refine: expected a number of training seeds ≥ 1, got 0\n"
