@@ -23,7 +23,7 @@ are one search but for each point's operator order, and the script says so: thei
 
     python bench/evolve_vs_static.py [--space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv]
                                      [--seeds 0-9] [--epochs 12] [--methods evolving,static,...] [--quick]
-                                     [--csv results.csv --label NAME]
+                                     [--csv results.csv --label NAME] [--refine K]
 
 With ``--csv``, every seed's result is appended to the CSV as it is known (space, label, method, seed, accuracy,
 rank, architecture), under ``--label`` (say, the ``--set`` overrides' name); seeds whose methods are already
@@ -38,7 +38,10 @@ ends with ``RESULT evolving_true_acc=… static_true_acc=… <method>_true_acc=�
 each paired difference's standard error (``s.e.``); ``gt_entry_noise`` is how well the ground truth itself knows
 one of its best architectures (the standard error of an entry over its training seeds, among the best 10 %): the
 difference of two returned architectures is known to √2 times that, whatever the number of search seeds, because
-each entry's error is fixed once the ground truth is built.
+each entry's error is fixed once the ground truth is built. ``--refine K`` narrows it: every returned architecture
+is also judged by the mean of K training seeds, the ground truth's own and the rest trained here with its recipe
+(kept in ``<ground truth>_refined.csv`` beside it and reused), in a second table and as ``<method>_refined_acc=…
+evolving_minus_<method>_refined=…``; ranks stay those of the ground truth's entries.
 """
 
 from __future__ import annotations
