@@ -210,8 +210,14 @@ class Truth:
         if len(lines) < 2 or lines[0] != self.recipe_line:
             raise EvospaceError(f"{self.refined_file}: not trained with the recipe of {self.recipe_line!r}; delete it")
         out: dict[Key, dict[int, float]] = {}
-        for row in csv.DictReader(io.StringIO("\n".join(lines[1:]))):
-            out.setdefault(tuple(row[label] for label in self.labels), {})[int(row["seed"])] = float(row["test_acc"])
+        for number, row in enumerate(csv.DictReader(io.StringIO("\n".join(lines[1:]))), start=3):
+            try:
+                key, seed, acc = tuple(row[label] for label in self.labels), int(row["seed"]), float(row["test_acc"])
+            except (KeyError, TypeError, ValueError):
+                raise EvospaceError(f"{self.refined_file}: line {number} is not a training of this space "
+                                    f"({', '.join(self.labels)}, seed, test_acc); delete the line or the file"
+                                    ) from None
+            out.setdefault(key, {})[seed] = acc
         return out
 
     def _append_refined(self, key: Key, seed: int, result) -> None:

@@ -166,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"({int(row['params']):,} params)  {row['arch'].replace(',', ' ')}  (read from {args.csv})")
                 continue
             if method == "random":
-                spec = random_arch(load_space(args.space, [*extra, f"seed={seed}"]), seed)
+                try:
+                    spec = random_arch(load_space(args.space, [*extra, f"seed={seed}"]), seed)
+                except EvospaceError as err:
+                    print(f"error: {err}", file=sys.stderr)
+                    return 2
             else:
                 run_dir = out / f"{method}-{seed}"
                 minutes[method] += search(args.space, [*extra, *overrides[method], f"seed={seed}"], run_dir)

@@ -59,6 +59,9 @@ def test_refined_accuracy_adds_training_seeds_to_the_ground_truths_and_reuses_th
     refined.write_text("\n".join([lines[0].replace("epochs=5", "epochs=6"), *lines[1:]]) + "\n")
     with pytest.raises(compare.EvospaceError, match="mnist1d_rank_gt_refined.csv: not trained with the recipe"):
         compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file)
+    refined.write_text("\n".join([*lines, "conv_k3,skip,oops"]) + "\n")
+    with pytest.raises(compare.EvospaceError, match="mnist1d_rank_gt_refined.csv: line 6 is not a training"):
+        compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file)
 
 
 def test_entry_noise_is_the_standard_error_of_an_entry_among_the_best(compare):

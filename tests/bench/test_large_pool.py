@@ -108,3 +108,14 @@ def test_random_draws_respect_the_limits_are_seeded_and_are_retrained_without_a_
     assert trained == [drawn] * 3
     assert large_pool.read_rows(path, "mnist1d", "default", 40, 3)[("random", 3)]["arch"] == ",".join(drawn.values())
     assert "RESULT random_retrained_acc=90.000" in capsys.readouterr().out
+
+
+def test_a_random_draw_that_finds_nothing_within_the_limits_is_one_error_line(large_pool, capsys, monkeypatch):
+    def nothing_fits(space, seed):
+        raise large_pool.EvospaceError("spaces/mnist1d.yaml: no architecture within search.constraints in 5 random "
+                                       "draws")
+
+    monkeypatch.setattr(large_pool, "random_arch", nothing_fits)
+    assert large_pool.main(["--search-seeds", "0-0", "--methods", "random"]) == 2
+    assert capsys.readouterr().err == ("error: spaces/mnist1d.yaml: no architecture within search.constraints in 5 "
+                                       "random draws\n")
