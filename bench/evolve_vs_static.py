@@ -388,6 +388,13 @@ def entry_noise(truth: GroundTruth, top: float = 0.1) -> tuple[float, float, int
     return float(100 * noise), float(100 * acc[best].std()), int(best.sum())
 
 
+def paired(diffs: Sequence[float]) -> tuple[float, float, float, int]:
+    """Paired differences per seed: mean, std, standard error of the mean (nan below two) and how many are > 0."""
+    d = np.asarray(diffs, dtype=float)
+    error = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(d.mean()), float(d.std()), error, int((d > 0).sum())
+
+
 def summary(values: np.ndarray) -> str:
     return f"{values.mean():7.2f} ± {values.std():5.2f}" if len(values) else "    n/a"
 
@@ -445,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: evolving's round-0 subspace is the whole pool, so evolving and shrink-only are the same search "
               "here but for the order of each point's operators; their difference is the noise of that order")
     rows: dict[str, list[tuple[int, float, int, bool]]] = {m: [] for m in methods}
-    archs: dict[str, list[tuple[int, str]]] = {m: [] for m in methods}
+    archs: dict[str, list[tuple[int, Arch]]] = {m: [] for m in methods}
     seconds = {m: 0.0 for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
         if args.keep is not None:
@@ -463,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 acc = 100 * truth.test_acc(arch)
                 rank = truth.rank(acc / 100)
                 rows[method].append((seed, acc, rank, found))
-                archs[method].append((seed, ",".join(truth.key(arch))))
+                archs[method].append((seed, arch))
                 seconds[method] += took
                 if args.csv is not None and (method, seed) not in done:
                     append_row(args.csv, {"space": args.space.stem, "label": args.label, "method": method,
@@ -480,23 +487,23 @@ def main(argv: list[str] | None = None) -> int:
         acc = np.array([r[1] for r in rows[method]])
         rank = np.array([r[2] for r in rows[method]], dtype=float)
         found = np.mean([r[3] for r in rows[method]])
-        diffs = np.array([evolving[s] - a for s, a, _, _ in rows[method]]) if evolving else np.array([])
-        paired = (f"{diffs.mean():+7.2f} ± {diffs.std():5.2f}" if evolving and method != "evolving" else "")
-        error = (f"{diffs.std(ddof=1) / np.sqrt(len(diffs)):5.2f}" if evolving and method != "evolving"
-                 and len(diffs) > 1 else "")
-        wins = f"{int((diffs > 0).sum())}/{len(diffs)}" if evolving and method != "evolving" else ""
-        print(f"{method:14s} {summary(acc):>17s} {rank.mean():8.1f} ± {rank.std():6.1f} {found:6.2f} {paired:>19s} "
-              f"{error:>5s} {wins:>5s} {seconds[method] / 60:8.1f}")
+        versus = bool(evolving) and method != "evolving"
+        diffs = [evolving[s] - a for s, a, _, _ in rows[method]] if versus else []
+        mean, std, error, ahead = paired(diffs) if versus else (0.0, 0.0, float("nan"), 0)
+        paired_text = f"{mean:+7.2f} ± {std:5.2f}" if versus else ""
+        error_text = f"{error:5.2f}" if versus and len(diffs) > 1 else ""
+        wins = f"{ahead}/{len(diffs)}" if versus else ""
+        print(f"{method:14s} {summary(acc):>17s} {rank.mean():8.1f} ± {rank.std():6.1f} {found:6.2f} "
+              f"{paired_text:>19s} {error_text:>5s} {wins:>5s} {seconds[method] / 60:8.1f}")
         result[f"{method}_true_acc"] = f"{acc.mean():.3f}"
         result[f"{method}_rank"] = f"{rank.mean():.1f}"
         result[f"{method}_found"] = f"{found:.2f}"
-        if evolving and method != "evolving":
-            result[f"evolving_minus_{method}"] = f"{diffs.mean():.3f}"
+        if versus:
+            result[f"evolving_minus_{method}"] = f"{mean:.3f}"
     print(f"anchors: {memo.trained} trained, {memo.reused} reused across the methods of a seed")
     noise, spread, count = entry_noise(gt)
     if args.refine:
-        refined = {m: [(seed, truth.refined_acc(dict(zip(truth.labels, arch.split(","))), args.refine))
-                       for seed, arch in archs[m]] for m in methods}
+        refined = {m: [(seed, truth.refined_acc(arch, args.refine)) for seed, arch in archs[m]] for m in methods}
         print(f"\njudged by the mean of {args.refine} training seeds ({gt.test_seeds.shape[1]} in the ground truth, "
               f"the rest in {truth.refined_file.name})")
         print(f"{'method':14s} {'true test acc (%)':>17s} {'evolving − it (pp)':>19s} {'s.e.':>5s} {'wins':>5s}")
@@ -506,11 +513,10 @@ def main(argv: list[str] | None = None) -> int:
             line = f"{method:14s} {summary(acc):>17s}"
             result[f"{method}_refined_acc"] = f"{acc.mean():.3f}"
             if base and method != "evolving":
-                diffs = 100 * np.array([base[s] - a for s, a in refined[method]])
-                error = diffs.std(ddof=1) / np.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
-                line += (f" {diffs.mean():+7.2f} ± {diffs.std():5.2f} {error:5.2f} "
-                         f"{int((diffs > 0).sum())}/{len(diffs)}")
-                result[f"evolving_minus_{method}_refined"] = f"{diffs.mean():.3f}"
+                diffs = [100 * (base[s] - a) for s, a in refined[method]]
+                mean, std, error, ahead = paired(diffs)
+                line += f" {mean:+7.2f} ± {std:5.2f} {error:5.2f} {ahead}/{len(diffs)}"
+                result[f"evolving_minus_{method}_refined"] = f"{mean:.3f}"
             print(line)
         noise *= np.sqrt(gt.test_seeds.shape[1] / args.refine)
     judged = args.refine or gt.test_seeds.shape[1]

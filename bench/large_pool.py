@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from evolve_vs_static import append_row as append_filed  # noqa: E402  (beside this script)
-from evolve_vs_static import parse_methods, parse_seeds, variants  # noqa: E402
+from evolve_vs_static import paired, parse_methods, parse_seeds, variants  # noqa: E402
 from evolve_vs_static import read_rows as filed_rows  # noqa: E402
 
 from evospace import Run, Search, SearchSpace, load_space  # noqa: E402
@@ -203,11 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         result[f"{method}_retrained_acc"] = f"{mean:.3f}"
         if method != "evolving" and "evolving" in acc:
             diffs = [acc["evolving"][s] - acc[method][s] for s in seeds]
-            wins = sum(d > 0 for d in diffs)
-            error = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
-            line += (f" {statistics.mean(diffs):+10.2f} ± {statistics.pstdev(diffs):5.2f} {error:5.2f} "
-                     f"{wins:>2d}/{len(diffs)}")
-            result[f"evolving_minus_{method}"] = f"{statistics.mean(diffs):.3f}"
+            mean, std, error, wins = paired(diffs)
+            line += f" {mean:+10.2f} ± {std:5.2f} {error:5.2f} {wins:>2d}/{len(diffs)}"
+            result[f"evolving_minus_{method}"] = f"{mean:.3f}"
             result[f"wins_{method}"] = f"{wins}/{len(diffs)}"
         else:
             line += " " * 32
