@@ -82,13 +82,28 @@ Key = tuple[str, ...]
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"5"`` → seeds 0..4; ``"10-19"`` → 10..19; ``"0,3,7"`` → those."""
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    if "," in text:
-        return [int(s) for s in text.split(",")]
-    return list(range(int(text)))
+    """``"5"`` → seeds 0..4; ``"10-19"`` → 10..19; ``"0,3,7"`` → those; ``"1,20-29"`` → 1 and 20..29.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is none of these (argparse prints it as one error line).
+    """
+    try:
+        if "," in text or "-" in text:
+            seeds = []
+            for item in text.split(","):
+                lo, sep, hi = item.partition("-")
+                first, last = int(lo), int(hi) if sep else int(lo)
+                if last < first:
+                    raise ValueError(item)
+                seeds.extend(range(first, last + 1))
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected N (0..N-1), A-B with A ≤ B, a,b,c or a mix such as 1,20-29; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected at least one seed, each once; got {text!r}")
+    return seeds
 
 
 def parse_methods(text: str, known: tuple[str, ...]) -> list[str] | None:
@@ -403,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", type=Path, default=SPACE)
     parser.add_argument("--gt", type=Path, default=TRUTH, help="the space's ground-truth CSV")
-    parser.add_argument("--seeds", default="10", help="N (0..N-1), A-B or a,b,c (default 10)")
+    parser.add_argument("--seeds", type=parse_seeds, default="10",
+                        help="N (0..N-1), A-B, a,b,c or a mix such as 1,20-29 (default 10)")
     parser.add_argument("--epochs", type=int, default=12, help="supernet epochs of every search, in all")
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds of evolving and shrink (default: the controller's search.rounds)")
@@ -425,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = parse_methods(args.methods, METHODS)
     if methods is None:
         return 2
-    seeds, epochs, extra = parse_seeds(args.seeds), args.epochs, list(args.overrides)
+    seeds, epochs, extra = args.seeds, args.epochs, list(args.overrides)
     if args.refine is not None and args.refine < 1:
         print(f"error: --refine: expected a number of training seeds ≥ 1, got {args.refine}", file=sys.stderr)
         return 2

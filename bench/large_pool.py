@@ -117,7 +117,8 @@ def search(space_file: Path, overrides: list[str], directory: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", type=Path, default=SPACE)
-    parser.add_argument("--search-seeds", default="5", help="N (0..N-1), A-B or a,b,c (default 5)")
+    parser.add_argument("--search-seeds", type=parse_seeds, default="5",
+                        help="N (0..N-1), A-B, a,b,c or a mix such as 1,20-29 (default 5)")
     parser.add_argument("--seeds", type=int, default=3, help="retraining seeds per returned architecture (default 3)")
     parser.add_argument("--epochs", type=int, default=RETRAIN_EPOCHS,
                         help=f"retraining epochs (default {RETRAIN_EPOCHS}, the recipe of evospace train)")
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = parse_methods(args.methods, METHODS)
     if methods is None:
         return 2
-    seeds, train_seeds, epochs, extra = parse_seeds(args.search_seeds), args.seeds, args.epochs, list(args.overrides)
+    seeds, train_seeds, epochs, extra = args.search_seeds, args.seeds, args.epochs, list(args.overrides)
     if args.quick:
         seeds, train_seeds, epochs, extra = seeds[:1], 1, 5, [*QUICK, *extra]
     try:  # a bad --set is one error line here, not a traceback; a --csv that cannot be written, before any search

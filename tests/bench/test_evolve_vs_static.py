@@ -76,3 +76,19 @@ def test_entry_noise_is_the_standard_error_of_an_entry_among_the_best(compare):
 def test_refine_below_one_seed_is_one_error_line(compare, capsys):
     assert compare.main(["--seeds", "10-10", "--methods", "static", "--refine", "0"]) == 2
     assert capsys.readouterr().err == "error: --refine: expected a number of training seeds ≥ 1, got 0\n"
+
+
+@pytest.mark.parametrize(("text", "seeds"), [
+    ("3", [0, 1, 2]), ("10-12", [10, 11, 12]), ("0,3,7", [0, 3, 7]), ("1,20-22", [1, 20, 21, 22]), ("7-7", [7]),
+])
+def test_seeds_are_a_count_a_range_a_list_or_a_mix(compare, text, seeds):
+    assert compare.parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["0", "", "x", "1,x", "3-1", "3-1,1", "1,1", "1-3,2", "-2"])
+def test_bad_seeds_are_one_usage_error_before_any_search(compare, capsys, text):
+    with pytest.raises(SystemExit) as exit_:
+        compare.main(["--seeds", text, "--methods", "static"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "error: argument --seeds: expected" in err and repr(text) in err
