@@ -43,6 +43,7 @@ class DataRequest:
     path: str | None = None  # the file (or directory) of a data set read from disk
     target: str | None = None  # csv: the column holding the labels
     size: int | None = None  # image_folder: the side images are resized to (None: 32)
+    test_samples: int | None = None  # generated data sets: test samples beyond ``samples``, which then all train
 
 
 @dataclass
@@ -119,7 +120,7 @@ class _Entry:
 
 
 _DATASETS: dict[str, _Entry] = {}
-_REQUEST_KEYS = ("samples", "path", "target", "size")
+_REQUEST_KEYS = ("samples", "path", "target", "size", "test_samples")
 
 
 def register_dataset(name: str | DataInfo, factory: Factory | None = None, *,
@@ -230,7 +231,8 @@ def _file_stamp(path: str | None) -> tuple[int, int] | None:
 
 def load_data(name: str, *, val_fraction: float, samples: int | None = None, split_seed: int = 0,
               device: torch.device | str = "cpu", path: str | Path | None = None,
-              target: str | None = None, size: int | None = None, workers: int | None = None) -> DataSplits:
+              target: str | None = None, size: int | None = None, test_samples: int | None = None,
+              workers: int | None = None) -> DataSplits:
     """Build (or read) a data set and carve a validation split from its training data (never from the test set).
 
     Args:
@@ -243,6 +245,8 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
         device: where the tensors live.
         path, target: the file of a data set read from disk, and a csv file's label column.
         size: the side images of an ``image_folder`` are resized to.
+        test_samples: where the data set is generated, this many test samples beyond ``samples``, which then all
+            train (``None``: the data set's own split).
         workers: DataLoader worker processes for the training batches (0: the training split on ``device``,
             sliced there); ``None``: 0 on the CPU and for a training split of up to 256 MiB, else up to 4
             (:func:`evospace.data.datasets.auto_workers`). Results are the same with any number.
@@ -250,7 +254,8 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
     Raises:
         DataError: the data set is unknown or its data is unusable (one line saying what to fix).
     """
-    request = DataRequest(samples=samples, path=None if path is None else str(path), target=target, size=size)
+    request = DataRequest(samples=samples, path=None if path is None else str(path), target=target, size=size,
+                          test_samples=test_samples)
     check_request(name, request)
     entry = _entry(name)
     if entry.describe is None:  # its shape came from these arrays when the space was validated: built once
@@ -283,7 +288,8 @@ def load_space_data(config: Any, *, split_seed: int, device: torch.device | str 
                     workers: int | None = None) -> DataSplits:
     """:func:`load_data` for a space's ``data`` section (a ``DataConfig``)."""
     return load_data(config.name, val_fraction=config.val_fraction, samples=config.samples, split_seed=split_seed,
-                     device=device, path=config.path, target=config.target, size=config.size, workers=workers)
+                     device=device, path=config.path, target=config.target, size=config.size,
+                     test_samples=config.test_samples, workers=workers)
 
 
 def data_fingerprint(splits: DataSplits) -> str:

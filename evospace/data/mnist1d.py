@@ -47,28 +47,42 @@ def _generate(samples: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
 
 
-def mnist1d_arrays(samples: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST-1D as ``(x_train, y_train, x_test, y_test)`` with ``x`` shaped ``(N, 1, 40)``."""
+def mnist1d_arrays(samples: int | None = None, test_samples: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST-1D as ``(x_train, y_train, x_test, y_test)`` with ``x`` shaped ``(N, 1, 40)``.
+
+    ``samples`` are split as the package splits them (4/5 train); with ``test_samples``, ``samples +
+    test_samples`` are generated and the first ``samples`` all train, the rest test: a small training set
+    makes architectures differ more, and a large test set tells them apart more finely.
+    """
     samples = samples or DEFAULT_SAMPLES
-    path = cache_dir() / f"mnist1d-{samples}.npz"
-    arrays = None
+    arrays = _cached(samples + (test_samples or 0))
+    x, y, x_test, y_test = arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
+    if test_samples is not None:
+        x, y = np.concatenate([x, x_test]), np.concatenate([y, y_test])
+        x, y, x_test, y_test = x[:samples], y[:samples], x[samples:], y[samples:]
+    return (x[:, None, :].astype(np.float32), y.astype(np.int64),
+            x_test[:, None, :].astype(np.float32), y_test.astype(np.int64))
+
+
+def _cached(total: int) -> dict[str, np.ndarray]:
+    """The package's data set of ``total`` samples, from the cache or generated into it."""
+    path = cache_dir() / f"mnist1d-{total}.npz"
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
+                return {k: f[k] for k in ("x", "y", "x_test", "y_test")}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            arrays = None  # a damaged cache is rebuilt, never trusted
-    if arrays is None:
-        arrays = _generate(samples)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    return (arrays["x"][:, None, :].astype(np.float32), arrays["y"].astype(np.int64),
-            arrays["x_test"][:, None, :].astype(np.float32), arrays["y_test"].astype(np.int64))
+            pass  # a damaged cache is rebuilt, never trusted
+    arrays = _generate(total)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+    return arrays
 
 
-@register_dataset(DataInfo("mnist1d", dims=1, channels=1, side=40, classes=10), reads=("samples",))
+@register_dataset(DataInfo("mnist1d", dims=1, channels=1, side=40, classes=10), reads=("samples", "test_samples"))
 def _build_mnist1d(request: DataRequest):
-    return mnist1d_arrays(request.samples)
+    return mnist1d_arrays(request.samples, request.test_samples)

@@ -26,6 +26,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "data.val_fraction": (0.001, 0.999),
     "data.batch_size": (1, 1 << 16),
     "data.samples": (20, 10**8),
+    "data.test_samples": (1, 10**8),
     "data.size": (4, 1024),
     "skeleton.stem.channels": (1, 4096),
     "skeleton.stages[].channels": (1, 4096),

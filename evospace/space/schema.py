@@ -58,6 +58,9 @@ class DataConfig:
     # trainings', and BN recalibration's
     batch_size: int = 128
     samples: int | None = None  # total samples to generate (None: the data set's default); files: a training subset
+    # generated data sets (mnist1d): test samples generated beyond data.samples, which then all train (None: the data
+    # set's own split). A large test set judges retrained models finely; a small data.samples makes the task harder
+    test_samples: int | None = None
     path: str | None = None  # the file or directory of a data set read from disk; relative to the current directory
     target: str | None = None  # csv: the column holding the labels
     size: int | None = None  # image_folder: the side (pixels) images are resized to (None: 32)

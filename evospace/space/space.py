@@ -196,6 +196,8 @@ class SearchSpace:
             "initial": self.initial_subspace().to_config(),
             "seed": self.config.seed,
         }
+        if data.test_samples is not None:  # only then, as for darts cells below
+            key["data"].append(data.test_samples)
         if self.config.skeleton.cell == "darts":  # only then: the fingerprints of other spaces stay what they were
             key["cell"] = [self.config.skeleton.cell, self.config.skeleton.nodes, self.config.skeleton.inputs]
         if self.multi_branch:  # only then: the fingerprints of one-operator spaces stay what they were
@@ -262,7 +264,8 @@ def _default_initial_size(config: SpaceConfig, data: dict) -> SpaceConfig:
 def _describe_data(config: SpaceConfig, source: str) -> DataInfo:
     """The data set's sample shape; its errors become the space's, at the key that chose what failed."""
     data = config.data
-    request = DataRequest(samples=data.samples, path=data.path, target=data.target, size=data.size)
+    request = DataRequest(samples=data.samples, path=data.path, target=data.target, size=data.size,
+                          test_samples=data.test_samples)
     try:
         check_request(data.name, request)
         return dataset_info(data.name, request)

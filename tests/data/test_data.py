@@ -50,6 +50,32 @@ def test_mnist1d_splits_shapes_and_dtypes() -> None:
     assert splits.info == dataset_info("mnist1d")
 
 
+def test_test_samples_are_generated_beyond_samples_which_all_train() -> None:
+    x, y, x_test, y_test = mnist1d_arrays(200, 400)  # the package's 600: 480 train and 120 test, pooled
+    assert (x.shape, y.shape, x_test.shape, y_test.shape) == ((200, 1, 40), (200,), (400, 1, 40), (400,))
+    px, py, px_test, py_test = mnist1d_arrays(SAMPLES)
+    pooled = rows(torch.from_numpy(np.concatenate([px, px_test])), torch.from_numpy(np.concatenate([py, py_test])))
+    assert sorted(rows(torch.from_numpy(x), torch.from_numpy(y)) + rows(torch.from_numpy(x_test),
+                                                                         torch.from_numpy(y_test))) == pooled
+    assert not set(rows(torch.from_numpy(x), torch.from_numpy(y))) & set(
+        rows(torch.from_numpy(x_test), torch.from_numpy(y_test)))
+    splits = load_data("mnist1d", val_fraction=0.25, samples=200, test_samples=400, split_seed=0)
+    assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (150, 50, 400)
+
+
+def test_test_samples_enter_the_fingerprint_only_when_set() -> None:
+    from evospace import load_space
+    space = Path(__file__).resolve().parents[2] / "spaces" / "mnist1d.yaml"
+    plain, explicit = load_space(space), load_space(space, ["data.test_samples=null"])
+    assert plain.fingerprint() == explicit.fingerprint()
+    assert load_space(space, ["data.test_samples=400"]).fingerprint() != plain.fingerprint()
+
+
+def test_a_data_set_that_does_not_generate_refuses_test_samples() -> None:
+    with pytest.raises(DataError, match=r"'digits' does not read data.test_samples \(it reads data.samples\)"):
+        load_data("digits", val_fraction=0.2, test_samples=100)
+
+
 def test_validation_is_carved_from_train() -> None:
     x_train, y_train, x_test, y_test = mnist1d_arrays(SAMPLES)
     splits = load_data("mnist1d", val_fraction=0.25, samples=SAMPLES, split_seed=3)
