@@ -1,6 +1,10 @@
 """Evolving vs a fixed space where the pool is large: the default 12-operator MNIST-1D space (3M architectures, no
 ground truth), each returned architecture retrained stand-alone.
 
+On the default 4,000 samples every good architecture is near 99 % and a search gains about a tenth of a point over a
+random draw, which retraining noise hides; ``--space spaces/mnist1d_lowdata.yaml`` is the same space on 1,000
+samples with 20,000 to test on, where architectures differ by points and the test set judges them finely.
+
 For every search seed, at equal search compute:
 
 - ``evolving``: ``spaces/mnist1d.yaml`` as it is (4 operators per choice point, shrunk and grown over its rounds);
