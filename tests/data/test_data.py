@@ -51,14 +51,15 @@ def test_mnist1d_splits_shapes_and_dtypes() -> None:
 
 
 def test_test_samples_are_generated_beyond_samples_which_all_train() -> None:
+    def as_rows(x: np.ndarray, y: np.ndarray) -> list[bytes]:
+        return rows(torch.from_numpy(x), torch.from_numpy(y))
+
     x, y, x_test, y_test = mnist1d_arrays(200, 400)  # the package's 600: 480 train and 120 test, pooled
     assert (x.shape, y.shape, x_test.shape, y_test.shape) == ((200, 1, 40), (200,), (400, 1, 40), (400,))
     px, py, px_test, py_test = mnist1d_arrays(SAMPLES)
-    pooled = rows(torch.from_numpy(np.concatenate([px, px_test])), torch.from_numpy(np.concatenate([py, py_test])))
-    assert sorted(rows(torch.from_numpy(x), torch.from_numpy(y)) + rows(torch.from_numpy(x_test),
-                                                                         torch.from_numpy(y_test))) == pooled
-    assert not set(rows(torch.from_numpy(x), torch.from_numpy(y))) & set(
-        rows(torch.from_numpy(x_test), torch.from_numpy(y_test)))
+    train, test = as_rows(x, y), as_rows(x_test, y_test)
+    assert sorted(train + test) == as_rows(np.concatenate([px, px_test]), np.concatenate([py, py_test]))
+    assert not set(train) & set(test)
     splits = load_data("mnist1d", val_fraction=0.25, samples=200, test_samples=400, split_seed=0)
     assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (150, 50, 400)
 
