@@ -503,19 +503,18 @@ def main(argv: list[str] | None = None) -> int:
         acc = np.array([r[1] for r in rows[method]])
         rank = np.array([r[2] for r in rows[method]], dtype=float)
         found = np.mean([r[3] for r in rows[method]])
-        versus = bool(evolving) and method != "evolving"
-        diffs = [evolving[s] - a for s, a, _, _ in rows[method]] if versus else []
-        mean, std, error, ahead = paired(diffs) if versus else (0.0, 0.0, float("nan"), 0)
-        paired_text = f"{mean:+7.2f} ± {std:5.2f}" if versus else ""
-        error_text = f"{error:5.2f}" if versus and len(diffs) > 1 else ""
-        wins = f"{ahead}/{len(diffs)}" if versus else ""
-        print(f"{method:14s} {summary(acc):>17s} {rank.mean():8.1f} ± {rank.std():6.1f} {found:6.2f} "
-              f"{paired_text:>19s} {error_text:>5s} {wins:>5s} {seconds[method] / 60:8.1f}")
         result[f"{method}_true_acc"] = f"{acc.mean():.3f}"
         result[f"{method}_rank"] = f"{rank.mean():.1f}"
         result[f"{method}_found"] = f"{found:.2f}"
-        if versus:
+        paired_text = error_text = wins = ""
+        if evolving and method != "evolving":
+            diffs = [evolving[s] - a for s, a, _, _ in rows[method]]
+            mean, std, error, ahead = paired(diffs)
+            paired_text, wins = f"{mean:+7.2f} ± {std:5.2f}", f"{ahead}/{len(diffs)}"
+            error_text = f"{error:5.2f}" if len(diffs) > 1 else ""
             result[f"evolving_minus_{method}"] = f"{mean:.3f}"
+        print(f"{method:14s} {summary(acc):>17s} {rank.mean():8.1f} ± {rank.std():6.1f} {found:6.2f} "
+              f"{paired_text:>19s} {error_text:>5s} {wins:>5s} {seconds[method] / 60:8.1f}")
     print(f"anchors: {memo.trained} trained, {memo.reused} reused across the methods of a seed")
     noise, spread, count = entry_noise(gt)
     if args.refine:
