@@ -35,9 +35,9 @@ from evospace.run.snapshot import read_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ("search.rounds=3", "search.epochs_per_round=3", "data.samples=4000", "search.scoring.anchors=4",
-         "search.scoring.anchor_epochs=1")
+         "search.scoring.anchor_epochs=1", "search.scoring.anchor_steps=0")
 QUICK = ("search.rounds=2", "search.epochs_per_round=1", "data.samples=2000", "search.scoring.anchors=2",
-         "search.scoring.anchor_epochs=1", "search.population.generations=2")
+         "search.scoring.anchor_epochs=1", "search.scoring.anchor_steps=0", "search.population.generations=2")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

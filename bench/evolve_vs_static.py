@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         seeds, epochs = seeds[:2], 4
         extra = ["search.population.size=12", "search.population.generations=3", "search.scoring.accuracy_samples=32",
-                 "search.scoring.anchors=4", "search.scoring.anchor_epochs=1", *extra]
+                 "search.scoring.anchors=4", "search.scoring.anchor_epochs=1", "search.scoring.anchor_steps=0", *extra]
     try:
         truth = Truth(args.space, args.gt)
         rounds = args.rounds or (2 if args.quick else load_space(args.space, ["search={}"]).config.search.rounds)

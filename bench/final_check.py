@@ -6,8 +6,9 @@ stand-alone for a few epochs and returns the one with the best validation accura
 before it is built into the controller: it reads run directories kept by ``bench/evolve_vs_static.py --keep DIR``
 (one per method and seed), takes from each the ``k`` best distinct architectures of its last round (the front,
 then the population by score), trains each with the calibrated score's anchor recipe (``search.train``,
-``search.scoring.anchor_epochs`` epochs, the run's seed and split, as an anchor is trained) and returns the best by
-validation accuracy, the run's anchors (already trained) competing too. ``k = 0`` is what the search returned.
+``search.scoring.anchor_epochs`` epochs and at least ``anchor_steps`` steps, the run's seed and split, as an anchor
+is trained) and returns the best by validation accuracy, the run's anchors (already trained) competing too.
+``k = 0`` is what the search returned.
 The returned architectures are judged by the ground truth's mean test accuracy (an architecture it lacks is
 trained with its recipe into ``<ground truth>_extra.csv``, as ``evolve_vs_static.py`` does).
 
@@ -38,6 +39,7 @@ from evolve_vs_static import SPACE, TRUTH, Key, Truth  # noqa: E402
 
 from evospace import Run  # noqa: E402
 from evospace.data import load_space_data  # noqa: E402
+from evospace.extensions import anchor_epochs  # noqa: E402
 from evospace.run import atomic_write  # noqa: E402
 from evospace.space.subspace import Arch  # noqa: E402
 from evospace.supernet import build_model, train_standalone  # noqa: E402
@@ -77,7 +79,7 @@ class Checker:
                 self.data[run.store.path] = load_space_data(config.data, split_seed=config.seed)
             data = self.data[run.store.path]
             model = build_model(space, arch, seed=config.seed)
-            result = train_standalone(model, data, config.search.train, epochs=config.search.scoring.anchor_epochs,
+            result = train_standalone(model, data, config.search.train, epochs=anchor_epochs(space, len(data.y_train)),
                                       batch_size=config.data.batch_size, seed=config.seed)
             self.cache[name] = result.val_acc
             atomic_write(self.path, json.dumps(self.cache, indent=0).encode())

@@ -61,7 +61,7 @@ SPACE = ROOT / "spaces" / "mnist1d.yaml"
 METHODS = ("evolving", "static", "shrink", "random")
 QUICK = ["search.rounds=2", "search.epochs_per_round=1", "search.population.size=8",
          "search.population.generations=2", "search.scoring.accuracy_samples=16", "search.scoring.anchors=4",
-         "search.scoring.anchor_epochs=1", "data.samples=1000"]
+         "search.scoring.anchor_epochs=1", "search.scoring.anchor_steps=0", "data.samples=1000"]
 
 
 def method_overrides(space_file: Path, extra: list[str]) -> dict[str, list[str]]:

@@ -45,6 +45,7 @@ import torch
 from evospace.data import load_space_data
 from evospace.errors import EvospaceError
 from evospace.evolve import combined_scores
+from evospace.extensions import anchor_epochs
 from evospace.metrics import (
     DEFINITIONS,
     SIGNALS,
@@ -103,12 +104,12 @@ def collect(space, truth, data, epochs: int, seed: int) -> dict[str, np.ndarray]
     return out
 
 
-def replayable(space, truth) -> bool:
+def replayable(space, truth, train_samples: int) -> bool:
     """Whether the ground truth's seed-0 validation accuracy is what an anchor of this space would measure."""
-    scoring = space.config.search.scoring
     spec = truth.spec
-    recipe = type(spec).for_space(space, scoring.anchor_epochs, spec.seeds, 0).recipe
-    return spec.epochs == scoring.anchor_epochs and spec.max_shift == 0 and spec.recipe == recipe
+    epochs = anchor_epochs(space, train_samples)
+    recipe = type(spec).for_space(space, epochs, spec.seeds, 0).recipe
+    return spec.epochs == epochs and spec.max_shift == 0 and spec.recipe == recipe
 
 
 class Anchors:
@@ -118,7 +119,7 @@ class Anchors:
 
     def __init__(self, space, truth, data, seed: int) -> None:
         self.space, self.truth, self.data, self.seed = space, truth, data, seed
-        self.replayed = replayable(space, truth)
+        self.replayed = replayable(space, truth, len(data.y_train))
         self.labels: dict[int, float] = {}
         self.seconds: dict[int, float] = {}
 
@@ -134,7 +135,7 @@ class Anchors:
             start = time.perf_counter()
             model = build_model(self.space, self.truth.archs[i], seed=self.seed).to(self.data.device)
             self.labels[i] = train_standalone(model, self.data, cfg.search.train,
-                                              epochs=cfg.search.scoring.anchor_epochs,
+                                              epochs=anchor_epochs(self.space, len(self.data.y_train)),
                                               batch_size=cfg.data.batch_size, seed=self.seed).val_acc
             self.seconds[i] = time.perf_counter() - start
         return np.array([self.labels[int(i)] for i in picks])
@@ -248,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{ceiling.between_seeds_test:.3f}")
     print(f"default score: objective {cfg.search.objectives[0]!r}, shrink score {cfg.search.shrink.score!r}; "
           f"calibrated score: signals {', '.join(scoring.signals)}; prior {', '.join(scoring.prior)}; "
-          f"{scoring.anchors} anchors x {scoring.anchor_epochs} epochs; ridge {scoring.ridge:g}")
+          f"{scoring.anchors} anchors x {scoring.anchor_epochs} epochs (at least {scoring.anchor_steps} steps); "
+          f"ridge {scoring.ridge:g}")
     print(f"training {seeds} supernet seed(s) for {epochs} epoch(s) each, batch {cfg.supernet_batch_size}", flush=True)
     data = load_space_data(cfg.data, split_seed=cfg.seed)
 

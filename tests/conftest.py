@@ -53,7 +53,7 @@ TINY_SPACE: dict = {
         "population": {"size": 4, "generations": 1, "tournament": 2},
         "shrink": {"keep": 2},
         "grow": {"per_round": 1},
-        "scoring": {"accuracy_samples": 8, "anchors": 3, "anchor_epochs": 1},
+        "scoring": {"accuracy_samples": 8, "anchors": 3, "anchor_epochs": 1, "anchor_steps": 0},
     },
     "seed": 0,
 }
@@ -128,6 +128,7 @@ TINY_OVERRIDES: tuple[str, ...] = (
     "search.scoring.accuracy_samples=8",
     "search.scoring.anchors=3",
     "search.scoring.anchor_epochs=1",
+    "search.scoring.anchor_steps=0",
     "data.samples=600",
     "skeleton.stem.channels=4",
     f"skeleton.stages={TINY_STAGES}",

@@ -7,10 +7,11 @@ training and its scoring (``after_training``)::
                architectures covering every operator) and of the anchors still inside it
     anchors  = in the first round, search.scoring.anchors architectures of the reference sample, one from
                each equal stratum of its prior score (the prior mix's ranks), each trained stand-alone once per
-               run (search.train, anchor_epochs epochs, the run seed) and followed by a snapshot, so a run
-               stopped among them resumes at the next one. With search.scoring.refresh > 0 (and more than one
-               round) the first round trains only its share of them; every later round draws its part of the
-               rest from its own reference sample, one per stratum of the previous fit's score
+               run (search.train, anchor_epochs epochs and at least anchor_steps steps, the run seed) and
+               followed by a snapshot, so a run stopped among them resumes at the next one. With
+               search.scoring.refresh > 0 (and more than one round) the first round trains only its share of
+               them; every later round draws its part of the rest from its own reference sample, one per stratum
+               of the previous fit's score
     fit      = ridge toward the prior: the signals' prior mix in the first round, the previous round's weights
                after it, on the anchors drawn in this round (and still inside its subspace). Each anchor teaches
                one fit: the previous weights already hold what the earlier anchors taught, and fitting them again
@@ -47,10 +48,10 @@ from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
 from evospace.supernet.precision import place, precision_for
-from evospace.supernet.standalone import train_standalone
+from evospace.supernet.standalone import steps_per_epoch, train_standalone
 from evospace.supernet.supernet import build_model
 
-__all__ = ["CalibratedScoring", "uses_score"]
+__all__ = ["CalibratedScoring", "anchor_epochs", "uses_score"]
 
 METRIC = "score"
 
@@ -59,6 +60,15 @@ def uses_score(space: SearchSpace) -> bool:
     """Whether the search ranks anything by the calibrated score (an objective or the shrink score)."""
     search = space.config.search
     return METRIC in search.objectives or METRIC in parse_score(search.shrink.score)
+
+
+def anchor_epochs(space: SearchSpace, train_samples: int) -> int:
+    """Epochs an anchor trains: ``search.scoring.anchor_epochs``, or more where those would be fewer than
+    ``anchor_steps`` optimizer steps. A budget in epochs shrinks with the data set: anchors still near chance
+    rank by how fast a network starts to learn, which favours small ones (see :class:`ScoreConfig`)."""
+    scoring = space.config.search.scoring
+    per_epoch = steps_per_epoch(train_samples, space.config.data.batch_size)
+    return max(scoring.anchor_epochs, math.ceil(scoring.anchor_steps / per_epoch))
 
 
 def draw_anchors(candidates: list[Arch], prior_scores: np.ndarray, count: int, seed: int,
@@ -150,14 +160,15 @@ class CalibratedScoring(RoundExtension):
             start = time.perf_counter()
             device = net.data.device
             model = place(build_model(self.space, arch, seed=self.seed), device, config.skeleton.dims)
-            result = train_standalone(model, net.data, config.search.train, epochs=self.scoring.anchor_epochs,
+            epochs = anchor_epochs(self.space, len(net.data.y_train))
+            result = train_standalone(model, net.data, config.search.train, epochs=epochs,
                                       batch_size=config.data.batch_size, seed=self.seed,
                                       precision=precision_for(device))
             seconds = time.perf_counter() - start
             # no clock: snapshots compare equal; the round that drew it is the one whose fit it teaches
             self.anchors.append({"arch": dict(arch), "val_acc": result.val_acc, "round": round_index})
             hooks.record(AnchorTrained(round=round_index, index=index, arch=dict(arch), val_acc=result.val_acc,
-                                       epochs=self.scoring.anchor_epochs, seconds=seconds))
+                                       epochs=epochs, seconds=seconds))
             hooks.checkpoint(index + 1)
         if net.group.distributed:
             net.group.check_agree("the calibrated score's anchors", repr([a["val_acc"] for a in self.anchors]))

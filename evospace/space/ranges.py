@@ -66,6 +66,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "search.scoring.angle_samples": (1, 10**7),
     "search.scoring.anchors": (0, 1000),
     "search.scoring.anchor_epochs": (1, 1000),
+    "search.scoring.anchor_steps": (0, 10**6),
     "search.scoring.refresh": (0.0, 0.999999),
     "search.scoring.ridge": (1e-12, math.inf),  # .inf: keep the prior whatever the anchors say
     "search.checkpoint_every": (1, 10**9),

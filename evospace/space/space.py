@@ -468,6 +468,9 @@ def _check_calibrated_score(scoring, fail) -> None:
         fail("search.scoring.anchors", f"must be between 0 (the prior alone) and 1000, got {scoring.anchors}")
     if not 1 <= scoring.anchor_epochs <= 1000:
         fail("search.scoring.anchor_epochs", f"must be between 1 and 1000, got {scoring.anchor_epochs}")
+    if not 0 <= scoring.anchor_steps <= 10**6:
+        fail("search.scoring.anchor_steps", f"must be between 0 (anchor_epochs alone) and 1000000, "
+                                            f"got {scoring.anchor_steps}")
     if not 0 <= scoring.refresh < 1:
         fail("search.scoring.refresh", f"must be in [0, 1): the share of the anchors kept for later rounds, "
                                        f"got {scoring.refresh}")

@@ -80,6 +80,11 @@ def evaluate_top1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int
     return correct / max(len(y), 1)
 
 
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Optimizer steps in one stand-alone epoch: full batches only (at least one)."""
+    return max(1, samples // batch_size)
+
+
 def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *, epochs: int, batch_size: int,
                      seed: int, max_shift: int = 0, start_epoch: int = 0,
                      on_epoch: Callable[[int, float], None] | None = None,
@@ -100,7 +105,7 @@ def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *,
     optimizer = optimizer or make_optimizer(model, config)
     params = list(model.parameters())
     n = len(data.y_train)
-    steps = max(1, n // batch_size)
+    steps = steps_per_epoch(n, batch_size)
     total = epochs * steps
     start = time.perf_counter()
     loss_mean = float("nan")

@@ -129,6 +129,7 @@ def test_nb201_trains_a_real_cell_supernet_when_data_path_is_set(tmp_path: Path,
                    "--set", "search.rounds=1", "--set", "search.epochs_per_round=1",
                    "--set", "search.population={size: 4, generations: 1, tournament: 2}",
                    "--set", "search.scoring.anchors=2", "--set", "search.scoring.anchor_epochs=1",
+                   "--set", "search.scoring.anchor_steps=0",
                    "--set", "search.scoring.accuracy_samples=4", "--set", "search.objectives=[score]",
                    "--set", "search.shrink.score=score"])
     out = capsys.readouterr()

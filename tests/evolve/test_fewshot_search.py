@@ -21,7 +21,8 @@ from evospace.run import read_jsonl
 from evospace.space import space_from_dict
 
 SPACE = tiny_variant("tiny_fewshot", search={"rounds": 2, "few_shot": {"epochs": 1},
-                                             "scoring": {"accuracy_samples": 8, "anchors": 3, "anchor_epochs": 1},
+                                             "scoring": {"accuracy_samples": 8, "anchors": 3, "anchor_epochs": 1,
+                                                         "anchor_steps": 0},
                                              "shrink": {"keep": 2, "score": "rank_mean(angle, accuracy)"},
                                              "train": {"batch_size": None}})  # the run OWNERS describes
 OWNERS = 3  # three active operators at the split choice point, in both rounds

@@ -22,13 +22,14 @@ import evospace.extensions.calibrated_score as calibrated_module
 from evospace.cli import main
 from evospace.evolve import Search
 from evospace.extensions import AddedMetrics
-from evospace.extensions.calibrated_score import anchors_due, draw_anchors, uses_score
+from evospace.extensions.calibrated_score import anchor_epochs, anchors_due, draw_anchors, uses_score
 from evospace.run import read_jsonl
 from evospace.space import ScoreConfig, space_from_dict
+from evospace.supernet.standalone import steps_per_epoch
 
 ANCHORS = 3
 SPACE = tiny_variant("tiny_score", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
-                                                                    "anchor_epochs": 1}})
+                                                                    "anchor_epochs": 1, "anchor_steps": 0}})
 
 
 class Killed(BaseException):
@@ -183,6 +184,33 @@ def test_no_anchors_rank_by_the_prior_mix(tmp_path: Path) -> None:
     np.testing.assert_allclose(weights, np.where(prior, 1 / np.sqrt(len(chosen)), 0.0))
 
 
+@given(epochs=st.integers(1, 20), steps=st.integers(0, 500), samples=st.integers(1, 5000), batch=st.integers(1, 256))
+def test_anchors_train_their_epochs_and_at_least_their_steps(epochs: int, steps: int, samples: int,
+                                                              batch: int) -> None:
+    space = space_from_dict(tiny_variant("tiny_steps", data={"batch_size": batch},
+                                         search={"scoring": {"anchor_epochs": epochs, "anchor_steps": steps}}), "<t>")
+    chosen = anchor_epochs(space, samples)
+    per_epoch = steps_per_epoch(samples, batch)
+    assert chosen >= epochs and chosen * per_epoch >= steps
+    assert chosen == epochs or (chosen - 1) * per_epoch < steps  # no epoch more than the steps need
+
+
+def test_the_default_space_keeps_its_epochs_and_little_data_trains_more_of_them() -> None:
+    space = space_from_dict(tiny_variant("tiny_steps", search={"scoring": {"anchor_epochs": 2}}), "<t>")
+    assert ScoreConfig().anchor_steps == 75
+    assert anchor_epochs(space, 3200) == 2  # 50 steps an epoch at batch 64: 100 steps, as before anchor_steps
+    assert anchor_epochs(space, 800) == 7  # 12 steps an epoch: 24 steps would leave the anchors near chance
+
+
+def test_anchors_on_little_data_train_the_epochs_their_steps_need(tmp_path: Path) -> None:
+    scoring = {"accuracy_samples": 8, "anchors": 3, "anchor_epochs": 1, "anchor_steps": 20}
+    space = tiny_variant("tiny_anchor_steps", search={"rounds": 1, "scoring": scoring})
+    out = tmp_path / "run"
+    Search(space_from_dict(space, "<t>"), out, device="cpu", progress=False, log=lambda m: None).run()
+    anchors = events(out, "anchor_trained")
+    assert len(anchors) == 3 and {a["epochs"] for a in anchors} == {4}  # 384 training rows // 64: 6 steps an epoch
+
+
 @given(total=st.integers(0, 200), refresh=st.floats(0, 0.99), rounds=st.integers(1, 12), first=st.integers(0, 3))
 def test_anchors_due_spends_the_whole_budget_over_the_rounds(total: int, refresh: float, rounds: int,
                                                              first: int) -> None:
@@ -204,7 +232,8 @@ def test_anchors_due_default_search() -> None:
 
 
 REFRESH = tiny_variant("tiny_refresh", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": 6,
-                                                                        "anchor_epochs": 1, "refresh": 0.5}})
+                                                                        "anchor_epochs": 1, "anchor_steps": 0,
+                                                                        "refresh": 0.5}})
 
 
 def arch_in(arch: dict, subspace: dict) -> bool:
@@ -257,7 +286,8 @@ def test_a_run_killed_among_a_later_rounds_anchors_resumes_bit_for_bit(refreshed
 
 
 FIRST = tiny_variant("tiny_first", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
-                                                                    "anchor_epochs": 1, "reference": "first"}})
+                                                                    "anchor_epochs": 1, "anchor_steps": 0,
+                                                                    "reference": "first"}})
 
 
 def first_search(out: Path) -> None:
@@ -304,7 +334,7 @@ def test_signals_without_a_json_number_survive_a_snapshot() -> None:
 def test_anchors_still_inside_a_later_subspace_are_not_fitted_twice(tmp_path: Path) -> None:
     kept = tiny_variant("tiny_kept", search={"rounds": 2, "shrink": {"keep": 3}, "grow": {"per_round": 0},
                                              "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
-                                                         "anchor_epochs": 1}})
+                                                         "anchor_epochs": 1, "anchor_steps": 0}})
     out = tmp_path / "run"
     Search(space_from_dict(kept, "<tiny-kept>"), out, device="cpu", progress=False, log=lambda message: None).run()
     trained = [json.loads((out / "rounds" / r / "state.json").read_text())["trained_subspace"] for r in ("000", "001")]

@@ -145,7 +145,7 @@ def test_nan_and_infinity_are_refused_at_their_key(tmp_path, capsys, key, value)
                                             ("search.train.momentum", "1.5"), ("search.train.grad_clip", "0"),
                                             ("search.train.grad_clip", "-3"), ("search.train.lr", ".nan"),
                                             ("search.few_shot.lr", ".nan"), ("search.first_round_epochs", "0"),
-                                            ("search.first_round_epochs", "-2")])
+                                            ("search.first_round_epochs", "-2"), ("search.scoring.anchor_steps", "-1")])
 def test_nonsense_training_settings_are_refused(tmp_path, capsys, key, value):
     assert key in refused(capsys, "validate", str(tiny_file(tmp_path)), "--set", f"{key}={value}")
 
