@@ -12,9 +12,9 @@ the distinct architectures of this space retrained with at least ``--min-seeds``
 accuracy).
 
     python bench/anchor_steps.py --space spaces/mnist1d_lowdata.yaml --retrained bench/data/large_pool.csv \\
-        --epochs 2,6,10 --seeds 0,1
-    python bench/anchor_steps.py --space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv --archs 60 \\
-        --epochs 1,3,5
+        --label batch32_once --epochs 2,7,10 --seeds 0,1
+    python bench/anchor_steps.py --space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv --archs 40 \\
+        --epochs 1,2,3,5
 
 Ends with ``RESULT tau_<steps>=…`` (mean τ over the seeds, one key per epoch count) and ``anchor_epochs=…`` (what
 the space's own settings give).
@@ -58,12 +58,15 @@ def int_list(minimum: int):
     return parse
 
 
-def retrained_rows(path: Path, space_name: str, min_seeds: int) -> tuple[list[str], list[float]]:
-    """Distinct architectures of ``space_name`` in a ``large_pool.py`` CSV and their mean retrained test accuracy."""
+def retrained_rows(path: Path, space_name: str, min_seeds: int, label: str | None = None
+                   ) -> tuple[list[str], list[float]]:
+    """Distinct architectures of ``space_name`` (and ``label``) in a ``large_pool.py`` CSV and their mean retrained
+    test accuracy (the first row of each)."""
     found: dict[str, float] = {}
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):
-            if row["space"] == space_name and len(row["tests"].split(";")) >= min_seeds:
+            if (row["space"] == space_name and len(row["tests"].split(";")) >= min_seeds
+                    and label in (None, row["label"])):
                 found.setdefault(row["arch"], float(row["test_acc"]))
     return list(found), list(found.values())
 
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--retrained", type=Path, help="a bench/large_pool.py CSV")
     parser.add_argument("--archs", type=int, default=60, help="ground-truth rows to use (--gt)")
     parser.add_argument("--min-seeds", type=int, default=8, help="retraining seeds a row needs (--retrained)")
+    parser.add_argument("--label", help="only the rows of this label (--retrained; default: every label)")
     parser.add_argument("--epochs", type=int_list(1), default="2,6,10", help="anchor epochs to try")
     parser.add_argument("--seeds", type=int_list(0), default="0", help="anchor seeds (model and data order)")
     args = parser.parse_args(argv)
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             archs: list[Arch] = list(truth.archs)
             accuracy = [100 * float(a) for a in truth.test_acc]
         else:
-            names, accuracy = retrained_rows(args.retrained, space.name, args.min_seeds)
+            names, accuracy = retrained_rows(args.retrained, space.name, args.min_seeds, args.label)
             archs = [dict(zip(space.labels, name.split(","), strict=True)) for name in names]
         if len(archs) < 3:
             raise EvospaceError(f"{args.gt or args.retrained}: {len(archs)} architectures of {space.name!r}; "

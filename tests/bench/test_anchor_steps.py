@@ -32,6 +32,7 @@ def test_retrained_rows_keep_one_row_per_architecture_of_the_space_with_enough_s
                     'b,x,random,3,94.0,94;94;94,40,1,"conv_k5,skip"\n')  # another space
     assert bench.retrained_rows(path, "a", 3) == (["conv_k3,skip"], [97.0])
     assert bench.retrained_rows(path, "a", 2) == (["conv_k3,skip", "skip,skip"], [97.0, 95.0])
+    assert bench.retrained_rows(path, "a", 3, label="y") == ([], [])
 
 
 def test_a_missing_ground_truth_is_one_line_and_exit_status_2(bench, capsys):
