@@ -16,6 +16,8 @@ accuracy).
     python bench/anchor_steps.py --space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv --archs 40 \\
         --epochs 1,2,3,5
 
+``--budgets spaces/*.yaml`` prints instead what each space's anchors train, in epochs and steps.
+
 Ends with ``RESULT tau_<steps>=…`` (mean τ over the seeds, one key per epoch count) and ``anchor_epochs=…`` (what
 the space's own settings give).
 """
@@ -71,18 +73,41 @@ def retrained_rows(path: Path, space_name: str, min_seeds: int, label: str | Non
     return list(found), list(found.values())
 
 
+def budgets(files: list[Path]) -> int:
+    """Print what each space's anchors train (epochs and steps), or why its data cannot be read here."""
+    for file in files:
+        try:
+            space = load_space(file)
+            samples = len(load_space_data(space.config.data, split_seed=space.config.seed).y_train)
+        except EvospaceError as err:
+            print(f"{file}: {str(err).splitlines()[0]}")
+            continue
+        scoring = space.config.search.scoring
+        per_epoch = steps_per_epoch(samples, space.config.data.batch_size)
+        epochs = anchor_epochs(space, samples)
+        print(f"{file}: {samples} training rows, {per_epoch} steps an epoch; anchor_epochs {scoring.anchor_epochs}, "
+              f"anchor_steps {scoring.anchor_steps}: anchors train {epochs} epochs ({epochs * per_epoch} steps)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--space", type=Path, required=True)
+    parser.add_argument("--space", type=Path)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--gt", type=Path, help="a ground-truth CSV of the space")
     source.add_argument("--retrained", type=Path, help="a bench/large_pool.py CSV")
+    source.add_argument("--budgets", type=Path, nargs="+", metavar="SPACE",
+                        help="print what each space file's anchors train, and nothing else")
     parser.add_argument("--archs", type=int, default=60, help="ground-truth rows to use (--gt)")
     parser.add_argument("--min-seeds", type=int, default=8, help="retraining seeds a row needs (--retrained)")
     parser.add_argument("--label", help="only the rows of this label (--retrained; default: every label)")
     parser.add_argument("--epochs", type=int_list(1), default="2,6,10", help="anchor epochs to try")
     parser.add_argument("--seeds", type=int_list(0), default="0", help="anchor seeds (model and data order)")
     args = parser.parse_args(argv)
+    if args.budgets:
+        return budgets(args.budgets)
+    if args.space is None:
+        parser.error("--space is required with --gt or --retrained")
     torch.set_num_threads(1)
     try:
         space = load_space(args.space)

@@ -39,3 +39,11 @@ def test_a_missing_ground_truth_is_one_line_and_exit_status_2(bench, capsys):
     assert bench.main(["--space", str(ROOT / "spaces" / "mnist1d_rank.yaml"), "--gt", "/nonexistent.csv"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("anchor_steps: /nonexistent.csv: no such ground-truth file") and err.count("\n") == 1
+
+
+def test_budgets_print_each_spaces_anchor_epochs_and_why_a_space_cannot_be_read(bench, capsys):
+    assert bench.main(["--budgets", str(ROOT / "spaces" / "mnist1d_lowdata.yaml"),
+                       str(ROOT / "spaces" / "nb201.yaml")]) == 0
+    low, cifar = capsys.readouterr().out.splitlines()
+    assert low.endswith("anchors train 7 epochs (84 steps)") and "12 steps an epoch" in low
+    assert "cifar10" in cifar and "data.path" in cifar
