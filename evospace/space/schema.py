@@ -167,9 +167,9 @@ class ScoreConfig:
     prior: tuple[str, ...] = ("synflow", "snip", "flops")  # weighed equally before any anchor
     anchors: int = 16  # architectures trained stand-alone once per run to calibrate the weights (0: the prior)
     anchor_epochs: int = 5  # stand-alone epochs of each anchor (recipe: search.train, batch data.batch_size)
-    # ...and at least this many optimizer steps (more epochs on a small data set): on 800 MNIST-1D sequences 2 epochs
-    # are 24 steps, the anchors end near chance and rank networks backwards (the README's *Anchors need steps*);
-    # 75 is the fewest any shipped ground truth's anchors take (nb201_mnist1d), so none of those changes (0: off)
+    # ...and at least this many optimizer steps (more epochs on a small data set; 0: epochs alone). Anchors near chance
+    # rank networks backwards: on the five ground truths τ collapses at 25-35 steps and is within 0.1 of its best from
+    # 70-75 on, 75 on every leave-one-space-out fold (bench/anchor_steps.py, the README's *Anchors need steps*)
     anchor_steps: int = 75
     # share of the anchors kept for the later rounds, drawn from each one's shrunk subspace and spread evenly over
     # them: the first round's anchors soon leave the subspace, and a fit with none inside is frozen (0: all first)
