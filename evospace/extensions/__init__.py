@@ -22,8 +22,8 @@ from evospace.extensions.learned_branches import LearnedBranches
 from evospace.space.space import SearchSpace
 
 __all__ = ["AddedMetrics", "CalibratedScoring", "EpochReport", "FewShot", "LearnedBranches", "Removal",
-           "RoundExtension", "RoundHooks", "Scorer", "SupernetRound", "anchor_epochs", "evaluated_op_means", "for_space",
-           "KNOWN"]
+           "RoundExtension", "RoundHooks", "Scorer", "SupernetRound", "anchor_epochs", "evaluated_op_means",
+           "for_space", "KNOWN"]
 
 # Every extension, in the order the backend calls them (snapshots list their tensor groups and state in it).
 KNOWN: tuple[type, ...] = (FewShot, LearnedBranches, CalibratedScoring)
