@@ -44,7 +44,7 @@ from evospace.metrics import kendall_tau, load_ground_truth  # noqa: E402
 from evospace.space.subspace import Arch  # noqa: E402
 from evospace.supernet import build_model, train_standalone  # noqa: E402
 from evospace.supernet.precision import place  # noqa: E402
-from evospace.supernet.standalone import steps_per_epoch  # noqa: E402
+from evospace.supernet.train import steps_per_epoch  # noqa: E402
 
 
 def int_list(minimum: int):

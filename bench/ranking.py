@@ -104,10 +104,9 @@ def collect(space, truth, data, epochs: int, seed: int) -> dict[str, np.ndarray]
     return out
 
 
-def replayable(space, truth, train_samples: int) -> bool:
-    """Whether the ground truth's seed-0 validation accuracy is what an anchor of this space would measure."""
+def replayable(space, truth, epochs: int) -> bool:
+    """Whether the ground truth's seed-0 validation accuracy is what an anchor of ``epochs`` epochs would measure."""
     spec = truth.spec
-    epochs = anchor_epochs(space, train_samples)
     recipe = type(spec).for_space(space, epochs, spec.seeds, 0).recipe
     return spec.epochs == epochs and spec.max_shift == 0 and spec.recipe == recipe
 
@@ -119,7 +118,8 @@ class Anchors:
 
     def __init__(self, space, truth, data, seed: int) -> None:
         self.space, self.truth, self.data, self.seed = space, truth, data, seed
-        self.replayed = replayable(space, truth, len(data.y_train))
+        self.epochs = anchor_epochs(space, len(data.y_train))
+        self.replayed = replayable(space, truth, self.epochs)
         self.labels: dict[int, float] = {}
         self.seconds: dict[int, float] = {}
 
@@ -135,7 +135,7 @@ class Anchors:
             start = time.perf_counter()
             model = build_model(self.space, self.truth.archs[i], seed=self.seed).to(self.data.device)
             self.labels[i] = train_standalone(model, self.data, cfg.search.train,
-                                              epochs=anchor_epochs(self.space, len(self.data.y_train)),
+                                              epochs=self.epochs,
                                               batch_size=cfg.data.batch_size, seed=self.seed).val_acc
             self.seconds[i] = time.perf_counter() - start
         return np.array([self.labels[int(i)] for i in picks])

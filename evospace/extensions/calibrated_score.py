@@ -48,8 +48,9 @@ from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace
 from evospace.space.subspace import Arch
 from evospace.supernet.precision import place, precision_for
-from evospace.supernet.standalone import steps_per_epoch, train_standalone
+from evospace.supernet.standalone import train_standalone
 from evospace.supernet.supernet import build_model
+from evospace.supernet.train import steps_per_epoch
 
 __all__ = ["CalibratedScoring", "anchor_epochs", "uses_score"]
 
@@ -155,12 +156,12 @@ class CalibratedScoring(RoundExtension):
                 drawn += draw_anchors(reference, scores, count, self.seed, round_index - first, drawn)
             self.planned = drawn
             self.drawn.append(round_index)
+        epochs = anchor_epochs(self.space, len(net.data.y_train))
         for index in range(len(self.anchors), len(self.planned)):
             arch = self.planned[index]
             start = time.perf_counter()
             device = net.data.device
             model = place(build_model(self.space, arch, seed=self.seed), device, config.skeleton.dims)
-            epochs = anchor_epochs(self.space, len(net.data.y_train))
             result = train_standalone(model, net.data, config.search.train, epochs=epochs,
                                       batch_size=config.data.batch_size, seed=self.seed,
                                       precision=precision_for(device))

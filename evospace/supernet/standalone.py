@@ -21,7 +21,7 @@ from evospace.data.batches import train_batches
 from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.supernet.precision import Precision
-from evospace.supernet.train import cosine_lr, make_optimizer, train_step
+from evospace.supernet.train import cosine_lr, make_optimizer, steps_per_epoch, train_step
 
 __all__ = ["RETRAIN_EPOCHS", "StandaloneResult", "random_shift", "usual_shift", "evaluate_top1", "train_standalone",
            "optimizer_tensors", "load_optimizer_tensors"]
@@ -78,11 +78,6 @@ def evaluate_top1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int
         correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
     model.train(was)
     return correct / max(len(y), 1)
-
-
-def steps_per_epoch(samples: int, batch_size: int) -> int:
-    """Optimizer steps in one stand-alone epoch: full batches only (at least one)."""
-    return max(1, samples // batch_size)
 
 
 def train_standalone(model: nn.Module, data: DataSplits, config: TrainConfig, *, epochs: int, batch_size: int,

@@ -53,7 +53,7 @@ from evospace.run.rng import torch_stream
 from evospace.space.schema import TrainConfig
 from evospace.space.subspace import Subspace
 from evospace.supernet.skeleton import module_key
-from evospace.supernet.train import cosine_lr, make_optimizer, sample_paths, train_step
+from evospace.supernet.train import cosine_lr, make_optimizer, sample_paths, steps_per_epoch, train_step
 
 __all__ = ["Owner", "SubSupernets", "owners_of", "owner_subspace", "disagreement", "choose_split",
            "sub_space_keys", "train_sub_supernet", "tensor_bytes"]
@@ -116,7 +116,7 @@ def train_sub_supernet(supernet: nn.Module, subspace: Subspace, data: DataSplits
                                         for op in subspace.ops(label))])
     optimizer = make_optimizer(modules, config)
     params = list(modules.parameters())
-    steps = max(1, len(data.y_train) // batch_size)
+    steps = steps_per_epoch(len(data.y_train), batch_size)
     stream = "/".join(map(str, ("few-shot", *key)))
     supernet.train()
     rows = []

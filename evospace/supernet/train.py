@@ -39,8 +39,8 @@ from evospace.space.schema import TrainConfig
 from evospace.space.subspace import Arch, Subspace
 from evospace.supernet.precision import Precision
 
-__all__ = ["make_optimizer", "cosine_lr", "train_step", "RoundTrainer", "EpochFigures", "sample_paths",
-           "catch_up_weights", "undertrained_note"]
+__all__ = ["make_optimizer", "cosine_lr", "steps_per_epoch", "train_step", "RoundTrainer", "EpochFigures",
+           "sample_paths", "catch_up_weights", "undertrained_note"]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
@@ -69,6 +69,11 @@ def undertrained_note(train_acc: float, classes: int) -> str | None:
     return (f"the supernet stayed near chance (training accuracy {train_acc:.0%} in the last epoch, chance "
             f"{chance:.0%}): its accuracy and angle say little yet, so the score leans on costs, proxies and anchors; "
             "more epochs train it further (search.epochs_per_round, search.first_round_epochs)")
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch: full batches only, so that BN statistics stay stable (at least one)."""
+    return max(1, samples // batch_size)
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
@@ -209,8 +214,7 @@ class RoundTrainer:
         self.after_step = after_step  # runs after every weight step (branch learning's architecture steps)
         self.precision = precision  # mixed precision (GPU, supernet/precision.py); None: float32
         check_batch_split(batch_size, self.group.world)
-        n = len(data.y_train)
-        self.steps_per_epoch = max(1, n // batch_size)  # drop the last partial batch: stable BN statistics
+        self.steps_per_epoch = steps_per_epoch(len(data.y_train), batch_size)
         self.epoch = 0  # epochs completed
         self.step = 0  # steps completed within the current epoch
         self.optimizer = make_optimizer(supernet, config)

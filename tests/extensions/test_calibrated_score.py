@@ -25,7 +25,7 @@ from evospace.extensions import AddedMetrics
 from evospace.extensions.calibrated_score import anchor_epochs, anchors_due, draw_anchors, uses_score
 from evospace.run import read_jsonl
 from evospace.space import ScoreConfig, space_from_dict
-from evospace.supernet.standalone import steps_per_epoch
+from evospace.supernet.train import steps_per_epoch
 
 ANCHORS = 3
 SPACE = tiny_variant("tiny_score", search={"rounds": 2, "scoring": {"accuracy_samples": 8, "anchors": ANCHORS,
