@@ -47,3 +47,13 @@ def test_budgets_print_each_spaces_anchor_epochs_and_why_a_space_cannot_be_read(
     low, cifar = capsys.readouterr().out.splitlines()
     assert low.endswith("anchors train 7 epochs (84 steps)") and "12 steps an epoch" in low
     assert "cifar10" in cifar and "data.path" in cifar
+
+
+def test_a_row_of_another_space_is_one_line_and_exit_status_2(bench, tmp_path, capsys):
+    path = tmp_path / "pool.csv"
+    path.write_text("space,label,method,seed,test_acc,tests,epochs,params,arch\n"
+                    + "".join(f'mnist1d_lowdata,x,random,{s},97.0,97;97;97,40,1,"conv_k3,warp_k9"\n' for s in range(3)))
+    assert bench.main(["--space", str(ROOT / "spaces" / "mnist1d_lowdata.yaml"), "--retrained", str(path),
+                       "--min-seeds", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "'conv_k3,warp_k9' is not one of" in err and err.count("\n") == 1
