@@ -16,7 +16,8 @@ accuracy).
     python bench/anchor_steps.py --space spaces/mnist1d_rank.yaml --gt bench/data/mnist1d_rank_gt.csv --archs 40 \\
         --epochs 1,2,3,5
 
-``--budgets spaces/*.yaml`` prints instead what each space's anchors train, in epochs and steps.
+``--quick`` is a smoke run (8 architectures, 1 and 2 epochs); ``--budgets spaces/*.yaml`` prints instead what each
+space's anchors train, in epochs and steps.
 
 Ends with ``RESULT tau_<steps>=…`` (mean τ over the seeds, one key per epoch count) and ``anchor_epochs=…`` (what
 the space's own settings give).
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", help="only the rows of this label (--retrained; default: every label)")
     parser.add_argument("--epochs", type=int_list(1), default="2,6,10", help="anchor epochs to try")
     parser.add_argument("--seeds", type=int_list(0), default="0", help="anchor seeds (model and data order)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 8 architectures, 1 and 2 epochs, seed 0")
     args = parser.parse_args(argv)
     if args.budgets:
         return budgets(args.budgets)
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     except EvospaceError as err:
         print(f"anchor_steps: {err}", file=sys.stderr)
         return 2
+    if args.quick:
+        archs, accuracy, args.epochs, args.seeds = archs[:8], accuracy[:8], [1, 2], [0]
     per_epoch = steps_per_epoch(len(data.y_train), cfg.data.batch_size)
     own = anchor_epochs(space, len(data.y_train))
     print(f"{space.name}: {len(archs)} architectures, fully trained {min(accuracy):.2f}–{max(accuracy):.2f} %; "
