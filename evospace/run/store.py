@@ -56,6 +56,10 @@ COMPLETE = "COMPLETE"
 FORMAT_VERSION = 1
 CHECKPOINT_ROUND = 10**6  # a checkpoint directory is named round * CHECKPOINT_ROUND + step within the round
 JOURNALS = ("events", "metrics")
+# Settings added after runs were already on disk, with the value that does what those runs did. A run.yaml written
+# before a key existed lacks it; reading it as the new default would change the run halfway through on resume
+# (anchors trained longer after the resume than before it, say), so it reads as the old behaviour instead.
+BEFORE_KEY_EXISTED: dict[tuple[str, ...], Any] = {("search", "scoring", "anchor_steps"): 0}
 
 
 class IncompleteSnapshot(RunError):
@@ -290,7 +294,11 @@ class RunStore:
                            f"(choose another --out)")
 
     def read_record(self) -> dict:
-        """The run's ``run.yaml``, with a clear error if the directory is not a run."""
+        """The run's ``run.yaml``, with a clear error if the directory is not a run.
+
+        A key the run was written without (:data:`BEFORE_KEY_EXISTED`) is filled in with the value that does what
+        the run did, not with today's default.
+        """
         if not self.path.is_dir():
             raise RunError(f"{self.path}: no such run directory")
         if not self.exists():
@@ -306,6 +314,12 @@ class RunStore:
             raise RunError(f"{self.run_yaml}: not valid YAML ({err.__class__.__name__}); the run is damaged") from None
         if not isinstance(record, dict) or not isinstance(record.get("space"), dict):
             raise RunError(f"{self.run_yaml}: missing the `space` section; the run is damaged")
+        for key, old in BEFORE_KEY_EXISTED.items():
+            section = record["space"]
+            for part in key[:-1]:
+                section = section.get(part) if isinstance(section, dict) else None
+            if isinstance(section, dict):
+                section.setdefault(key[-1], old)
         return record
 
     def lock(self) -> object:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import tiny_variant
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from evospace.cli import main
 from evospace.evolve import Search
 from evospace.extensions import AddedMetrics
 from evospace.extensions.calibrated_score import anchor_epochs, anchors_due, draw_anchors, uses_score
-from evospace.run import read_jsonl
+from evospace.run import Run, read_jsonl
 from evospace.space import ScoreConfig, space_from_dict
 from evospace.supernet.train import steps_per_epoch
 
@@ -209,6 +210,20 @@ def test_anchors_on_little_data_train_the_epochs_their_steps_need(tmp_path: Path
     Search(space_from_dict(space, "<t>"), out, device="cpu", progress=False, log=lambda m: None).run()
     anchors = events(out, "anchor_trained")
     assert len(anchors) == 3 and {a["epochs"] for a in anchors} == {4}  # 384 training rows // 64: 6 steps an epoch
+
+
+def test_a_run_written_before_anchor_steps_resumes_as_it_started(tmp_path: Path) -> None:
+    """Its run.yaml has no anchor_steps: the resumed run trains anchor_epochs, as the code that began it did."""
+    scoring = {"accuracy_samples": 8, "anchors": 3, "anchor_epochs": 1, "anchor_steps": 20}
+    out = tmp_path / "run"
+    Search(space_from_dict(tiny_variant("tiny_old_run", search={"rounds": 1, "scoring": scoring}), "<t>"), out,
+           device="cpu", progress=False, log=lambda m: None)._lock.close()
+    record = yaml.safe_load((out / "run.yaml").read_text())
+    del record["space"]["search"]["scoring"]["anchor_steps"]
+    (out / "run.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    assert Run.open(out).space.config.search.scoring.anchor_steps == 0
+    Search.resume(out, device="cpu", progress=False, log=lambda m: None).run()
+    assert {a["epochs"] for a in events(out, "anchor_trained")} == {1}
 
 
 @given(total=st.integers(0, 200), refresh=st.floats(0, 0.99), rounds=st.integers(1, 12), first=st.integers(0, 3))
