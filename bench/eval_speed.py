@@ -55,7 +55,7 @@ IGNORED = {"time", "seconds", "journals", "created", "rng"}
 
 # -- 1. exhaustive scoring ---------------------------------------------------------------------------------
 def exhaustive(quick: bool, repeats: int) -> dict[str, float]:
-    from evospace.data import load_data
+    from evospace.data import load_space_data
     from evospace.metrics.accuracy import AccuracyEvaluator
     from evospace.space import load_space
     from evospace.supernet.supernet import Supernet
@@ -63,7 +63,7 @@ def exhaustive(quick: bool, repeats: int) -> dict[str, float]:
 
     space = load_space(RANK_SPACE)
     cfg = space.config
-    data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples, split_seed=0)
+    data = load_space_data(cfg.data, split_seed=0)
     subspace = space.initial_subspace()
     net = Supernet(space, subspace, seed=0)
     trainer = RoundTrainer(net, data, cfg.search.train, batch_size=cfg.data.batch_size, epochs=1, round_index=0,

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from evospace.data import load_data
+from evospace.data import load_space_data
 from evospace.evolve import combined_scores
 from evospace.metrics import (
     DEFINITIONS,
@@ -392,8 +392,7 @@ def main() -> int:
               f"{DEFAULT_RECAL} batches; accuracy of {0 if args.fewshot_only else len(eval_rows)} architectures "
               f"(few-shot study: {len(acc_rows)}); few-shot sub-supernets {args.fs_epochs} epoch(s) each", flush=True)
         cfg = space.config
-        data = load_data(cfg.data.name, val_fraction=cfg.data.val_fraction, samples=cfg.data.samples,
-                         split_seed=cfg.seed)
+        data = load_space_data(cfg.data, split_seed=cfg.seed)
         arrays = {} if args.fewshot_only else collect(space, data, seeds, budgets, eval_rows)
         arrays.update(collect_few_shot(space, data, seeds, args.fs_epochs, args.fs_lr, args.fs_per_label, acc_rows))
         if args.save:

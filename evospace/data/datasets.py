@@ -45,6 +45,12 @@ class DataRequest:
     size: int | None = None  # image_folder: the side images are resized to (None: 32)
     test_samples: int | None = None  # generated data sets: test samples beyond ``samples``, which then all train
 
+    @classmethod
+    def of(cls, data: Any) -> DataRequest:
+        """The request a space's ``data`` section (a ``DataConfig``) makes: one place to add a new key to."""
+        return cls(samples=data.samples, path=None if data.path is None else str(data.path), target=data.target,
+                   size=data.size, test_samples=data.test_samples)
+
 
 @dataclass
 class DataSplits:
@@ -256,6 +262,18 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
     """
     request = DataRequest(samples=samples, path=None if path is None else str(path), target=target, size=size,
                           test_samples=test_samples)
+    return _load(name, request, val_fraction=val_fraction, split_seed=split_seed, device=device, workers=workers)
+
+
+def load_space_data(config: Any, *, split_seed: int, device: torch.device | str = "cpu",
+                    workers: int | None = None) -> DataSplits:
+    """:func:`load_data` for a space's ``data`` section (a ``DataConfig``)."""
+    return _load(config.name, DataRequest.of(config), val_fraction=config.val_fraction, split_seed=split_seed,
+                 device=device, workers=workers)
+
+
+def _load(name: str, request: DataRequest, *, val_fraction: float, split_seed: int, device: torch.device | str,
+          workers: int | None) -> DataSplits:
     check_request(name, request)
     entry = _entry(name)
     if entry.describe is None:  # its shape came from these arrays when the space was validated: built once
@@ -282,14 +300,6 @@ def load_data(name: str, *, val_fraction: float, samples: int | None = None, spl
     device = torch.device(device)
     train_bytes = splits.x_train.numel() * splits.x_train.element_size()
     return splits.to(device, auto_workers(device, train_bytes, workers))
-
-
-def load_space_data(config: Any, *, split_seed: int, device: torch.device | str = "cpu",
-                    workers: int | None = None) -> DataSplits:
-    """:func:`load_data` for a space's ``data`` section (a ``DataConfig``)."""
-    return load_data(config.name, val_fraction=config.val_fraction, samples=config.samples, split_seed=split_seed,
-                     device=device, path=config.path, target=config.target, size=config.size,
-                     test_samples=config.test_samples, workers=workers)
 
 
 def data_fingerprint(splits: DataSplits) -> str:

@@ -264,8 +264,7 @@ def _default_initial_size(config: SpaceConfig, data: dict) -> SpaceConfig:
 def _describe_data(config: SpaceConfig, source: str) -> DataInfo:
     """The data set's sample shape; its errors become the space's, at the key that chose what failed."""
     data = config.data
-    request = DataRequest(samples=data.samples, path=data.path, target=data.target, size=data.size,
-                          test_samples=data.test_samples)
+    request = DataRequest.of(data)
     try:
         check_request(data.name, request)
         return dataset_info(data.name, request)
