@@ -2,7 +2,8 @@
 
 Each configuration is a fresh ``torchrun`` job on the default space (spaces/mnist1d.yaml, global batch 64):
 it trains the supernet for one epoch (the first ``WARMUP`` steps untimed) and then evaluates a fixed set of
-architectures, each with BN recalibration, the way a generation of the population is evaluated. Jobs run
+architectures, each with BN recalibration, the way a generation of the population is evaluated (the supernet's
+own figures: no round extension, so no calibrated score and none of its stand-alone anchors). Jobs run
 interleaved (1, 2, 1, 2, ...) so that drifts of a shared machine hit both alike; figures are medians.
 
 Configurations:
@@ -39,7 +40,7 @@ def worker(evaluations: int) -> None:
     """One torchrun job: time training steps and evaluations; rank 0 prints one JSON line."""
     import torch
 
-    from evospace.data import load_data
+    from evospace.data import load_space_data
     from evospace.distributed import group as join_group
     from evospace.evolve import SupernetBackend
     from evospace.run import numpy_stream
@@ -49,8 +50,8 @@ def worker(evaluations: int) -> None:
     group = join_group("cpu", 120)
     space = load_space(SPACE)
     cfg = space.config.data
-    data = load_data(cfg.name, val_fraction=cfg.val_fraction, samples=cfg.samples, split_seed=0)
-    backend = SupernetBackend(space, data, torch.device("cpu"), group)
+    data = load_space_data(cfg, split_seed=0)
+    backend = SupernetBackend(space, data, torch.device("cpu"), group, extensions=[])
     trainer = backend.make_trainer(0)
     marks: list[float] = []
 
