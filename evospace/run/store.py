@@ -59,7 +59,10 @@ JOURNALS = ("events", "metrics")
 # Settings added after runs were already on disk, with the value that does what those runs did. A run.yaml written
 # before a key existed lacks it; reading it as the new default would change the run halfway through on resume
 # (anchors trained longer after the resume than before it, say), so it reads as the old behaviour instead.
-BEFORE_KEY_EXISTED: dict[tuple[str, ...], Any] = {("search", "scoring", "anchor_steps"): 0}
+BEFORE_KEY_EXISTED: dict[tuple[str, ...], Any] = {
+    ("search", "train", "batch_size"): None,  # the supernet trained on data.batch_size (the default is now 32)
+    ("search", "scoring", "anchor_steps"): 0,  # anchors trained anchor_epochs alone
+}
 
 
 class IncompleteSnapshot(RunError):

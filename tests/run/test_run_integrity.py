@@ -17,7 +17,7 @@ from resume_runs import copy_run, differences, files_of, interrupted_run, refere
 from evospace.cli import main
 from evospace.errors import RunError
 from evospace.evolve import Search
-from evospace.run import RunStore
+from evospace.run import Run, RunStore
 from evospace.run import store as store_module
 from evospace.space import space_from_dict
 
@@ -301,3 +301,38 @@ def test_a_run_killed_after_its_run_yaml_starts_its_first_round_again(reference,
     assert main(["resume", str(out), "--quiet"]) == 0
     assert f"no complete snapshot in {out}: starting its first round again" in capsys.readouterr().err
     assert differences(reference, out) == []
+
+
+# -- settings added since a run was written --------------------------------------------------------------
+def today_defaults() -> dict:
+    """The resume space with the defaults a newer key brought (a data batch other than the supernet's 32)."""
+    space = space_dict()
+    space["data"] = {**space["data"], "batch_size": 64}
+    space["search"]["scoring"] = {**space["search"]["scoring"], "anchor_steps": 75}
+    return space
+
+
+@pytest.mark.parametrize(("key", "before"), sorted(store_module.BEFORE_KEY_EXISTED.items()))
+def test_a_run_yaml_without_a_newer_key_reads_as_it_ran(tmp_path, key, before):
+    out = tmp_path / "run"
+    Search(space_from_dict(today_defaults(), "<tiny>"), out, device="cpu", progress=False)._lock.close()
+    record = yaml.safe_load((out / "run.yaml").read_text())
+    section = record["space"]
+    for part in key[:-1]:
+        section = section[part]
+    assert section[key[-1]] != before  # today's default differs, or there would be nothing to keep
+    del section[key[-1]]
+    (out / "run.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    assert RunStore(out).read_record()["space"]["search"][key[1]][key[2]] == before
+    fresh = yaml.safe_load((out / "run.yaml").read_text())
+    assert key[-1] not in fresh["space"]["search"][key[1]]  # read as it ran, never written back
+
+
+def test_supernet_batch_of_a_run_from_before_its_key_is_the_data_batch(tmp_path):
+    out = tmp_path / "run"
+    Search(space_from_dict(today_defaults(), "<tiny>"), out, device="cpu", progress=False)._lock.close()
+    record = yaml.safe_load((out / "run.yaml").read_text())
+    del record["space"]["search"]["train"]["batch_size"]
+    (out / "run.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    config = Run.open(out).space.config
+    assert config.supernet_batch_size == config.data.batch_size == 64
