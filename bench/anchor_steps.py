@@ -120,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
             accuracy = [100 * float(a) for a in truth.test_acc]
         else:
             names, accuracy = retrained_rows(args.retrained, space.name, args.min_seeds, args.label)
-            archs = [dict(zip(space.labels, name.split(","))) for name in names]
-            full = space.full_subspace()
-            for name, arch in zip(names, archs):
-                if len(name.split(",")) != len(space.labels) or arch not in full:
+            full, archs = space.full_subspace(), []
+            for name in names:
+                ops = name.split(",")
+                arch = dict(zip(space.labels, ops))
+                if len(ops) != len(space.labels) or arch not in full:
                     raise EvospaceError(f"{args.retrained}: architecture {name!r} is not one of {args.space}'s "
                                         f"({len(space.labels)} operators from its pool); is the row of another space?")
+                archs.append(arch)
         if len(archs) < 3:
             raise EvospaceError(f"{args.gt or args.retrained}: {len(archs)} architectures of {space.name!r}; "
                                 f"τ needs at least 3")
