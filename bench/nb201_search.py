@@ -6,7 +6,7 @@ among those it queried; the table is its judge: the test accuracy of that archit
 with the budget, so one run with the largest budget gives every smaller budget as a prefix of its
 query history (a method that stops early is judged on what it queried).
 
-    python bench/nb201_search.py [--quick] [--table CSV] [--space spaces/nb201.yaml] [--seeds N]
+    python bench/nb201_search.py [--quick] [--table CSV [--dataset D]] [--space spaces/nb201.yaml] [--seeds N]
                                  [--methods evolving,static,rea,random] [--no-fronts]
                                  [--seed-start S] [--set KEY=VALUE ...] [--paired KEY=VALUE ...]
 
@@ -14,6 +14,11 @@ Methods: the evolving-space controller with the settings of the space file (one 
 seed = the run's seed), the same controller on a static space (the whole pool active, nothing shrinks or
 grows: see :func:`static`), random search and regularized evolution (NAS-Bench-201's settings,
 evospace/bench/baselines.py).
+
+Any table of NAS-Bench-201's format serves: its accuracy columns ``D_valid``/``D_test`` may be of any data set
+``D`` (NAS-Bench-201 publishes CIFAR-100 and ImageNet16-120 tables besides CIFAR-10's; ``--dataset`` picks
+one where a table holds several). The published reference figures are printed for CIFAR-10 only, and the
+multi-objective part needs a latency column.
 
 Multi-objective part: the controller with objectives [accuracy, latency] (evolving, and static, which is
 NSGA-II on the whole space) and random search; a method's front is the non-dominated set of what it
@@ -67,7 +72,8 @@ def controller(space_file: str, table_file: str, overrides: tuple[str, ...] = ()
     def run(oracle: TabularOracle, seed: int) -> list[int]:
         space = load_space(space_file, [f"seed={seed}", *overrides])
         with tempfile.TemporaryDirectory(prefix="nb201-bench-") as out:
-            backend = OracleBackend(space, oracle, {"table": table_file, "budget": oracle.budget})
+            spec = {"table": table_file, "budget": oracle.budget, "dataset": oracle.table.dataset}
+            backend = OracleBackend(space, oracle, spec)
             Search(space, out, progress=False, log=lambda _: None, backend=backend).run()
         return list(oracle.history)
     return run
@@ -160,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10 seeds instead of 100")
     parser.add_argument("--table", default=str(REPO / "bench" / "data" / "nb201_cifar10.csv"),
                         help="benchmark CSV with NAS-Bench-201's columns (default: the CIFAR-10 table)")
+    parser.add_argument("--dataset", metavar="D", help="read the table's D_valid and D_test columns (default: its "
+                        "only pair, or the space's data.name)")
     parser.add_argument("--space", default=str(REPO / "spaces" / "nb201.yaml"), help="cell space file")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 100, --quick 10)")
     parser.add_argument("--methods", default="evolving,static,rea,random",
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = range(args.seed_start, args.seed_start + (args.seeds or (10 if args.quick else 100)))
     try:
         space = load_space(args.space)
-        table = TabularTable.load(args.table, space)
+        table = TabularTable.load(args.table, space, LATENCY, args.dataset)
         static_overrides = static(args.space)
         load_space(args.space, args.overrides)  # a bad override is one error line here, not a traceback later
     except EvospaceError as err:
@@ -205,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.paired:
         methods.setdefault("evolving", controller(args.space, table_file, tuple(args.overrides)))
         methods["paired"] = controller(args.space, table_file, (*args.overrides, *args.paired))
-    print(f"table {args.table}: {table.size} architectures; best test {table.test.max():.2f}, "
+    print(f"table {args.table} ({table.dataset}): {table.size} architectures; best test {table.test.max():.2f}, "
           f"test of the best by validation {table.test[np.argmax(table.valid)]:.2f}")
     print(f"seeds {seeds.start}..{seeds.stop - 1} per method; budget = distinct architectures queried; "
           "figure = test accuracy (%) of the best-by-validation architecture queried, mean ± std")
@@ -217,11 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         means[name], per_seed[name] = results.mean(axis=0), results
         cells = "".join(f"{m:>9.2f} ± {s:.2f}" for m, s in zip(results.mean(axis=0), results.std(axis=0)))
         print(f"{name:<10}{cells}{seconds:>10.1f}", flush=True)
-    print(PUBLISHED)
+    if table.dataset == "cifar10":
+        print(PUBLISHED)
     if args.paired:
         print(f"paired ({' '.join(args.paired)}) − evolving, mean ± standard error (seeds ahead, behind):")
         print(" ".join(paired_cells(per_seed["paired"], per_seed["evolving"])))
-    if args.no_fronts:
+    if args.no_fronts or table.latency is None:
+        if not args.no_fronts:
+            print(f"no multi-objective part: {args.table} has no {LATENCY} column")
         print(result_line(means))
         return 0
 

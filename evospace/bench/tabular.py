@@ -13,6 +13,12 @@ every lookup is an index. :class:`TabularOracle` answers the controller's questi
   already read is free, asking for a new one past the budget raises :class:`BudgetExhausted`;
 - ``cost``/``op_cost`` give constraint repair the table's own parameter and FLOP counts.
 
+Columns: ``arch``, ``params_M``, ``flops_M`` and one pair of accuracies ``D_valid`` (the search signal) and
+``D_test`` (the judge) for a data set ``D``: ``cifar10_valid``/``cifar10_test`` in the shipped table,
+``cifar100_…`` or ``ImageNet16-120_…`` in NAS-Bench-201's others. A table with several pairs is read at the
+space's ``data.name`` or at the data set asked for (``--oracle-dataset``). A latency column (``lat_pixel3_ms``
+by default) is optional: without one, ``latency`` cannot be an objective or a limit.
+
 Operator names: evospace ``zero, skip, conv_k1, conv_k3, avg_pool_k3`` are NAS-Bench-201's ``none,
 skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3``. A NAS-Bench-201 string lists node j's inputs
 ``op~i`` for i < j, nodes separated by ``+``; edge i → j is evospace's choice point ``cell.e{j}_{i}``.
@@ -39,6 +45,7 @@ from evospace.space.subspace import Arch
 __all__ = [
     "NB201_OPS",
     "REQUIRED_COLUMNS",
+    "accuracy_dataset",
     "TabularTable",
     "TabularOracle",
     "to_nb201",
@@ -56,7 +63,7 @@ NB201_OPS = {  # evospace name -> NAS-Bench-201 name
     "avg_pool_k3": "avg_pool_3x3",
 }
 _FROM_NB201 = {v: k for k, v in NB201_OPS.items()}
-REQUIRED_COLUMNS = ("arch", "cifar10_valid", "cifar10_test", "params_M", "flops_M", "lat_pixel3_ms")
+REQUIRED_COLUMNS = ("arch", "params_M", "flops_M")  # and a pair D_valid, D_test (accuracy_dataset)
 _LABEL = re.compile(r"cell\.e(\d+)_(\d+)")
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -127,7 +134,8 @@ class TabularTable:
     test: np.ndarray  # test top-1 (%): only for reports
     params: np.ndarray  # trainable parameters (count)
     flops: np.ndarray  # FLOPs (count), NAS-Bench-201's counting
-    latency: np.ndarray  # latency (ms) of the chosen latency column
+    latency: np.ndarray | None  # latency (ms) of the chosen latency column; None: the table has none
+    dataset: str = "cifar10"  # whose accuracies valid and test are (the columns' prefix)
 
     @property
     def size(self) -> int:
@@ -162,11 +170,13 @@ class TabularTable:
         return {label: self.space.pool[int(c)] for label, c in zip(self.space.labels, self.codes(index))}
 
     @classmethod
-    def load(cls, path: str | Path, space: SearchSpace, latency: str = "lat_pixel3_ms") -> TabularTable:
+    def load(cls, path: str | Path, space: SearchSpace, latency: str = "lat_pixel3_ms",
+             dataset: str | None = None) -> TabularTable:
         """Read a NAS-Bench-201-style CSV and check that it answers for every architecture of ``space``.
 
         Rows whose operators lie outside the space's pool are dropped (a smaller pool is a sub-space of
-        the table); every architecture of the space must have exactly one row.
+        the table); every architecture of the space must have exactly one row. ``dataset`` chooses the
+        accuracy columns (:func:`accuracy_dataset`); a missing ``latency`` column leaves ``latency`` None.
 
         Raises:
             DataError: missing file or columns, an unparsable architecture string or number, a table
@@ -181,12 +191,14 @@ class TabularTable:
                 raise DataError(f"{space.source}: pool operator {op!r} has no NAS-Bench-201 counterpart, so "
                                 f"{source} cannot answer for it; the table knows {', '.join(NB201_OPS)}")
         header, rows = _read_csv(path)
-        required = tuple(dict.fromkeys(REQUIRED_COLUMNS + (latency,)))
-        missing = [c for c in required if c not in header]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise DataError(f"{source}: missing column(s) {', '.join(missing)}; a benchmark table needs "
-                            f"{', '.join(required)} (found: {', '.join(header)})")
-        col = {name: header.index(name) for name in required + (("index",) if "index" in header else ())}
+                            f"{', '.join(REQUIRED_COLUMNS)} and a pair D_valid, D_test (found: {', '.join(header)})")
+        dataset = accuracy_dataset(header, source, dataset, prefer=space.config.data.name)
+        accuracies = (f"{dataset}_valid", f"{dataset}_test")
+        optional = tuple(c for c in ("index", latency) if c in header)
+        col = {name: header.index(name) for name in REQUIRED_COLUMNS + accuracies + optional}
         labels, pool = space.labels, space.pool
         n_edges = len(labels)
         radix = len(pool) ** np.arange(n_edges - 1, -1, -1)
@@ -207,7 +219,7 @@ class TabularTable:
             keys.append(int(np.dot([pool.index(arch[label]) for label in labels], radix)))
             kept.append(r)
         numbers = {name: _column(rows, kept, col[name], name, source)
-                   for name in ("cifar10_valid", "cifar10_test", "params_M", "flops_M", latency)}
+                   for name in ("params_M", "flops_M") + accuracies + ((latency,) if latency in col else ())}
         nb201 = (_column(rows, kept, col["index"], "index", source).astype(np.int64) if "index" in col
                  else np.asarray(kept, dtype=np.int64))
         total = len(pool) ** n_edges
@@ -229,9 +241,41 @@ class TabularTable:
             out.setflags(write=False)
             return out
 
-        return cls(space, source, by_index(nb201), by_index(numbers["cifar10_valid"]),
-                   by_index(numbers["cifar10_test"]), by_index(np.rint(numbers["params_M"] * 1e6)),
-                   by_index(np.rint(numbers["flops_M"] * 1e6)), by_index(numbers[latency]))
+        return cls(space, source, by_index(nb201), by_index(numbers[accuracies[0]]),
+                   by_index(numbers[accuracies[1]]), by_index(np.rint(numbers["params_M"] * 1e6)),
+                   by_index(np.rint(numbers["flops_M"] * 1e6)),
+                   by_index(numbers[latency]) if latency in numbers else None, dataset)
+
+
+def accuracy_dataset(header: Sequence[str], source: str, dataset: str | None = None,
+                     prefer: str | None = None) -> str:
+    """The data set ``D`` whose columns ``D_valid`` (searched on) and ``D_test`` (reported) a table is read at.
+
+    NAS-Bench-201 publishes a table per data set and names the columns after it, so the shipped CIFAR-10
+    table's names cannot be assumed: ``dataset`` if given, else the table's only pair, else ``prefer`` (the
+    space's ``data.name``) among several.
+
+    Raises:
+        DataError: ``dataset`` is not in the table, the table has no pair, or several and none is ``prefer``.
+    """
+    pairs = [c[: -len("_valid")] for c in header
+             if c.endswith("_valid") and len(c) > len("_valid") and f"{c[: -len('_valid')]}_test" in header]
+    if dataset is not None:
+        if dataset not in pairs:
+            raise DataError(f"{source}: no columns {dataset}_valid and {dataset}_test; the table holds accuracies of "
+                            f"{', '.join(pairs) if pairs else 'no data set (no pair D_valid, D_test)'}")
+        return dataset
+    if len(pairs) == 1:
+        return pairs[0]
+    if prefer in pairs:
+        return prefer
+    if pairs:
+        raise DataError(f"{source}: accuracies of several data sets ({', '.join(pairs)}) and none is the space's "
+                        f"data.name ({prefer}); choose one with --oracle-dataset (bench scripts: --dataset)")
+    halves = [c for c in header if c.endswith(("_valid", "_test"))]
+    raise DataError(f"{source}: no accuracy columns: a benchmark table needs a pair D_valid (searched on) and D_test "
+                    f"(reported), e.g. cifar10_valid and cifar10_test"
+                    + (f"; {', '.join(halves)} has no partner" if halves else f" (found: {', '.join(header)})"))
 
 
 def _arch_of(index: int, space: SearchSpace) -> Arch:
@@ -252,7 +296,8 @@ def _read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path}: cannot be read as CSV: {err}") from None
     if not header:
-        raise DataError(f"{path}: empty file; expected a CSV header with {', '.join(REQUIRED_COLUMNS)}")
+        raise DataError(f"{path}: empty file; expected a CSV header with {', '.join(REQUIRED_COLUMNS)} and a pair "
+                        "D_valid, D_test")
     return [h.strip() for h in header], rows
 
 
@@ -325,11 +370,15 @@ class TabularOracle:
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """Search metrics of ``arch``: ``accuracy`` (validation, fraction), ``params``, ``flops``,
-        ``latency`` (ms) and ``angle`` (0: a table has no weights). Counts one query if ``arch`` is new."""
+        ``latency`` (ms, if the table has it) and ``angle`` (0: a table has no weights). Counts one query if
+        ``arch`` is new."""
         i = self.query(self.table.index(arch))
         t = self.table
-        return {"accuracy": float(t.valid[i]) / 100.0, "params": float(t.params[i]), "flops": float(t.flops[i]),
-                "latency": float(t.latency[i]), "angle": 0.0}
+        metrics = {"accuracy": float(t.valid[i]) / 100.0, "params": float(t.params[i]),
+                   "flops": float(t.flops[i]), "angle": 0.0}
+        if t.latency is not None:
+            metrics["latency"] = float(t.latency[i])
+        return metrics
 
     def test_accuracy(self, arch: Arch) -> float:
         """Test accuracy (fraction) of ``arch``, for reports only; not a query."""
@@ -388,7 +437,8 @@ def best_by_validation(table: TabularTable, history: Sequence[int], budgets: Seq
 
 
 def load_oracle(spec: dict, space: SearchSpace) -> OracleBackend:
-    """The backend of a search scored by a table: ``spec`` is ``{"table": CSV path, "budget": N or None}``.
+    """The backend of a search scored by a table: ``spec`` is ``{"table": CSV path, "budget": N or None}`` and
+    optionally ``"dataset"``, whose accuracy columns to read (:func:`accuracy_dataset`).
 
     ``run.yaml`` records ``spec`` as its ``oracle`` entry, and ``Search.resume`` rebuilds the backend with this.
 
@@ -396,8 +446,17 @@ def load_oracle(spec: dict, space: SearchSpace) -> OracleBackend:
         EvospaceError: the table cannot be read for ``space`` (one line naming the file), or the space ranks by
             the calibrated score, which needs a supernet.
     """
-    table = TabularTable.load(spec["table"], space)
+    table = TabularTable.load(spec["table"], space, dataset=spec.get("dataset"))
     search = space.config.search
+    if table.latency is None:
+        limits = search.constraints
+        uses = [("search.objectives", search.objectives), ("search.shrink.score", parse_score(search.shrink.score)),
+                ("search.constraints.max", tuple(limits.max or ())),
+                ("search.constraints.min", tuple(limits.min or ()))]
+        for key, names in uses:
+            if "latency" in names:
+                raise EvospaceError(f"{space.source}: {key}: names latency, but {table.source} has no latency "
+                                    f"column (lat_pixel3_ms); remove it or use a table that measured latency")
     if "score" in search.objectives or "score" in parse_score(search.shrink.score):
         key = "search.objectives" if "score" in search.objectives else "search.shrink.score"
         raise EvospaceError(f"{space.source}: {key}: the calibrated score ('score') weighs supernet signals that a "

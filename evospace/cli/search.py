@@ -32,9 +32,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{space.name}"
     backend = None
     if args.oracle:
-        backend = load_oracle({"table": str(Path(args.oracle).resolve()), "budget": args.budget}, space)
+        spec = {"table": str(Path(args.oracle).resolve()), "budget": args.budget}
+        if args.oracle_dataset is not None:
+            spec["dataset"] = args.oracle_dataset
+        backend = load_oracle(spec, space)
     elif args.budget is not None:
         raise EvospaceError("--budget counts oracle queries: it needs --oracle TABLE.csv")
+    elif args.oracle_dataset is not None:
+        raise EvospaceError("--oracle-dataset chooses a table's accuracy columns: it needs --oracle TABLE.csv")
     search = Search(space, out, device=args.device, progress=not args.quiet, log=info, backend=backend,
                     group=join(args), workers=args.workers)
     if search.group.is_main:
@@ -53,6 +58,8 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oracle", metavar="TABLE.csv", help="score with a tabular benchmark instead of a supernet "
                    "(e.g. bench/data/nb201_cifar10.csv with spaces/nb201.yaml)")
     p.add_argument("--budget", type=int, help="with --oracle: stop after this many distinct queried architectures")
+    p.add_argument("--oracle-dataset", metavar="D", help="with --oracle: search on the table's D_valid column and "
+                   "report its D_test (default: its only pair, or the space's data.name)")
     device_args(p)
     space_args(p)
 

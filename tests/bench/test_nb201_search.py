@@ -26,3 +26,22 @@ def test_a_bad_override_is_one_error_line_naming_its_flag(nb201, capsys, flag, n
     assert nb201.main(["--seeds", "1", "--no-fronts", flag, "search.rounds=abc"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {named}: search.rounds: expected an integer, got 'abc'"
+
+
+def test_a_table_of_another_data_set_without_latency(nb201, capsys, tmp_path):
+    """NAS-Bench-201's other tables name their accuracy columns after their data set; the bench reads them
+    (choosing with --dataset where there are several) and skips the multi-objective part without latency."""
+    rows = (nb201.REPO / "bench" / "data" / "nb201_cifar10.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    keep = [header.index(c) for c in ("arch", "params_M", "flops_M", "cifar10_valid", "cifar10_test")]
+    lines = ["arch,params_M,flops_M,cifar100_valid,cifar100_test,x_valid,x_test"]
+    lines += [",".join([*(row.split(",")[i] for i in keep), "1", "2"]) for row in rows[1:]]
+    table = tmp_path / "cifar100.csv"
+    table.write_text("\n".join(lines) + "\n")
+    argv = ["--table", str(table), "--seeds", "1", "--methods", "rea"]
+    assert nb201.main(argv) == 2
+    assert "several data sets (cifar100, x)" in capsys.readouterr().err
+    assert nb201.main([*argv, "--dataset", "cifar100"]) == 0
+    out = capsys.readouterr().out
+    assert "(cifar100): 15625 architectures" in out and "published" not in out
+    assert "no multi-objective part" in out and "RESULT rea_50=" in out

@@ -127,7 +127,12 @@ def test_table_figures(table, space) -> None:
 
 
 @pytest.mark.parametrize(("lines", "header", "message"), [
-    (GOOD_TINY, "index,arch,cifar10_valid,params_M,flops_M,lat_pixel3_ms", "missing column(s) cifar10_test"),
+    (GOOD_TINY, "index,arch,cifar10_valid,params_M,flops_M,lat_pixel3_ms",
+     "no accuracy columns: a benchmark table needs a pair D_valid (searched on) and D_test (reported), e.g. "
+     "cifar10_valid and cifar10_test; cifar10_valid has no partner"),
+    (GOOD_TINY, "index,arch,cifar10_valid,cifar10_test,flops_M,lat_pixel3_ms", "missing column(s) params_M"),
+    ([row + ",5.0,6.0" for row in GOOD_TINY], HEADER + ",cifar100_valid,cifar100_test",
+     "accuracies of several data sets (cifar10, cifar100) and none is the space's data.name (digits)"),
     (["0,|none~0|,10.0,10.0,0.07,7.7,1.0", "1,|skip~0|,20.0,21.0,0.07,7.7,2.0"], HEADER,
      "row 3: column arch: unparsable NAS-Bench-201 architecture '|skip~0|'"),
     (["0,|none~0|,10.0,10.0,0.07,7.7,1.0", "1,|skip_connect~0|,twenty,21.0,0.07,7.7,2.0"], HEADER,
@@ -155,6 +160,23 @@ def test_a_good_tiny_table_and_a_sub_pool(tmp_path: Path) -> None:
     # rows using operators outside a smaller pool are dropped
     table = TabularTable.load(write(tmp_path, GOOD_TINY), tiny_space(pool=("skip",)))
     assert table.size == 1 and table.test.tolist() == [21.0]
+
+
+def test_tables_of_other_data_sets(tmp_path: Path) -> None:
+    """NAS-Bench-201's CIFAR-100 and ImageNet16-120 tables name their columns after their data set and may
+    measure no latency: the oracle reads whichever pair the table has, or the one asked for."""
+    header = "arch,params_M,flops_M,ImageNet16-120_valid,ImageNet16-120_test"
+    rows = ["|none~0|,0.07,7.7,10.0,11.0", "|skip_connect~0|,0.07,7.7,30.0,29.0"]
+    table = TabularTable.load(write(tmp_path, rows, header), tiny_space())
+    assert table.dataset == "ImageNet16-120" and table.valid.tolist() == [10.0, 30.0] and table.latency is None
+    assert table.test.tolist() == [11.0, 29.0] and table.nb201_index.tolist() == [0, 1]
+    assert "latency" not in TabularOracle(table).evaluate(table.arch(1))
+    both = write(tmp_path, [row + ",5.0,6.0" for row in GOOD_TINY], HEADER + ",cifar100_valid,cifar100_test")
+    assert TabularTable.load(both, tiny_space(), dataset="cifar100").valid.tolist() == [5.0, 5.0]
+    assert TabularTable.load(both, tiny_space(), dataset="cifar10").valid.tolist() == [10.0, 20.0]
+    with pytest.raises(DataError, match=r"no columns svhn_valid and svhn_test; the table holds accuracies of "
+                                        r"cifar10, cifar100$"):
+        TabularTable.load(both, tiny_space(), dataset="svhn")
 
 
 def test_spaces_the_table_cannot_answer_for(tmp_path: Path, tiny_space_dict: dict) -> None:
