@@ -1,3 +1,3 @@
 """The version of evospace (recorded in every run's ``run.yaml``)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -67,6 +67,7 @@ from evospace.space.schema import parse_score
 from evospace.space.space import SearchSpace, space_from_dict
 from evospace.space.subspace import Arch, Subspace
 from evospace.supernet.train import RoundTrainer, undertrained_note
+from evospace.version import __version__
 
 __all__ = ["Search", "SearchResult", "OracleLoader"]
 
@@ -239,12 +240,17 @@ class Search:
             self.store.clear_checkpoints()
             return self
         self.recorder.event(Resumed(source=resumed.kind, snapshot=resumed.name, round=self.state.round,
-                                    processes=group.world, time=time.time()))
+                                    processes=group.world, version=__version__, time=time.time()))
         was = resumed.processes
         self.log(f"resuming {path} from {resumed.kind} {resumed.name} (round {self.state.round})"
                  + (f" on {group.world} processes; it was written by {was}, so the run continues but not bit for "
                     f"bit as it would have on {was} (each rank normalises its own slice of the batch)"
                     if was != group.world and self._trainer is not None else ""))
+        started = (record.get("versions") or {}).get("evospace")
+        if started != __version__:
+            self.log(f"note: {path} was started by evospace {started or 'of an unknown version'} and continues under "
+                     f"{__version__}, whose algorithms may differ: the rest of the run is this version's search, "
+                     f"not necessarily what {started or 'the first'} would have done")
         return self
 
     # -- the loop ---------------------------------------------------------------------------------

@@ -212,6 +212,7 @@ class Resumed(Event):
     snapshot: str  # the snapshot directory's name
     round: int  # the round it continues
     processes: int | None = _optional()
+    version: str | None = _optional()  # the evospace that continued it (run.yaml records the one that started it)
     time: float
 
 

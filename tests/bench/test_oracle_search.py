@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from evospace.bench import TabularOracle, TabularTable
+import evospace
+from evospace.bench import TabularOracle, TabularTable, load_oracle
 from evospace.cli import main
 from evospace.errors import RunError
 from evospace.evolve import OracleBackend, Search
@@ -121,3 +123,24 @@ def test_an_oracle_run_resumes_from_its_table(tmp_path: Path, capsys: pytest.Cap
                  if row.get("event") != "resumed"]
         assert again == kept, name
     assert (whole / "best" / "arch.json").read_bytes() == (cut / "best" / "arch.json").read_bytes()
+
+
+def test_a_run_started_by_another_version_says_so_on_resume(tmp_path: Path) -> None:
+    """Algorithms change between versions without a key in run.yaml to show it: a resume under another version
+    says that the rest of the run is this version's search, and the resumed event records who continued it."""
+    out = tmp_path / "run"
+    argv = ["search", str(SPACE), "--oracle", str(TABLE), "--budget", "120", "--quiet", "--set", "search.rounds=3"]
+    assert main([*argv, "--out", str(out)]) == 0
+    shutil.rmtree(sorted((out / "rounds").iterdir())[-1])
+    record = yaml.safe_load((out / "run.yaml").read_text())
+    assert record["versions"]["evospace"] == evospace.__version__
+    lines: list[str] = []
+    Search.resume(out, progress=False, log=lines.append, load_oracle=load_oracle)._lock.close()
+    assert not any("was started by" in line for line in lines)
+    record["versions"]["evospace"] = "0.0.1"
+    (out / "run.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    lines.clear()
+    Search.resume(out, progress=False, log=lines.append, load_oracle=load_oracle).run()
+    assert any(f"was started by evospace 0.0.1 and continues under {evospace.__version__}" in line for line in lines)
+    resumed = [row for row in read_jsonl(out / "events.jsonl") if row.get("event") == "resumed"]
+    assert resumed and all(row["version"] == evospace.__version__ for row in resumed)
