@@ -41,14 +41,20 @@ difference of two returned architectures is known to √2 times that, whatever t
 each entry's error is fixed once the ground truth is built. ``--refine K`` narrows it: every returned architecture
 is also judged by the mean of K training seeds, the ground truth's own and the rest trained here with its recipe
 (kept in ``<ground truth>_refined.csv`` beside it and reused), in a second table and as ``<method>_refined_acc=…
-evolving_minus_<method>_refined=…``; ranks stay those of the ground truth's entries.
+evolving_minus_<method>_refined=…``; ranks stay those of the ground truth's entries. Where nothing can be written
+beside the ground truth (a read-only data directory), both files live in evospace's cache instead
+(``$EVOSPACE_CACHE/groundtruth``, default ``~/.cache/evospace``), named after the ground truth's content, and start
+from a copy of those beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -65,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 import evospace.extensions.calibrated_score as calibrated_score  # noqa: E402
 from evospace import Search, load_space  # noqa: E402
 from evospace.data import load_space_data  # noqa: E402
+from evospace.data.mnist1d import cache_dir  # noqa: E402
 from evospace.errors import EvospaceError  # noqa: E402
 from evospace.metrics import load_ground_truth  # noqa: E402
 from evospace.metrics.groundtruth import GroundTruth  # noqa: E402
@@ -161,13 +168,31 @@ def csv_line(values: list) -> str:
     return buffer.getvalue()
 
 
+def side_file(truth_file: Path, kind: str) -> Path:
+    """Where the trainings a ground truth lacks are kept: ``<truth>_<kind>.csv`` beside it, or, where that cannot
+    be written (a read-only data directory), a copy in the cache named after the truth's content, so that two
+    ground truths of one name never share one."""
+    beside = truth_file.with_name(f"{truth_file.stem}_{kind}.csv")
+    if os.access(beside, os.W_OK) if beside.exists() else os.access(truth_file.parent, os.W_OK):
+        return beside
+    digest = hashlib.sha256(truth_file.read_bytes()).hexdigest()[:16]
+    cached = cache_dir() / "groundtruth" / f"{truth_file.stem}-{digest}_{kind}.csv"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        if beside.exists():
+            temporary = cached.with_name(cached.name + ".tmp")
+            shutil.copyfile(beside, temporary)
+            os.replace(temporary, cached)
+    return cached
+
+
 class Truth:
     """A ground truth plus the architectures trained here because the ground truth lacked them."""
 
     def __init__(self, space_file: Path, truth_file: Path) -> None:
         self.space = load_space(space_file)
         self.truth: GroundTruth = load_ground_truth(truth_file, self.space)
-        self.extra_file = truth_file.with_name(truth_file.stem + "_extra.csv")
+        self.extra_file = side_file(truth_file, "extra")
         self.labels = self.truth.labels
         self.acc = {self.key(a): float(t) for a, t in zip(self.truth.archs, self.truth.test_acc)}
         self.sorted = np.sort(self.truth.test_acc)[::-1]
@@ -179,7 +204,7 @@ class Truth:
                 raise EvospaceError(f"{self.extra_file}: built with another recipe than {truth_file}; delete it")
             self.extra = {self.key(a): float(t) for a, t in zip(extra.archs, extra.test_acc)}
             self.seed_accs.update({self.key(a): [float(t) for t in ts] for a, ts in zip(extra.archs, extra.test_seeds)})
-        self.refined_file = truth_file.with_name(truth_file.stem + "_refined.csv")
+        self.refined_file = side_file(truth_file, "refined")
         self.recipe_line = self.truth.spec.header().split(" sample=")[0]  # the recipe, without the sample's size
         self.refined: dict[Key, dict[int, float]] = self._read_refined()
         self._data = None

@@ -92,3 +92,33 @@ def test_bad_seeds_are_one_usage_error_before_any_search(compare, capsys, text):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "error: argument --seeds: expected" in err and repr(text) in err
+
+
+def test_a_read_only_ground_truth_keeps_its_extra_trainings_in_the_cache(compare, tmp_path, monkeypatch):
+    """A ground truth in a directory that cannot be written (data shipped read-only) still gets the trainings it
+    lacks: in the cache, starting from those already beside it, under a name tied to the truth's content."""
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    truth_file = shipped / "mnist1d_rank_gt.csv"
+    truth_file.write_text((data / "mnist1d_rank_gt.csv").read_text())
+    monkeypatch.setenv("EVOSPACE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(compare.Truth, "_train_seed",
+                        lambda self, arch, seed: SimpleNamespace(val_acc=0.5, test_acc=0.9 + seed / 100, seconds=1.0))
+    truth = compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file)  # writable: beside it, as before
+    arch = dict(truth.truth.archs[0])
+    truth.refined_acc(arch, 3)
+    beside = shipped / "mnist1d_rank_gt_refined.csv"
+    kept = beside.read_bytes()
+    # from now on nothing under shipped/ may be written (os.access, since a test run as root could write anyway)
+    real_access = compare.os.access
+    monkeypatch.setattr(compare.os, "access",
+                        lambda path, mode: False if Path(path).is_relative_to(shipped) else real_access(path, mode))
+    again = compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file)
+    assert again.refined_file.parent == tmp_path / "cache" / "groundtruth"
+    assert again.refined_file.name.startswith("mnist1d_rank_gt-")
+    assert again.extra_file.parent == again.refined_file.parent
+    assert again.refined_acc(arch, 3) == truth.refined_acc(arch, 3)  # the copy holds the seed trained beside it
+    again.refined_acc(arch, 4)
+    assert beside.read_bytes() == kept and again.refined_file.read_bytes().startswith(kept)
+    assert compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file).refined[truth.key(arch)][3] == pytest.approx(0.93)
