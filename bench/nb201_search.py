@@ -18,7 +18,10 @@ evospace/bench/baselines.py).
 Any table of NAS-Bench-201's format serves: its accuracy columns ``D_valid``/``D_test`` may be of any data set
 ``D`` (NAS-Bench-201 publishes CIFAR-100 and ImageNet16-120 tables besides CIFAR-10's; ``--dataset`` picks
 one where a table holds several). The published reference figures are printed for CIFAR-10 only, and the
-multi-objective part needs a latency column.
+multi-objective part needs a latency column. ``--valid-noise SIGMA`` adds a fixed Gaussian error (standard
+deviation SIGMA points, drawn once per architecture from ``--noise-seed``) to every validation accuracy: a table
+whose search signal knows the test accuracy less well (one training seed instead of three, a shorter schedule),
+to see whether a method's lead holds there; the judge stays the table's test accuracy.
 
 Multi-objective part: the controller with objectives [accuracy, latency] (evolving, and static, which is
 NSGA-II on the whole space) and random search; a method's front is the non-dominated set of what it
@@ -38,6 +41,7 @@ Ends with ``RESULT evolving_50=… rea_50=… random_50=… …`` (mean test acc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -180,11 +184,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run evolving with these overrides (on top of --set) on the same seeds and print "
                              "the paired difference from evolving per budget, repeatable")
     parser.add_argument("--no-fronts", action="store_true", help="skip the multi-objective part")
+    parser.add_argument("--valid-noise", type=float, default=0.0, metavar="SIGMA",
+                        help="add a fixed Gaussian error of SIGMA points to every validation accuracy (default 0)")
+    parser.add_argument("--noise-seed", type=int, default=0, help="seed of --valid-noise's draws (default 0)")
     args = parser.parse_args(argv)
     seeds = range(args.seed_start, args.seed_start + (args.seeds or (10 if args.quick else 100)))
     try:
         space = load_space(args.space)
         table = TabularTable.load(args.table, space, LATENCY, args.dataset)
+        if args.valid_noise < 0:
+            raise EvospaceError(f"--valid-noise: a standard deviation must be ≥ 0, got {args.valid_noise}")
+        if args.valid_noise > 0:
+            noise = np.random.default_rng(args.noise_seed).normal(0.0, args.valid_noise, table.size)
+            table = dataclasses.replace(table, valid=table.valid + noise)
         static_overrides = static(args.space)
         load_space(args.space, args.overrides)  # a bad override is one error line here, not a traceback later
     except EvospaceError as err:
@@ -213,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.paired:
         methods.setdefault("evolving", controller(args.space, table_file, tuple(args.overrides)))
         methods["paired"] = controller(args.space, table_file, (*args.overrides, *args.paired))
+    if args.valid_noise > 0:
+        print(f"validation accuracies with a fixed error of σ = {args.valid_noise} points (seed {args.noise_seed})")
     print(f"table {args.table} ({table.dataset}): {table.size} architectures; best test {table.test.max():.2f}, "
           f"test of the best by validation {table.test[np.argmax(table.valid)]:.2f}")
     print(f"seeds {seeds.start}..{seeds.stop - 1} per method; budget = distinct architectures queried; "

@@ -45,3 +45,13 @@ def test_a_table_of_another_data_set_without_latency(nb201, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "(cifar100): 15625 architectures" in out and "published" not in out
     assert "no multi-objective part" in out and "RESULT rea_50=" in out
+
+
+def test_valid_noise_changes_the_search_signal_not_the_judge(nb201, capsys):
+    assert nb201.main(["--seeds", "1", "--no-fronts", "--valid-noise", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --valid-noise: a standard deviation must be ≥ 0, got -1.0"
+    assert nb201.main(["--seeds", "1", "--methods", "rea", "--no-fronts", "--valid-noise", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "fixed error of σ = 50.0 points (seed 0)" in out
+    # the best test accuracy is the table's; the best by (noisy) validation is almost surely another architecture
+    assert "best test 94.37, test of the best by validation 94.37" not in out and "best test 94.37" in out
