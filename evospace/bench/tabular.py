@@ -13,11 +13,13 @@ every lookup is an index. :class:`TabularOracle` answers the controller's questi
   already read is free, asking for a new one past the budget raises :class:`BudgetExhausted`;
 - ``cost``/``op_cost`` give constraint repair the table's own parameter and FLOP counts.
 
-Columns: ``arch``, ``params_M``, ``flops_M`` and one pair of accuracies ``D_valid`` (the search signal) and
-``D_test`` (the judge) for a data set ``D``: ``cifar10_valid``/``cifar10_test`` in the shipped table,
+Columns: ``arch`` and one pair of accuracies ``D_valid`` (the search signal) and ``D_test`` (the judge) for a
+data set ``D``: ``cifar10_valid``/``cifar10_test`` in the shipped table,
 ``cifar100_…`` or ``ImageNet16-120_…`` in NAS-Bench-201's others. A table with several pairs is read at the
 space's ``data.name`` or at the data set asked for (``--oracle-dataset``). A latency column (``lat_pixel3_ms``
-by default) is optional: without one, ``latency`` cannot be an objective or a limit.
+by default) is optional: without one, ``latency`` cannot be an objective or a limit. So are ``params_M`` and
+``flops_M``: where a table lacks them, evospace counts them for the space's network (NAS-Bench-201's own counts
+for its macro settings, see :func:`nb201_flops`, with the space's number of classes).
 
 Operator names: evospace ``zero, skip, conv_k1, conv_k3, avg_pool_k3`` are NAS-Bench-201's ``none,
 skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3``. A NAS-Bench-201 string lists node j's inputs
@@ -63,7 +65,8 @@ NB201_OPS = {  # evospace name -> NAS-Bench-201 name
     "avg_pool_k3": "avg_pool_3x3",
 }
 _FROM_NB201 = {v: k for k, v in NB201_OPS.items()}
-REQUIRED_COLUMNS = ("arch", "params_M", "flops_M")  # and a pair D_valid, D_test (accuracy_dataset)
+REQUIRED_COLUMNS = ("arch",)  # and a pair D_valid, D_test (accuracy_dataset)
+COST_COLUMNS = ("params_M", "flops_M")  # optional: counted by evospace for the space where missing
 _LABEL = re.compile(r"cell\.e(\d+)_(\d+)")
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -197,12 +200,12 @@ class TabularTable:
                             f"{', '.join(REQUIRED_COLUMNS)} and a pair D_valid, D_test (found: {', '.join(header)})")
         dataset = accuracy_dataset(header, source, dataset, prefer=space.config.data.name)
         accuracies = (f"{dataset}_valid", f"{dataset}_test")
-        optional = tuple(c for c in ("index", latency) if c in header)
+        optional = tuple(c for c in ("index", latency, *COST_COLUMNS) if c in header)
         col = {name: header.index(name) for name in REQUIRED_COLUMNS + accuracies + optional}
         labels, pool = space.labels, space.pool
         n_edges = len(labels)
         radix = len(pool) ** np.arange(n_edges - 1, -1, -1)
-        keys, kept = [], []
+        keys, kept, archs = [], [], []
         for r, row in enumerate(rows):
             where = f"{source}: row {r + 2}"
             if len(row) != len(header):
@@ -218,8 +221,14 @@ class TabularTable:
                 continue
             keys.append(int(np.dot([pool.index(arch[label]) for label in labels], radix)))
             kept.append(r)
+            archs.append(arch)
         numbers = {name: _column(rows, kept, col[name], name, source)
-                   for name in ("params_M", "flops_M") + accuracies + ((latency,) if latency in col else ())}
+                   for name in accuracies + tuple(c for c in (*COST_COLUMNS, latency) if c in col)}
+        if not all(c in numbers for c in COST_COLUMNS):  # counted here, in the table's millions
+            costs = [space.cost(arch) for arch in archs]
+            numbers.setdefault("params_M", np.array([c.params for c in costs], dtype=np.float64) / 1e6)
+            numbers.setdefault("flops_M", np.array([nb201_flops(c, space.data.classes) for c in costs],
+                                                   dtype=np.float64) / 1e6)
         nb201 = (_column(rows, kept, col["index"], "index", source).astype(np.int64) if "index" in col
                  else np.asarray(kept, dtype=np.int64))
         total = len(pool) ** n_edges

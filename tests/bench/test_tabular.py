@@ -17,6 +17,7 @@ from evospace.bench import (
     TabularTable,
     best_by_validation,
     from_nb201,
+    nb201_flops,
     random_search,
     regularized_evolution,
     to_nb201,
@@ -130,7 +131,7 @@ def test_table_figures(table, space) -> None:
     (GOOD_TINY, "index,arch,cifar10_valid,params_M,flops_M,lat_pixel3_ms",
      "no accuracy columns: a benchmark table needs a pair D_valid (searched on) and D_test (reported), e.g. "
      "cifar10_valid and cifar10_test; cifar10_valid has no partner"),
-    (GOOD_TINY, "index,arch,cifar10_valid,cifar10_test,flops_M,lat_pixel3_ms", "missing column(s) params_M"),
+    (GOOD_TINY, "index,ops,cifar10_valid,cifar10_test,params_M,flops_M,lat_pixel3_ms", "missing column(s) arch"),
     ([row + ",5.0,6.0" for row in GOOD_TINY], HEADER + ",cifar100_valid,cifar100_test",
      "accuracies of several data sets (cifar10, cifar100) and none is the space's data.name (digits)"),
     (["0,|none~0|,10.0,10.0,0.07,7.7,1.0", "1,|skip~0|,20.0,21.0,0.07,7.7,2.0"], HEADER,
@@ -165,10 +166,15 @@ def test_a_good_tiny_table_and_a_sub_pool(tmp_path: Path) -> None:
 def test_tables_of_other_data_sets(tmp_path: Path) -> None:
     """NAS-Bench-201's CIFAR-100 and ImageNet16-120 tables name their columns after their data set and may
     measure no latency: the oracle reads whichever pair the table has, or the one asked for."""
-    header = "arch,params_M,flops_M,ImageNet16-120_valid,ImageNet16-120_test"
-    rows = ["|none~0|,0.07,7.7,10.0,11.0", "|skip_connect~0|,0.07,7.7,30.0,29.0"]
-    table = TabularTable.load(write(tmp_path, rows, header), tiny_space())
+    header = "arch,ImageNet16-120_valid,ImageNet16-120_test"
+    rows = ["|none~0|,10.0,11.0", "|skip_connect~0|,30.0,29.0"]
+    space = tiny_space()
+    table = TabularTable.load(write(tmp_path, rows, header), space)
     assert table.dataset == "ImageNet16-120" and table.valid.tolist() == [10.0, 30.0] and table.latency is None
+    # no params_M, flops_M: evospace's own counts of the space's network, in NAS-Bench-201's FLOPs convention
+    costs = [space.cost(table.arch(i)) for i in range(2)]
+    assert table.params.tolist() == [c.params for c in costs]
+    assert table.flops.tolist() == [nb201_flops(c, space.data.classes) for c in costs]
     assert table.test.tolist() == [11.0, 29.0] and table.nb201_index.tolist() == [0, 1]
     assert "latency" not in TabularOracle(table).evaluate(table.arch(1))
     both = write(tmp_path, [row + ",5.0,6.0" for row in GOOD_TINY], HEADER + ",cifar100_valid,cifar100_test")
