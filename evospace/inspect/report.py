@@ -491,7 +491,12 @@ def _e(text: object) -> str:
 
 def _facts(run: Run, graph: nx.DiGraph) -> str:
     g, record = graph.graph, run.record
-    versions = ", ".join(f"{k} {v}" for k, v in (record.get("versions") or {}).items())
+    started = record.get("versions") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in started.items())
+    later = sorted({e["version"] for e in run.events if e.get("event") == "resumed" and e.get("version")}
+                   - {started.get("evospace")})
+    if later:  # the rest of the run was another version's search
+        versions += f"; resumed under evospace {', '.join(later)}"
     rows = [("run directory", run.path), ("created", record.get("created", "")), ("seed", record.get("seed", "")),
             ("versions", versions), ("choice points", f"{len(g['labels'])} ({', '.join(g['labels'])})"),
             ("pool", ", ".join(run.space.pool)),

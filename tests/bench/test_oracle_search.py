@@ -146,3 +146,6 @@ def test_a_run_started_by_another_version_says_so_on_resume(tmp_path: Path) -> N
     assert any(f"was started by evospace 0.0.1 and continues under {evospace.__version__}" in line for line in lines)
     resumed = [row for row in read_jsonl(out / "events.jsonl") if row.get("event") == "resumed"]
     assert resumed and all(row["version"] == evospace.__version__ for row in resumed)
+    assert main(["inspect", str(out), "--format", "html", "--out", str(tmp_path / "report.html")]) == 0
+    assert "evospace 0.0.1, torch" in (tmp_path / "report.html").read_text()
+    assert f"; resumed under evospace {evospace.__version__}" in (tmp_path / "report.html").read_text()
