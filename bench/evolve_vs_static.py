@@ -54,7 +54,6 @@ import csv
 import hashlib
 import io
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -75,7 +74,7 @@ from evospace.data.mnist1d import cache_dir  # noqa: E402
 from evospace.errors import EvospaceError  # noqa: E402
 from evospace.metrics import load_ground_truth  # noqa: E402
 from evospace.metrics.groundtruth import GroundTruth  # noqa: E402
-from evospace.run import numpy_stream  # noqa: E402
+from evospace.run import atomic_write, numpy_stream  # noqa: E402
 from evospace.run.store import append_durably  # noqa: E402
 from evospace.space.subspace import Arch, Subspace  # noqa: E402
 from evospace.supernet import build_model, train_standalone  # noqa: E402
@@ -180,9 +179,7 @@ def side_file(truth_file: Path, kind: str) -> Path:
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         if beside.exists():
-            temporary = cached.with_name(cached.name + ".tmp")
-            shutil.copyfile(beside, temporary)
-            os.replace(temporary, cached)
+            atomic_write(cached, beside.read_bytes())
     return cached
 
 

@@ -267,8 +267,8 @@ def accuracy_dataset(header: Sequence[str], source: str, dataset: str | None = N
     Raises:
         DataError: ``dataset`` is not in the table, the table has no pair, or several and none is ``prefer``.
     """
-    pairs = [c[: -len("_valid")] for c in header
-             if c.endswith("_valid") and len(c) > len("_valid") and f"{c[: -len('_valid')]}_test" in header]
+    prefixes = [c.removesuffix("_valid") for c in header if c.endswith("_valid")]
+    pairs = [d for d in prefixes if d and f"{d}_test" in header]
     if dataset is not None:
         if dataset not in pairs:
             raise DataError(f"{source}: no columns {dataset}_valid and {dataset}_test; the table holds accuracies of "
