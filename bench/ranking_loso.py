@@ -10,7 +10,10 @@ are the setting chosen on all spaces with the supernet on the data's batch (at i
 ``neg_loss`` edges ahead here, and loses in searches: README, *How well it ranks*).
 
     python bench/ranking_loso.py [--dir bench/out/ranking] [--epochs 5,20] [--seeds 3] [--quick]
-                                 [--set KEY=VALUE ...]
+                                 [--set KEY=VALUE ...] [--spaces a,b] [--add NAME=SPACE.yaml,GT.csv ...]
+
+``--add`` brings in a ground truth of your own (built by ``evospace groundtruth``) beside the shipped ones: it is
+left out in its turn like any other, so its row says how settings chosen without it rank its architectures.
 
 ``--set`` is handed to every ``bench/ranking.py`` it runs; files already in ``--dir`` are read as they are, so
 give each setting a directory of its own.
@@ -90,6 +93,27 @@ class Saved:
         return float(np.mean(taus)), float(np.mean(ops))
 
 
+def parse_added(items: list[str]) -> dict[str, tuple[str, str]]:
+    """``NAME=SPACE,GT`` items as ``{name: (space, gt)}``.
+
+    Raises:
+        ValueError: an item is not of that form, or repeats a name (its message is the error line).
+    """
+    added: dict[str, tuple[str, str]] = {}
+    for item in items:
+        name, sep, files = item.partition("=")
+        space, comma, gt = files.partition(",")
+        if not (sep and comma and name and space and gt):
+            raise ValueError(f"--add: expected NAME=SPACE.yaml,GT.csv, got {item!r}")
+        if name in SPACES or name in added:
+            raise ValueError(f"--add: the name {name!r} is taken; give this ground truth another")
+        missing = [f for f in (space, gt) if not Path(f).is_file()]
+        if missing:
+            raise ValueError(f"--add {name}: no file {missing[0]}")
+        added[name] = (str(Path(space).resolve()), str(Path(gt).resolve()))
+    return added
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=str(ROOT / "bench" / "out" / "ranking"), help="where the --save files live")
@@ -98,15 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="budget 5 only, ranking.py --quick")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting of every space in the ranking.py runs (repeatable)")
-    parser.add_argument("--spaces", help="comma-separated subset of " + ", ".join(SPACES))
+    parser.add_argument("--spaces", help="comma-separated subset of " + ", ".join(SPACES) + " and the --add names")
+    parser.add_argument("--add", action="append", default=[], metavar="NAME=SPACE.yaml,GT.csv",
+                        help="a ground truth of your own, left out in its turn like the shipped ones (repeatable)")
     args = parser.parse_args(argv)
     budgets = [5] if args.quick else [int(e) for e in args.epochs.split(",")]
-    names = args.spaces.split(",") if args.spaces else list(SPACES)
+    try:
+        known = {**SPACES, **parse_added(args.add)}
+    except ValueError as error:
+        parser.error(str(error))
+    names = args.spaces.split(",") if args.spaces else list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"--spaces: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
     saved: dict[tuple[str, int], Saved] = {}
     for name, epochs in itertools.product(names, budgets):
-        space, gt = SPACES[name]
+        space, gt = known[name]
         if not (ROOT / gt).exists():
             print(f"{name}: no ground truth at {gt}; skipped", file=sys.stderr)
             continue

@@ -61,3 +61,38 @@ def test_loso_hands_its_overrides_to_every_ranking_run(ranking_loso, monkeypatch
     (command,) = commands
     assert command[-2:] == ["--set=search.train.batch_size=null", "--set=search.train.lr=0.2"]
     assert command[command.index("--save") + 1] == str(tmp_path / "mnist1d_rank_e5.npz")
+
+
+def test_loso_runs_an_added_ground_truth_beside_the_shipped_ones(ranking_loso, monkeypatch, tmp_path):
+    commands = []
+
+    def call(command, **kwargs):
+        commands.append(command)
+        return 1
+
+    monkeypatch.setattr(ranking_loso.subprocess, "call", call)
+    argv = ["--dir", str(tmp_path), "--epochs", "5", "--spaces", "mine",
+            "--add", f"mine={SPACE},{TRUTH}"]
+    assert ranking_loso.main(argv) == 1
+    (command,) = commands
+    assert command[command.index("--gt") + 1] == str(TRUTH)
+    assert command[command.index("--save") + 1] == str(tmp_path / "mine_e5.npz")
+
+
+@pytest.mark.parametrize(("add", "message"), [
+    ("mine", "--add: expected NAME=SPACE.yaml,GT.csv, got 'mine'"),
+    (f"mnist1d_rank={SPACE},{TRUTH}", "--add: the name 'mnist1d_rank' is taken; give this ground truth another"),
+    (f"mine={SPACE},nowhere.csv", "--add mine: no file nowhere.csv"),
+])
+def test_loso_refuses_a_bad_added_ground_truth_in_one_line(ranking_loso, monkeypatch, capsys, tmp_path, add, message):
+    monkeypatch.setattr(ranking_loso.subprocess, "call", lambda *a, **k: pytest.fail("ran with a bad --add"))
+    with pytest.raises(SystemExit) as stopped:
+        ranking_loso.main(["--dir", str(tmp_path), "--add", add])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"error: {message}")
+
+
+def test_loso_names_an_unknown_space(ranking_loso, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        ranking_loso.main(["--dir", str(tmp_path), "--spaces", "mnist1d_rank,nope"])
+    assert "--spaces: unknown nope" in capsys.readouterr().err
