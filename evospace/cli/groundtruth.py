@@ -24,6 +24,8 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     space = load_space(args.space, args.overrides)
     output_file(args.out, example=f"{space.name}_gt.csv")
+    if args.jobs < 1:
+        raise EvospaceError(f"--jobs must be ≥ 1 (worker processes), got {args.jobs}")
     if args.epochs < 1 or args.seeds < 1:
         raise EvospaceError(f"--epochs and --seeds must be ≥ 1, got {args.epochs} and {args.seeds}")
     size = space.initial_subspace().size
@@ -49,7 +51,7 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
 
     truth = build_ground_truth(space, args.out, data, epochs=args.epochs, seeds=args.seeds,
                                max_shift=args.max_shift, limit=args.limit, sample=args.sample,
-                               sample_seed=args.seed, progress=progress)
+                               sample_seed=args.seed, progress=progress, jobs=args.jobs, imports=args.imports)
     bar.close()
     acc = truth.test_acc * 100
     info(f"{len(truth.archs)}/{truth.spec.archs} architectures; test accuracy {acc.min():.1f}–{acc.max():.1f}% "
@@ -72,7 +74,9 @@ def _(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", type=int, help="train a uniform sample of this many architectures (large spaces)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --sample draw (default 0)")
     p.add_argument("--max-archs", type=int, default=5000, help="refuse spaces larger than this (default 5000)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1; per process with --jobs)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train N architectures at once in N CPU processes (default 1); the file is the same")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda[:N] (default cpu)")
     workers_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

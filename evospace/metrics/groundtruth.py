@@ -22,15 +22,18 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from evospace.data import DataSplits
 from evospace.errors import EvospaceError
 from evospace.metrics.ranking import kendall_tau
+from evospace.metrics.training_pool import ordered_map
 from evospace.run.rng import numpy_stream
 from evospace.run.store import append_durably
 from evospace.space.schema import to_dict
@@ -258,7 +261,8 @@ def build_order(space: SearchSpace, sample: int | None = None, sample_seed: int 
 
 def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *, epochs: int, seeds: int = 2,
                        max_shift: int = 0, limit: int | None = None, sample: int | None = None,
-                       sample_seed: int = 0, progress: Callable[[int, int], None] | None = None) -> GroundTruth:
+                       sample_seed: int = 0, progress: Callable[[int, int], None] | None = None,
+                       jobs: int = 1, imports: Sequence[str] = ()) -> GroundTruth:
     """Train every architecture of ``space``'s initial subspace stand-alone and append one row each to ``out``.
 
     Resumes an existing file built with the same spec; refuses one built otherwise.
@@ -269,11 +273,17 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         limit: stop after this many architectures in total (for a quick look).
         sample, sample_seed: train only ``sample`` architectures drawn uniformly with ``sample_seed``.
         progress: called with (architectures done, total) after each row.
+        jobs: worker processes training architectures side by side on the CPU, each with this process's torch
+            thread count; the rows and their order are those of one process (:mod:`evospace.metrics.training_pool`).
+        imports: modules or ``.py`` files each worker imports first (``evospace --import``: user operators and
+            data sets).
 
     Returns:
         The ground truth as written so far.
     """
     out = Path(out)
+    if jobs > 1 and data.device.type != "cpu":
+        raise EvospaceError(f"--jobs {jobs} trains in CPU processes; on {data.device} train with --jobs 1")
     spec = GroundTruthSpec.for_space(space, epochs, seeds, max_shift, sample, sample_seed)
     subspace = space.initial_subspace()
     columns = _columns(space.labels, seeds)
@@ -294,36 +304,40 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         append_durably(out, f"{MAGIC}\n{spec.header()}\n{buffer.getvalue()}".encode())
     rows_all = build_order(space, spec.archs if spec.sampled else None, sample_seed)
     total = len(rows_all) if limit is None else min(limit, len(rows_all))
-    config = space.config
     count = len(done)
     if progress is not None:
         progress(count, total)
+    pending = []
     for row in rows_all:
-        if count >= total:
+        if count + len(pending) >= total:
             break
         arch = subspace.decode(row)
-        key = tuple(arch[label] for label in space.labels)
-        if key in done:
-            continue
-        results = []
-        for seed in range(seeds):
-            device = data.device
-            model = place(build_model(space, arch, seed=seed), device, config.skeleton.dims)
-            results.append(train_standalone(model, data, config.search.train, epochs=epochs,
-                                            batch_size=config.data.batch_size, seed=seed, max_shift=max_shift,
-                                            precision=precision_for(device)))
-        cost = space.cost(arch)
-        val = [r.val_acc for r in results]
-        test = [r.test_acc for r in results]
-        per_seed = [f"{v:.6f}" for pair in zip(val, test, strict=True) for v in pair]
-        values = [*key, cost.params, cost.flops, f"{np.mean(val):.6f}", f"{np.mean(test):.6f}", *per_seed,
-                  f"{sum(r.seconds for r in results):.2f}"]
+        if tuple(arch[label] for label in space.labels) not in done:
+            pending.append(arch)
+    train = partial(_trained_row, space, data, epochs=epochs, seeds=seeds, max_shift=max_shift)
+    for values in ordered_map(train, pending, jobs, threads=torch.get_num_threads(), imports=imports):
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(values)
         append_durably(out, buffer.getvalue().encode())
-        done.add(key)
         count += 1
         if progress is not None:
             progress(count, total)
     return load_ground_truth(out, space)
 
+
+def _trained_row(space: SearchSpace, data: DataSplits, arch: Arch, *, epochs: int, seeds: int,
+                 max_shift: int) -> list:
+    """One ground-truth row: ``arch`` trained with seeds 0..seeds-1, its costs and accuracies (a worker's task)."""
+    config = space.config
+    results = []
+    for seed in range(seeds):
+        model = place(build_model(space, arch, seed=seed), data.device, config.skeleton.dims)
+        results.append(train_standalone(model, data, config.search.train, epochs=epochs,
+                                        batch_size=config.data.batch_size, seed=seed, max_shift=max_shift,
+                                        precision=precision_for(data.device)))
+    cost = space.cost(arch)
+    val = [r.val_acc for r in results]
+    test = [r.test_acc for r in results]
+    per_seed = [f"{v:.6f}" for pair in zip(val, test, strict=True) for v in pair]
+    return [*(arch[label] for label in space.labels), cost.params, cost.flops, f"{np.mean(val):.6f}",
+            f"{np.mean(test):.6f}", *per_seed, f"{sum(r.seconds for r in results):.2f}"]

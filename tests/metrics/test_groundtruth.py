@@ -8,6 +8,7 @@ from evospace.cli import main
 from evospace.data import load_data
 from evospace.errors import EvospaceError
 from evospace.metrics import build_ground_truth, build_order, load_ground_truth, noise_ceiling
+from evospace.space import ops as ops_module
 from evospace.space import space_from_dict
 
 
@@ -128,3 +129,51 @@ def test_cli_samples_a_space_too_large_to_train_whole(tmp_path, tiny_space_file,
     assert main(["groundtruth", str(tiny_space_file), "--out", str(tmp_path / "b.csv"), "--sample", "1",
                  "--quiet"]) == 2
     assert "--sample must be ≥ 2" in capsys.readouterr().err
+
+
+USER_OP = '''
+from evospace.space.ops import conv_bn, register_op
+
+
+@register_op("userconv_k{k}")
+def _userconv(c_in, c_out, stride, dims, k):
+    return conv_bn(c_in, c_out, k, stride, dims)
+'''
+
+
+def without_seconds(path) -> list[str]:
+    """The file's lines, each row without its training time (the only column a clock decides)."""
+    head, rows = path.read_text().splitlines()[:3], path.read_text().splitlines()[3:]
+    return head + [row.rsplit(",", 1)[0] for row in rows]
+
+
+def test_jobs_write_the_rows_one_process_writes_with_user_operators_in_every_worker(tmp_path, tiny_space_dict,
+                                                                                    monkeypatch):
+    """Workers are spawned, so a user operator reaches them only through --import; the rows, their order and
+    their figures are those of a build in one process, and a build cut short resumes with the other setting."""
+    (tmp_path / "user_ops.py").write_text(USER_OP)
+    tiny_space_dict["pool"] = ["userconv_k3", "avg_pool_k3", "skip"]
+    tiny_space_dict["initial"] = {"size": 2, "order": "listed"}
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(yaml.safe_dump(tiny_space_dict, sort_keys=False))
+    common = ["--import", str(tmp_path / "user_ops.py"), "groundtruth", str(space_file), "--epochs", "1",
+              "--seeds", "1", "--quiet"]
+    serial, parallel = tmp_path / "serial.csv", tmp_path / "parallel.csv"
+
+    def build(*extra: str) -> int:  # each in-process run imports the user file again: a registry of its own
+        monkeypatch.setattr(ops_module, "_FAMILIES", dict(families))
+        return main([*common, *extra])
+
+    families = dict(ops_module._FAMILIES)
+    assert build("--out", str(serial)) == 0
+    assert build("--out", str(parallel), "--jobs", "2", "--limit", "3") == 0
+    assert without_seconds(parallel) == without_seconds(serial)[:6]
+    assert build("--out", str(parallel), "--jobs", "3") == 0
+    assert without_seconds(parallel) == without_seconds(serial)
+    assert len(without_seconds(serial)) == 3 + 8
+
+
+def test_jobs_below_one_is_one_error_line(tmp_path, tiny_space_file, capsys):
+    assert main(["groundtruth", str(tiny_space_file), "--out", str(tmp_path / "gt.csv"), "--jobs", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "evospace groundtruth: --jobs must be ≥ 1 (worker processes), got 0"
+    assert not (tmp_path / "gt.csv").exists()
