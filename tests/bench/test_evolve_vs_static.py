@@ -122,3 +122,31 @@ def test_a_read_only_ground_truth_keeps_its_extra_trainings_in_the_cache(compare
     again.refined_acc(arch, 4)
     assert beside.read_bytes() == kept and again.refined_file.read_bytes().startswith(kept)
     assert compare.Truth(SPACES / "mnist1d_rank.yaml", truth_file).refined[truth.key(arch)][3] == pytest.approx(0.93)
+
+
+def test_jobs_search_seeds_side_by_side_with_the_figures_of_one_process(tmp_path):
+    """Seeds searched in two spawned processes file the same rows, anchors and RESULT as one process."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "evolve_vs_static.py"
+    tiny = ["--seeds", "0-1", "--methods", "static,rea,random", "--epochs", "1", "--rounds", "1",
+            "--set", "search.population.size=4", "--set", "search.population.generations=1",
+            "--set", "search.scoring.accuracy_samples=8", "--set", "search.scoring.anchors=3",
+            "--set", "search.scoring.anchor_epochs=1", "--set", "search.scoring.anchor_steps=0"]
+    outputs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}.csv"
+        done = subprocess.run([sys.executable, str(script), *tiny, "--csv", str(out), "--jobs", str(jobs)],
+                              capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        outputs[jobs] = (out.read_text(), [line for line in lines if line.startswith(("RESULT", "anchors:"))])
+    assert outputs[1] == outputs[2]
+    assert outputs[1][1][0] == "anchors: 6 trained, 0 reused across the methods of a seed"
+
+
+def test_jobs_below_one_is_one_error_line(compare, capsys):
+    assert compare.main(["--seeds", "10-10", "--methods", "static", "--jobs", "0"]) == 2
+    assert capsys.readouterr().err == "error: --jobs: expected a number of processes ≥ 1, got 0\n"
