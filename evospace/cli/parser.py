@@ -13,17 +13,15 @@ objectives before the command, so a run searched on them can be resumed, inspect
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from evospace.distributed import Group, MirroredError, leave
 from evospace.distributed import group as join_group
 from evospace.errors import EvospaceError, Interrupted
+from evospace.user_code import import_user_code
 from evospace.version import __version__
 
 __all__ = ["main", "build_parser", "command", "info", "space_args", "device_args", "workers_arg", "join"]
@@ -148,29 +146,3 @@ def _log_to_stderr() -> logging.Handler:
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
     return handler
-
-
-def import_user_code(name: str) -> None:
-    """Import ``name``: a ``.py`` file, or a module found from the current directory or the installed packages.
-
-    Raises:
-        EvospaceError: it cannot be found (its own errors keep their traceback: they are the user's code's).
-    """
-    if name.endswith(".py"):
-        path = Path(name)
-        if not path.is_file():
-            raise EvospaceError(f"--import {name}: no such file")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
-        return
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name != name.split(".")[0] and err.name != name:
-            raise
-        raise EvospaceError(f"--import {name}: no module {name!r} here or among the installed packages; give a "
-                            f"module name or a path to a .py file") from None

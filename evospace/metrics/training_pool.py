@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from evospace.errors import EvospaceError
+from evospace.user_code import import_user_code
 
 __all__ = ["ordered_map"]
 
@@ -29,8 +30,6 @@ def _setup(task: Callable[[Any], Any], threads: int, imports: Sequence[str]) -> 
     """Runs once in each worker: user code first (it may register what ``task`` needs), one torch pool size."""
     global _TASK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt stops, and says it once
-    from evospace.cli.parser import import_user_code
-
     for name in imports:
         import_user_code(name)
     torch.set_num_threads(threads)
