@@ -16,7 +16,8 @@ are the setting chosen on all spaces with the supernet on the data's batch (at i
 left out in its turn like any other, so its row says how settings chosen without it rank its architectures.
 
 ``--set`` is handed to every ``bench/ranking.py`` it runs; files already in ``--dir`` are read as they are, so
-give each setting a directory of its own.
+give each setting a directory of its own (a file whose truth is not its ground truth's, say one rebuilt since, is
+refused in one line).
 
 Final line: ``RESULT spaces=N chosen=... mean_margin=... min_margin=... mean_share=...`` (held-out figures),
 then per space ``tau_<space>=... margin_<space>=... ops_<space>=...``.
@@ -32,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evospace.metrics import SIGNALS, fit_calibrated, kendall_tau
-from evospace.space import ScoreConfig
+from evospace.errors import EvospaceError
+from evospace.metrics import SIGNALS, fit_calibrated, kendall_tau, load_ground_truth
+from evospace.space import ScoreConfig, load_space
 
 ROOT = Path(__file__).resolve().parents[1]
 # every shipped ground truth: (space file, ground-truth CSV)
@@ -96,6 +98,23 @@ class Saved:
         return float(np.mean(taus)), float(np.mean(ops))
 
 
+def stale_reason(saved: Saved, space_file: Path, gt_file: Path) -> str | None:
+    """Why a ``--save`` file read back from ``--dir`` does not belong to this ground truth (None: it does).
+
+    Files are found by name, so a ground truth rebuilt, grown or added under a name used before would otherwise
+    be judged by another one's signals. The file's truth must be the ground truth's test accuracies (a prefix of
+    them for a ``--quick`` file).
+    """
+    try:
+        truth = load_ground_truth(gt_file, load_space(space_file)).test_acc
+    except EvospaceError as err:
+        return str(err)
+    kept = saved.truth
+    if len(kept) > len(truth) or not np.array_equal(kept, truth[:len(kept)]):
+        return f"its signals were computed against another ground truth than {gt_file}"
+    return None
+
+
 def parse_added(items: list[str]) -> dict[str, tuple[str, str]]:
     """``NAME=SPACE,GT`` items as ``{name: (space, gt)}``.
 
@@ -156,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             if status != 0:  # ranking.py said why on stderr (a bad --set: one line, status 2)
                 return status
         saved[(name, epochs)] = Saved(path)
+        stale = stale_reason(saved[(name, epochs)], ROOT / space, ROOT / gt)
+        if stale:
+            print(f"error: {path}: {stale}; delete it (it is run again) or give another --dir", file=sys.stderr)
+            return 2
     spaces = sorted({name for name, _ in saved}, key=names.index)
     if len(spaces) < 2:
         print("need the files of at least two spaces", file=sys.stderr)

@@ -96,3 +96,18 @@ def test_loso_names_an_unknown_space(ranking_loso, capsys, tmp_path):
     with pytest.raises(SystemExit):
         ranking_loso.main(["--dir", str(tmp_path), "--spaces", "mnist1d_rank,nope"])
     assert "--spaces: unknown nope" in capsys.readouterr().err
+
+
+def test_loso_refuses_a_saved_file_of_another_ground_truth(ranking_loso):
+    """Files are found by name: one computed against another ground truth (rebuilt, or another added under the
+    same name) must not be read as this one's; a --quick file holds a prefix of it and belongs."""
+    from types import SimpleNamespace
+
+    from evospace.metrics import load_ground_truth
+
+    truth = load_ground_truth(TRUTH, load_space(SPACE)).test_acc
+    assert ranking_loso.stale_reason(SimpleNamespace(truth=truth.copy()), SPACE, TRUTH) is None
+    assert ranking_loso.stale_reason(SimpleNamespace(truth=truth[:120].copy()), SPACE, TRUTH) is None
+    changed = truth.copy()
+    changed[3] += 0.01
+    assert "another ground truth" in ranking_loso.stale_reason(SimpleNamespace(truth=changed), SPACE, TRUTH)
