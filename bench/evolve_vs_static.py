@@ -523,10 +523,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
         done = read_rows(args.csv, args.space.stem, args.label)
-        filed = [seed for seed in seeds if all((method, seed) in done for method in methods)]
+        filed = {seed for seed in seeds if all((method, seed) in done for method in methods)}
         jobs = [(args.space, seed, methods, epochs, rounds, extra, truth.space.pool, truth.truth.archs,
                  args.keep or Path(tmp)) for seed in seeds if seed not in filed]
-        searched = ordered_map(searched_seed, jobs, min(args.jobs, max(1, len(jobs))), threads=args.threads)
+        searched = ordered_map(searched_seed, jobs, args.jobs, threads=args.threads)
         for seed in seeds:
             if seed in filed:
                 picks = {m: (dict(zip(truth.labels, done[(m, seed)]["arch"].split(","))), 0.0) for m in methods}

@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds = range(args.seed_start, args.seed_start + (args.seeds or (10 if args.quick else 100)))
     try:
-        space = load_space(args.space)
-        table = TabularTable.load(args.table, space, LATENCY, args.dataset)
         if args.valid_noise < 0:
             raise EvospaceError(f"--valid-noise: a standard deviation must be ≥ 0, got {args.valid_noise}")
+        space = load_space(args.space)
+        table = TabularTable.load(args.table, space, LATENCY, args.dataset)
         if args.valid_noise > 0:
             noise = np.random.default_rng(args.noise_seed).normal(0.0, args.valid_noise, table.size)
             table = dataclasses.replace(table, valid=table.valid + noise)

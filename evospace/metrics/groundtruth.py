@@ -315,8 +315,7 @@ def build_ground_truth(space: SearchSpace, out: str | Path, data: DataSplits, *,
         if tuple(arch[label] for label in space.labels) not in done:
             pending.append(arch)
     train = partial(_trained_row, space, data, epochs=epochs, seeds=seeds, max_shift=max_shift)
-    workers = min(jobs, max(1, len(pending)))  # no process to start for what is already done
-    for values in ordered_map(train, pending, workers, threads=torch.get_num_threads(), imports=imports):
+    for values in ordered_map(train, pending, jobs, threads=torch.get_num_threads(), imports=imports):
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(values)
         append_durably(out, buffer.getvalue().encode())

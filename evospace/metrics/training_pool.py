@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -41,10 +41,11 @@ def _run(item: Any) -> Any:
     return _TASK(item)
 
 
-def ordered_map(task: Callable[[Any], Any], items: Iterable[Any], jobs: int, *, threads: int = 1,
+def ordered_map(task: Callable[[Any], Any], items: Sequence[Any], jobs: int, *, threads: int = 1,
                 imports: Sequence[str] = ()) -> Iterator[Any]:
-    """``task(item)`` for every item, in ``jobs`` spawned processes of ``threads`` torch threads each, yielded in
-    the items' order as soon as each is known (``jobs`` = 1: in this process, one by one).
+    """``task(item)`` for every item, in up to ``jobs`` spawned processes of ``threads`` torch threads each (no more
+    than there are items), yielded in the items' order as soon as each is known; with one process's worth of work
+    (``jobs`` = 1, or a single item), in this process, one by one.
 
     ``task`` must be picklable (a module-level function or a :func:`functools.partial` of one) with everything
     it closes over. Stopping the iteration early, or an exception in the parent, terminates the workers; an
@@ -55,11 +56,12 @@ def ordered_map(task: Callable[[Any], Any], items: Iterable[Any], jobs: int, *, 
     """
     if jobs < 1:
         raise EvospaceError(f"--jobs must be ≥ 1 (worker processes), got {jobs}")
-    if jobs == 1:
+    workers = min(jobs, len(items))
+    if workers <= 1:
         yield from map(task, items)
         return
     context = multiprocessing.get_context("spawn")
-    pool = context.Pool(jobs, initializer=_setup, initargs=(task, threads, tuple(imports)))
+    pool = context.Pool(workers, initializer=_setup, initargs=(task, threads, tuple(imports)))
     try:
         yield from pool.imap(_run, items, chunksize=1)
         pool.close()
