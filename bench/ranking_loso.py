@@ -45,9 +45,10 @@ SPACES = {
     "mnist1d_mbconv": ("spaces/mnist1d_mbconv.yaml", "bench/data/mnist1d_mbconv_gt.csv"),
     "digits_rank": ("spaces/digits_rank.yaml", "bench/data/digits_rank_gt.csv"),
     "nb201_mnist1d": ("spaces/nb201_mnist1d.yaml", "bench/data/nb201_mnist1d_gt.csv"),
-    # the last two were added after the defaults were chosen on the five above: they judge them from outside
+    # the last three were added after the defaults were chosen on the five above: they judge them from outside
     "mnist1d_mixed": ("spaces/mnist1d_mixed.yaml", "bench/data/mnist1d_mixed_gt.csv"),
     "digits_mixed": ("spaces/digits_mixed.yaml", "bench/data/digits_mixed_gt.csv"),
+    "mnist1d_wide": ("spaces/mnist1d_wide.yaml", "bench/data/mnist1d_wide_gt.csv"),
 }
 NO_SUPERNET = ("params", "flops", "synflow", "snip", "grad_norm", "naswot")
 SIGNAL_SETS = {"default": ScoreConfig().signals, "all": SIGNALS, "no supernet": NO_SUPERNET}

@@ -49,7 +49,7 @@ def test_another_recipe_or_space_is_refused(tmp_path, tiny_space, tiny_space_dic
 
 
 @pytest.mark.parametrize("name", ["mnist1d_rank", "digits_rank", "mnist1d_deep", "mnist1d_mbconv", "nb201_mnist1d",
-                                  "mnist1d_mixed", "digits_mixed"])
+                                  "mnist1d_mixed", "digits_mixed", "mnist1d_wide"])
 def test_every_shipped_ground_truth_can_be_resumed_by_its_space(name):
     """The header is what a build of the space would write: settings that only the supernet uses (BN
     recalibration, search.train.batch_size) must not make a shipped file look built differently."""
