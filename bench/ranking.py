@@ -243,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     ceiling = noise_ceiling(truth)
     rows = truth.indices(space.initial_subspace())
     t = truth.test_acc
+    built = "complete" if truth.complete else "partial: a uniform sample so far"
+    if truth.spec.sampled:  # "complete" alone read as if the whole space had been trained
+        built = (f"a uniform sample of the space's {space.initial_subspace().size:,}"
+                 + ("" if truth.complete else ", only part of it so far"))
     print(f"{space.name}: {len(truth.archs)}/{truth.spec.archs} ground-truth architectures "
-          f"({'complete' if truth.complete else 'partial: a uniform sample so far'}), test accuracy "
+          f"({built}), test accuracy "
           f"{t.min():.3f}–{t.max():.3f} (median {np.median(t):.3f}); noise ceiling (seed vs seed test τ) "
           f"{ceiling.between_seeds_test:.3f}")
     print(f"default score: objective {cfg.search.objectives[0]!r}, shrink score {cfg.search.shrink.score!r}; "
