@@ -1,5 +1,7 @@
 """Ground truth: rows appended and resumed, refused for another space or recipe, noise ceiling."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -48,13 +50,18 @@ def test_another_recipe_or_space_is_refused(tmp_path, tiny_space, tiny_space_dic
         load_ground_truth(out, other)
 
 
-@pytest.mark.parametrize("name", ["mnist1d_rank", "digits_rank", "mnist1d_deep", "mnist1d_mbconv", "nb201_mnist1d",
-                                  "mnist1d_mixed", "digits_mixed", "mnist1d_wide"])
+SHIPPED = sorted(path.name.removesuffix("_gt.csv")
+                 for path in (Path(__file__).resolve().parents[2] / "bench" / "data").glob("*_gt.csv"))
+
+
+def test_the_shipped_ground_truths_are_found():
+    assert len(SHIPPED) >= 8 and "mnist1d_rank" in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_ground_truth_can_be_resumed_by_its_space(name):
     """The header is what a build of the space would write: settings that only the supernet uses (BN
     recalibration, search.train.batch_size) must not make a shipped file look built differently."""
-    from pathlib import Path
-
     from evospace.metrics.groundtruth import GroundTruthSpec
     from evospace.space import load_space
 
