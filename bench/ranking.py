@@ -225,12 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.gt is None and Path(args.space).resolve() != DEFAULT_SPACE:
         parser.error("--gt: the ground truth of that space is needed (build one with `evospace groundtruth`)")
 
-    try:  # a bad --set or space file is one line, not a traceback
+    try:  # a bad --set, space file or ground truth is one line, not a traceback
         space = load_space(args.space, args.overrides)
+        truth = load_ground_truth(args.gt or DEFAULT_GT, space)
     except EvospaceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    truth = load_ground_truth(args.gt or DEFAULT_GT, space)
     if args.quick:
         truth = truth.head(120)
     if len(truth.archs) < 8:
@@ -241,12 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     epochs = args.epochs or cfg.search.epochs_per_round
     seeds = args.seeds or (1 if args.quick else 3)
     ceiling = noise_ceiling(truth)
-    rows = truth.indices(space.initial_subspace())
+    subspace = space.initial_subspace()
+    rows = truth.indices(subspace)
     t = truth.test_acc
-    built = "complete" if truth.complete else "partial: a uniform sample so far"
     if truth.spec.sampled:  # "complete" alone read as if the whole space had been trained
-        built = (f"a uniform sample of the space's {space.initial_subspace().size:,}"
-                 + ("" if truth.complete else ", only part of it so far"))
+        built = f"a uniform sample of the space's {subspace.size:,}"
+        built += "" if truth.complete else ", only part of it so far"
+    else:
+        built = "complete" if truth.complete else "partial: a uniform sample so far"
     print(f"{space.name}: {len(truth.archs)}/{truth.spec.archs} ground-truth architectures "
           f"({built}), test accuracy "
           f"{t.min():.3f}–{t.max():.3f} (median {np.median(t):.3f}); noise ceiling (seed vs seed test τ) "

@@ -47,6 +47,15 @@ def test_a_bad_override_is_one_error_line_before_any_training(ranking, monkeypat
     assert capsys.readouterr().err == "error: --set: search.train.lr: expected a number, got 'abc'\n"
 
 
+@pytest.mark.parametrize(("gt", "message"), [("missing.csv", "no such ground-truth file"),
+                                              (ROOT / "bench" / "data" / "digits_mixed_gt.csv", "not of")])
+def test_a_missing_or_foreign_ground_truth_is_one_error_line(ranking, capsys, tmp_path, gt, message):
+    gt = gt if Path(gt).is_absolute() else tmp_path / gt
+    assert ranking.main(["--space", str(SPACE), "--gt", str(gt)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_loso_hands_its_overrides_to_every_ranking_run(ranking_loso, monkeypatch, tmp_path):
     commands = []
 
